@@ -1,0 +1,133 @@
+# chatbench: one GNU Makefile for the servers, clients, load generator, tests and benchmarks.
+#   make            build everything into bin/ (installs missing Debian packages as root)
+#   make test       unit tests (cmocka) and integration tests over real sockets
+#   make bench      the full benchmark; results/ and REPORT.md's tables
+#   make help       every target
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+BIN ?= bin
+VERSION := 0.1.0
+
+# Recursive on purpose: pkg-config runs when a recipe needs it, after the deps check.
+PKG_CFLAGS = $(shell pkg-config --cflags libevent zlib cmocka 2>/dev/null)
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -DCHATBENCH_VERSION=\"$(VERSION)\" $(OPT) $(SAN) $(WARN) \
+             -pthread -MMD -MP -Icommon $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = -pthread $(SAN) $(LDFLAGS)
+
+LIBS_Z = $(shell pkg-config --libs zlib 2>/dev/null)
+LIBS_EVENT = $(shell pkg-config --libs libevent_pthreads libevent 2>/dev/null)
+LIBS_CMOCKA = $(shell pkg-config --libs cmocka 2>/dev/null)
+LIBS_READLINE = -lreadline
+
+COMMON_SRCS = $(wildcard common/*.c)
+COMMON_OBJS = $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+
+# --- programs: NAME_SRCS (besides common/) and NAME_LIBS ---
+PROGRAMS =
+
+PROGRAMS += tcp_server
+tcp_server_SRCS = servers/tcp_server.c
+tcp_server_LIBS = $(LIBS_Z)
+
+PROGRAMS += udp_server
+udp_server_SRCS = servers/udp_server.c
+udp_server_LIBS = $(LIBS_Z)
+
+PROGRAMS += tcp_client
+tcp_client_SRCS = clients/tcp_client.c clients/client_common.c
+tcp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
+
+PROGRAMS += udp_client
+udp_client_SRCS = clients/udp_client.c clients/client_common.c
+udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
+
+PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
+
+# --- unit tests: tests/unit/test_NAME.c, linked with common/ and test_NAME_EXTRA ---
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BIN)/tests/%)
+
+DEPS_STAMP = $(BUILD)/.deps-build
+
+.PHONY: all deps test unit integration bench bench-quick install uninstall clean help \
+        lint format format-check test-asan test-tsan fuzz
+
+all: $(PROGRAM_BINS)
+
+help:
+	@echo "make              build bin/* (checks and, as root, installs Debian packages)"
+	@echo "make deps         install every Debian package the project uses (as root)"
+	@echo "make test         unit + integration tests"
+	@echo "make bench        full benchmark into results/ and REPORT.md (about 10 min)"
+	@echo "make bench-quick  reduced benchmark into bench-quick/ (about 90 s)"
+	@echo "make install      install bin/* into \$$DESTDIR\$$PREFIX/bin (PREFIX=$(PREFIX))"
+	@echo "make lint | format | format-check | test-asan | test-tsan | fuzz | clean"
+
+deps:
+	@scripts/deps.sh all
+
+$(DEPS_STAMP): scripts/deps.sh
+	@scripts/deps.sh build
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+define program_rule
+$(BIN)/$(1): $$($(1)_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+# A test of a module outside common/ names it: test_outq_EXTRA = servers/outq.c
+.SECONDEXPANSION:
+$(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJS) $$(patsubst %.c,$(BUILD)/%.o,$$($$*_EXTRA))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CMOCKA) $(LIBS_Z) $(LIBS_EVENT)
+
+# --- tests ---
+test: $(PROGRAM_BINS) $(UNIT_BINS)
+	@scripts/deps.sh test
+	@scripts/run-tests.sh $(UNIT_BINS)
+
+unit: $(UNIT_BINS)
+	@scripts/run-tests.sh --unit-only $(UNIT_BINS)
+
+integration: $(PROGRAM_BINS)
+	@python3 tests/integration/run.py
+
+# --- install ---
+install: $(PROGRAM_BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(PREFIX)/bin/%)
+
+# --- style ---
+C_FILES = $(wildcard common/*.[ch] servers/*.[ch] clients/*.[ch] loadgen/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+
+format:
+	clang-format -i $(C_FILES)
+
+format-check:
+	clang-format --dry-run -Werror $(C_FILES)
+
+lint: | $(DEPS_STAMP)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Icommon \
+	    common servers clients loadgen
+	clang-tidy --quiet $(filter %.c,$(C_FILES)) -- -std=c11 -D_GNU_SOURCE -Icommon $(PKG_CFLAGS)
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/* net: socket helpers shared by every program (IPv4, loopback-first).
+ *
+ * Each returns 0 or a negative errno and never prints or exits; EINTR is retried inside.
+ * Thread-safe: they keep no state. */
+#ifndef CHATBENCH_NET_H
+#define CHATBENCH_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NET_ADDRSTRLEN 22 /* "255.255.255.255:65535" plus NUL */
+
+/* Fills *sa from a dotted IPv4 address or a host name ("localhost") and a port.
+ * Returns 0, or -EINVAL when the host cannot be resolved to IPv4. */
+int net_resolve(const char *host, uint16_t port, struct sockaddr_in *sa);
+
+/* Creates a listening TCP socket bound to host:port (port 0: the kernel picks) with
+ * SO_REUSEADDR, close-on-exec. On success *fd is the socket. */
+int net_listen_tcp(const char *host, uint16_t port, int backlog, int *fd);
+
+/* Creates a UDP socket bound to host:port (port 0: any), close-on-exec. */
+int net_bind_udp(const char *host, uint16_t port, int *fd);
+
+/* Connects a blocking TCP socket to host:port with TCP_NODELAY set. */
+int net_connect_tcp(const char *host, uint16_t port, int *fd);
+
+/* The local port a socket is bound to, in *port. */
+int net_local_port(int fd, uint16_t *port);
+
+/* Writes all len bytes to a blocking socket (MSG_NOSIGNAL), retrying short writes. */
+int net_write_all(int fd, const void *buf, size_t len);
+
+/* Sets or clears O_NONBLOCK. */
+int net_set_nonblock(int fd, int on);
+
+/* Formats "ip:port" into out (NET_ADDRSTRLEN bytes). Returns out. */
+char *net_addr_str(const struct sockaddr_in *sa, char *out);
+
+/* Raises the soft open-file limit to the hard limit; *now gets the new soft limit. */
+int net_raise_nofile(long *now);
+
+#endif
