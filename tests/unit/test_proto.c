@@ -1,0 +1,380 @@
+/* test_proto: the frame grammar of PROTOCOL.md, verb by verb, limit by limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "proto.h"
+
+#include <string.h>
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static void assert_span(const char *p, size_t len, const char *want)
+{
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(p, want, len);
+}
+
+static enum proto_err pc(const char *s, struct proto_frame *f)
+{
+    return proto_parse_client(s, strlen(s), f);
+}
+
+static enum proto_err ps(const char *s, struct proto_frame *f)
+{
+    return proto_parse_server(s, strlen(s), f);
+}
+
+/* --- client frames --- */
+
+static void test_hello(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("HELLO alice", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_HELLO);
+    assert_span(f.id, f.id_len, "alice");
+    assert_int_equal(pc("HELLO 123456789", &f), PROTO_OK);
+    assert_int_equal(pc("HELLO a.b-c_D9", &f), PROTO_OK);
+    assert_int_equal(pc("HELLO", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO ", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO a b", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO  a", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO al/ce", &f), PROTO_E_BAD_ID);
+    assert_int_equal(pc("HELLO ali\xc3\xa7", &f), PROTO_E_BAD_ID);
+}
+
+static void test_id_limits(void **state)
+{
+    (void)state;
+    char id33[34];
+    memset(id33, 'x', 33);
+    id33[33] = '\0';
+    assert_false(proto_valid_name(id33, 33));
+    assert_true(proto_valid_name(id33, 32));
+    assert_false(proto_valid_name("", 0));
+    assert_true(proto_valid_name("a", 1));
+    assert_false(proto_valid_name("a b", 3));
+    assert_false(proto_valid_name("a:b", 3));
+}
+
+static void test_msg(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("MSG 7 hello world", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+    assert_int_equal(f.seq, 7);
+    assert_span(f.text, f.text_len, "hello world");
+
+    assert_int_equal(pc("MSG 0", &f), PROTO_OK); /* empty text */
+    assert_int_equal(f.seq, 0);
+    assert_int_equal(f.text_len, 0);
+
+    assert_int_equal(pc("MSG - no seq", &f), PROTO_OK);
+    assert_true(f.seq == PROTO_NO_SEQ);
+    assert_span(f.text, f.text_len, "no seq");
+
+    assert_int_equal(pc("MSG 18446744073709551614 x", &f), PROTO_OK);
+    assert_true(f.seq == UINT64_MAX - 1);
+    assert_int_equal(pc("MSG 18446744073709551615 x", &f), PROTO_E_BAD_FRAME); /* reserved */
+    assert_int_equal(pc("MSG 99999999999999999999 x", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("MSG abc", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("MSG -1 x", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("MSG +1 x", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("MSG", &f), PROTO_E_BAD_FRAME);
+}
+
+static void test_plain_text_is_chat(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("hello there", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+    assert_true(f.seq == PROTO_NO_SEQ);
+    assert_span(f.text, f.text_len, "hello there");
+    /* a verb must be a whole word: these are chat too */
+    assert_int_equal(pc("MSGx 1 a", &f), PROTO_OK);
+    assert_span(f.text, f.text_len, "MSGx 1 a");
+    assert_int_equal(pc("hello HELLO", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+    /* server verbs sent by a client are plain text, not commands */
+    assert_int_equal(pc("ACK 1 1", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+    /* verbs are case-sensitive */
+    assert_int_equal(pc("hello bob", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+    assert_int_equal(pc(" leading space", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_MSG);
+}
+
+static void test_to(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("TO bob 3 psst secret", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_TO);
+    assert_span(f.id, f.id_len, "bob");
+    assert_int_equal(f.seq, 3);
+    assert_span(f.text, f.text_len, "psst secret");
+    assert_int_equal(pc("TO bob - x", &f), PROTO_OK);
+    assert_true(f.seq == PROTO_NO_SEQ);
+    assert_int_equal(pc("TO bob", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("TO b@b 1 x", &f), PROTO_E_BAD_ID);
+    assert_int_equal(pc("TO bob x y", &f), PROTO_E_BAD_FRAME);
+}
+
+static void test_join_who_ping_bye(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("JOIN r1", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_JOIN);
+    assert_span(f.room, f.room_len, "r1");
+    assert_int_equal(pc("JOIN", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("JOIN r 1", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("JOIN r#1", &f), PROTO_E_BAD_ROOM);
+
+    assert_int_equal(pc("WHO", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_WHO);
+    assert_int_equal(pc("WHO x", &f), PROTO_E_BAD_FRAME);
+
+    assert_int_equal(pc("PING", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_PING);
+    assert_int_equal(f.text_len, 0);
+    assert_int_equal(pc("PING tok 12", &f), PROTO_OK);
+    assert_span(f.text, f.text_len, "tok 12");
+
+    assert_int_equal(pc("BYE", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_BYE);
+    assert_int_equal(pc("BYE now", &f), PROTO_E_BAD_FRAME);
+}
+
+static void test_bad_bytes(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(proto_parse_client(S("MSG 1 a\0b"), &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(proto_parse_client(S("\0"), &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(proto_parse_client("", 0, &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(proto_parse_client(S("\xff\x78\x9c"), &f), PROTO_E_BAD_FRAME);
+    /* invalid UTF-8 and control characters are text: relayed, escaped on output */
+    assert_int_equal(proto_parse_client(S("MSG 1 \xc3\x28\x1b[2J"), &f), PROTO_OK);
+    assert_int_equal(f.text_len, 6);
+}
+
+/* --- server frames --- */
+
+static void test_server_frames(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(ps("WELCOME alice 127.0.0.1:5555", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_WELCOME);
+    assert_span(f.id, f.id_len, "alice");
+    assert_span(f.addr, f.addr_len, "127.0.0.1:5555");
+
+    assert_int_equal(ps("ACK 5 9", &f), PROTO_OK);
+    assert_int_equal(f.seq, 5);
+    assert_int_equal(f.n, 9);
+    assert_int_equal(ps("ACK - 2", &f), PROTO_OK);
+    assert_true(f.seq == PROTO_NO_SEQ);
+    assert_int_equal(ps("ACK 5", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("ACK 5 -", &f), PROTO_E_BAD_FRAME);
+
+    assert_int_equal(ps("FROM bob 4 hi there", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_FROM);
+    assert_span(f.id, f.id_len, "bob");
+    assert_span(f.text, f.text_len, "hi there");
+    assert_int_equal(ps("PRIV bob - x", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_PRIV);
+
+    assert_int_equal(ps("USER bob 127.0.0.1:1 lobby", &f), PROTO_OK);
+    assert_span(f.room, f.room_len, "lobby");
+    assert_int_equal(ps("USERS 2", &f), PROTO_OK);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(ps("PONG 17", &f), PROTO_OK);
+    assert_span(f.text, f.text_len, "17");
+    assert_int_equal(ps("JOINED bob r1", &f), PROTO_OK);
+    assert_int_equal(ps("LEFT bob r1 timeout", &f), PROTO_OK);
+    assert_span(f.text, f.text_len, "timeout");
+    assert_int_equal(ps("BYE shutdown", &f), PROTO_OK);
+    assert_int_equal(f.verb, PROTO_BYE);
+    assert_int_equal(ps("ERR id_in_use id in use", &f), PROTO_OK);
+    assert_span(f.code, f.code_len, "id_in_use");
+    assert_span(f.text, f.text_len, "id in use");
+
+    assert_int_equal(ps("HELLO x", &f), PROTO_E_BAD_FRAME); /* a client verb */
+    assert_int_equal(ps("whatever", &f), PROTO_E_BAD_FRAME);
+}
+
+/* --- round trips: every formatter's output parses back to its inputs --- */
+
+static void test_format_round_trip(void **state)
+{
+    (void)state;
+    char b[256];
+    struct proto_frame f;
+    int n;
+
+    n = proto_fmt_msg(b, sizeof(b), 42, S("a b c"));
+    assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
+    assert_int_equal(f.seq, 42);
+    assert_span(f.text, f.text_len, "a b c");
+
+    n = proto_fmt_to(b, sizeof(b), "bob", PROTO_NO_SEQ, S("x"));
+    assert_string_equal(b, "TO bob - x");
+    assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
+
+    n = proto_fmt_hello(b, sizeof(b), "alice");
+    assert_string_equal(b, "HELLO alice");
+
+    n = proto_fmt_from(b, sizeof(b), false, "alice", 3, S("hey"));
+    assert_string_equal(b, "FROM alice 3 hey");
+    assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
+    n = proto_fmt_from(b, sizeof(b), true, "alice", PROTO_NO_SEQ, S("hey"));
+    assert_string_equal(b, "PRIV alice - hey");
+
+    proto_fmt_ack(b, sizeof(b), 3, 10);
+    assert_string_equal(b, "ACK 3 10");
+    proto_fmt_welcome(b, sizeof(b), "a", "127.0.0.1:9");
+    assert_string_equal(b, "WELCOME a 127.0.0.1:9");
+    proto_fmt_user(b, sizeof(b), "a", "127.0.0.1:9", "lobby");
+    assert_string_equal(b, "USER a 127.0.0.1:9 lobby");
+    proto_fmt_users(b, sizeof(b), 0);
+    assert_string_equal(b, "USERS 0");
+    proto_fmt_pong(b, sizeof(b), "", 0);
+    assert_string_equal(b, "PONG");
+    proto_fmt_pong(b, sizeof(b), S("t 1"));
+    assert_string_equal(b, "PONG t 1");
+    proto_fmt_joined(b, sizeof(b), "a", "r");
+    assert_string_equal(b, "JOINED a r");
+    proto_fmt_left(b, sizeof(b), "a", "r", PROTO_R_SLOW);
+    assert_string_equal(b, "LEFT a r slow");
+    proto_fmt_bye(b, sizeof(b), PROTO_R_SHUTDOWN);
+    assert_string_equal(b, "BYE shutdown");
+    n = proto_fmt_err(b, sizeof(b), PROTO_E_UNKNOWN_USER, "zed");
+    assert_string_equal(b, "ERR unknown_user no such user: zed");
+    assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
+    assert_span(f.code, f.code_len, "unknown_user");
+}
+
+static void test_format_overflow(void **state)
+{
+    (void)state;
+    char b[12];
+    assert_int_equal(proto_fmt_msg(b, sizeof(b), 1, S("0123456789")), -1);
+    assert_int_equal(proto_fmt_msg(b, sizeof(b), 1, S("01234")), 11); /* exactly fits */
+    assert_string_equal(b, "MSG 1 01234");
+    assert_int_equal(proto_fmt_msg(b, sizeof(b), 1, S("012345")), -1);
+    assert_int_equal(proto_fmt_hello(b, 5, "alice"), -1);
+    assert_int_equal(proto_fmt_ack(b, sizeof(b), 123456, 123456), -1);
+}
+
+static void test_every_name_defined(void **state)
+{
+    (void)state;
+    for (int e = 0; e < PROTO_E__COUNT; e++) {
+        assert_non_null(proto_err_name((enum proto_err)e));
+        assert_true(strlen(proto_err_name((enum proto_err)e)) > 0);
+        assert_null(strchr(proto_err_name((enum proto_err)e), ' '));
+    }
+    for (int r = 0; r < PROTO_R__COUNT; r++)
+        assert_true(strlen(proto_reason_name((enum proto_reason)r)) > 0);
+    assert_string_equal(proto_err_name(PROTO_E__COUNT), "unknown");
+}
+
+/* --- line framing --- */
+
+static void test_next_line(void **state)
+{
+    (void)state;
+    size_t ll = 99, used = 99;
+    assert_int_equal(proto_next_line(S("abc\ndef"), 10, &ll, &used), 1);
+    assert_int_equal(ll, 3);
+    assert_int_equal(used, 4);
+    assert_int_equal(proto_next_line(S("abc\r\n"), 10, &ll, &used), 1);
+    assert_int_equal(ll, 3);
+    assert_int_equal(used, 5);
+    assert_int_equal(proto_next_line(S("\n"), 10, &ll, &used), 1);
+    assert_int_equal(ll, 0);
+    assert_int_equal(proto_next_line(S("abc"), 10, &ll, &used), 0);
+    /* exactly max bytes, then LF or CR LF: accepted */
+    assert_int_equal(proto_next_line(S("0123456789\n"), 10, &ll, &used), 1);
+    assert_int_equal(ll, 10);
+    assert_int_equal(proto_next_line(S("0123456789\r\n"), 10, &ll, &used), 1);
+    assert_int_equal(ll, 10);
+    /* max bytes (plus a possible CR) still waiting for their LF */
+    assert_int_equal(proto_next_line(S("0123456789"), 10, &ll, &used), 0);
+    assert_int_equal(proto_next_line(S("0123456789\r"), 10, &ll, &used), 0);
+    /* one byte too many */
+    assert_int_equal(proto_next_line(S("0123456789a\n"), 10, &ll, &used), -1);
+    assert_int_equal(proto_next_line(S("0123456789ab"), 10, &ll, &used), -1);
+    /* an LF far beyond the limit is not looked for */
+    assert_int_equal(proto_next_line(S("0123456789abcdef\n"), 10, &ll, &used), -1);
+}
+
+/* --- escaping --- */
+
+static void test_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    proto_escape(S("plain"), out, sizeof(out));
+    assert_string_equal(out, "plain");
+    proto_escape(S("a\"b\\c"), out, sizeof(out));
+    assert_string_equal(out, "a\\\"b\\\\c");
+    proto_escape(S("\x1b[2J\r\n\t\x7f"), out, sizeof(out));
+    assert_string_equal(out, "\\x1b[2J\\x0d\\n\\t\\x7f");
+    proto_escape(S("a\0b"), out, sizeof(out));
+    assert_string_equal(out, "a\\x00b");
+    /* valid UTF-8 kept, invalid bytes and C1 controls escaped */
+    proto_escape(S("conex\xc3\xb5" "es"), out, sizeof(out));
+    assert_string_equal(out, "conex\xc3\xb5" "es");
+    proto_escape(S("\xc3\x28"), out, sizeof(out));
+    assert_string_equal(out, "\\xc3(");
+    proto_escape(S("\xc2\x9b"), out, sizeof(out)); /* U+009B, CSI */
+    assert_string_equal(out, "\\xc2\\x9b");
+    proto_escape(S("\xe2\x82"), out, sizeof(out)); /* truncated sequence */
+    assert_string_equal(out, "\\xe2\\x82");
+    proto_escape(S("\xc0\xaf"), out, sizeof(out)); /* overlong '/' */
+    assert_string_equal(out, "\\xc0\\xaf");
+    proto_escape(S("\xf0\x9f\x98\x80"), out, sizeof(out)); /* emoji */
+    assert_string_equal(out, "\xf0\x9f\x98\x80");
+}
+
+static void test_escape_truncates_whole(void **state)
+{
+    (void)state;
+    char out[6];
+    /* "ab" + "\x1b" would need 6 bytes plus NUL: the escape is dropped whole */
+    size_t n = proto_escape(S("ab\x1b"), out, sizeof(out));
+    assert_int_equal(n, 2);
+    assert_string_equal(out, "ab");
+    char one[1];
+    assert_int_equal(proto_escape(S("abc"), one, sizeof(one)), 0);
+    assert_string_equal(one, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_id_limits),
+        cmocka_unit_test(test_msg),
+        cmocka_unit_test(test_plain_text_is_chat),
+        cmocka_unit_test(test_to),
+        cmocka_unit_test(test_join_who_ping_bye),
+        cmocka_unit_test(test_bad_bytes),
+        cmocka_unit_test(test_server_frames),
+        cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_format_overflow),
+        cmocka_unit_test(test_every_name_defined),
+        cmocka_unit_test(test_next_line),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_escape_truncates_whole),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
