@@ -89,6 +89,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
 # A test of a module outside common/ names it: test_outq_EXTRA = servers/outq.c
 .SECONDEXPANSION:
+.SECONDARY:
 $(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJS) $$(patsubst %.c,$(BUILD)/%.o,$$($$*_EXTRA))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CMOCKA) $(LIBS_Z) $(LIBS_EVENT)
