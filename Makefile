@@ -32,8 +32,10 @@ COMMON_OBJS = $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 PROGRAMS =
 
 PROGRAMS += tcp_server
-tcp_server_SRCS = servers/tcp_server.c
+tcp_server_SRCS = servers/tcp_server.c servers/outq.c servers/registry.c
 tcp_server_LIBS = $(LIBS_Z)
+test_outq_EXTRA = servers/outq.c
+test_registry_EXTRA = servers/registry.c
 
 PROGRAMS += udp_server
 udp_server_SRCS = servers/udp_server.c
@@ -90,7 +92,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 # A test of a module outside common/ names it: test_outq_EXTRA = servers/outq.c
 .SECONDEXPANSION:
 .SECONDARY:
-$(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJS) $$(patsubst %.c,$(BUILD)/%.o,$$($$*_EXTRA))
+$(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_OBJS) $$(foreach f,$$($$*_EXTRA),$(BUILD)/$$(basename $$f).o)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CMOCKA) $(LIBS_Z) $(LIBS_EVENT)
 
