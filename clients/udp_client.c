@@ -1,0 +1,234 @@
+/* udp_client: terminal chat client for udp_server. One socket for life; PINGs keep the
+ * registration alive and HELLO is repeated (with backoff) whenever the server forgot us.
+ * The shared parts live in client_common.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client_common.h"
+#include "clock.h"
+#include "net.h"
+
+struct udp_link {
+    pthread_t thread;
+    bool started;
+    int fd;         /* connected UDP socket: only the server's datagrams reach it */
+    int wake_fd[2]; /* main thread -> receiver: quit */
+};
+
+static struct udp_link g_link = {.fd = -1, .wake_fd = {-1, -1}};
+
+/* send(2) on a datagram socket is atomic, so threads need no lock around it. */
+static int udp_send(struct cli_session *s, const char *frame, size_t len)
+{
+    struct udp_link *l = s->tp_data;
+    for (;;) {
+        ssize_t n = send(l->fd, frame, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        return -errno;
+    }
+}
+
+static int udp_send_ping(struct cli_session *s, uint64_t token)
+{
+    char frame[32];
+    int n = snprintf(frame, sizeof(frame), "PING %llu", (unsigned long long)token);
+    return udp_send(s, frame, (size_t)n);
+}
+
+/* Receiver state machine, one thread: registering (HELLO with backoff until WELCOME) and
+ * registered (PING every interval; silence for 3 intervals means the server is gone). */
+struct udp_rx {
+    bool registered;
+    bool announced; /* "reconnecting" said for this episode */
+    uint64_t next_hello_ms;
+    uint64_t next_ping_ms;
+    uint64_t last_rx_ms;
+    uint64_t ping_token;
+    struct cli_backoff b;
+};
+
+static void lost(struct cli_session *s, struct udp_rx *rx, uint64_t now, const char *why)
+{
+    rx->registered = false;
+    rx->next_hello_ms = now;
+    cli_lost(s);
+    cli_printf(s, "* %s; registrando de novo...", why);
+}
+
+static void on_datagram(struct cli_session *s, struct udp_rx *rx, char *buf, size_t len,
+                        uint64_t now, uint64_t interval)
+{
+    if (len > 0 && buf[len - 1] == '\n') /* one trailing LF (or CR LF) is optional */
+        len--;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    rx->last_rx_ms = now;
+    struct proto_frame f;
+    if (cli_handle_frame(s, buf, len, &f) != PROTO_OK)
+        return;
+    if (f.verb == PROTO_WELCOME) {
+        if (!rx->registered)
+            rx->next_ping_ms = now + interval;
+        rx->registered = true;
+        rx->announced = false;
+        cli_backoff_reset(&rx->b);
+    } else if (cli_is_err(&f, PROTO_E_NOT_REG)) {
+        if (rx->registered)
+            lost(s, rx, now, "o servidor esqueceu este cliente");
+    } else if (cli_is_err(&f, PROTO_E_ID_IN_USE) || cli_is_err(&f, PROTO_E_FULL)) {
+        rx->registered = false; /* HELLO again after the backoff already scheduled */
+    } else if (f.verb == PROTO_BYE && !cli_bye_seen(s)) {
+        if (rx->registered)
+            lost(s, rx, now, "o servidor encerrou a sessão");
+        rx->next_hello_ms = now + CLI_BACKOFF_MIN_MS;
+    }
+}
+
+/* Timers: keep-alive PINGs, silence detection, HELLO retries. Returns false to stop. */
+static bool on_timers(struct cli_session *s, struct udp_rx *rx, uint64_t now, uint64_t interval)
+{
+    if (rx->registered) {
+        if (now - rx->last_rx_ms >= 3 * interval) {
+            lost(s, rx, now, "sem resposta do servidor");
+        } else if (now >= rx->next_ping_ms) {
+            (void)udp_send_ping(s, ++rx->ping_token); /* a lost PING is what we detect */
+            rx->next_ping_ms = now + interval;
+        }
+    }
+    if (!rx->registered && now >= rx->next_hello_ms) {
+        uint32_t d = cli_backoff_fail(s, &rx->b);
+        if (d == 0) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "no WELCOME from %s:%u; giving up (--max-retries)",
+                     s->opt.host, (unsigned)s->opt.port);
+            cli_fatal(s, 1, msg);
+            return false;
+        }
+        (void)cli_send_hello(s); /* no answer is handled by the next retry */
+        if (rx->b.failures == 2 && !rx->announced) {
+            cli_printf(s,
+                       "* servidor não responde; tentando de novo (a cada %.1f s no "
+                       "máximo)...",
+                       CLI_BACKOFF_MAX_MS / 1000.0);
+            rx->announced = true;
+        }
+        rx->next_hello_ms = now + d;
+    }
+    return true;
+}
+
+static void *udp_receiver(void *arg)
+{
+    struct cli_session *s = arg;
+    struct udp_link *l = s->tp_data;
+    uint64_t interval = (uint64_t)(s->opt.ping_interval_s * 1000.0);
+    struct udp_rx rx = {0};
+    cli_backoff_init(&rx.b);
+    rx.next_hello_ms = clock_now_ms();
+    char *buf = malloc(CLI_RECV_MAX + 1);
+    if (buf == NULL) {
+        cli_fatal(s, 1, "out of memory");
+        return NULL;
+    }
+    while (!atomic_load(&s->quit)) {
+        uint64_t now = clock_now_ms();
+        if (!on_timers(s, &rx, now, interval))
+            break;
+        uint64_t next = rx.registered ? rx.next_ping_ms : rx.next_hello_ms;
+        if (rx.registered && rx.last_rx_ms + 3 * interval < next)
+            next = rx.last_rx_ms + 3 * interval;
+        int wait = next > now ? (int)(next - now) : 0;
+        struct pollfd p[2] = {{l->fd, POLLIN, 0}, {l->wake_fd[0], POLLIN, 0}};
+        int n = poll(p, 2, wait);
+        if (n < 0 && errno != EINTR) {
+            cli_fatal(s, 1, strerror(errno));
+            break;
+        }
+        if (n <= 0 || !(p[0].revents & (POLLIN | POLLERR)))
+            continue;
+        /* everything queued now, without blocking */
+        for (;;) {
+            ssize_t r = recv(l->fd, buf, CLI_RECV_MAX, MSG_DONTWAIT);
+            if (r < 0) {
+                /* ECONNREFUSED: an ICMP "port unreachable"; the server is down. The
+                 * retries and the silence timer cover it. */
+                if (errno == EINTR || errno == ECONNREFUSED)
+                    continue;
+                break; /* EAGAIN: all read */
+            }
+            on_datagram(s, &rx, buf, (size_t)r, clock_now_ms(), interval);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static int udp_start(struct cli_session *s)
+{
+    struct udp_link *l = &g_link;
+    struct sockaddr_in sa;
+    int rc = net_resolve(s->opt.host, s->opt.port, &sa);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot resolve '%s'\n", s->tp->prog, s->opt.host);
+        return rc;
+    }
+    l->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (l->fd < 0)
+        return -errno;
+    /* connect: send() needs no address and datagrams from anyone else are dropped */
+    if (connect(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        pipe2(l->wake_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+    s->tp_data = l;
+    rc = pthread_create(&l->thread, NULL, udp_receiver, s);
+    if (rc != 0)
+        return -rc;
+    l->started = true;
+    return 0;
+}
+
+static void udp_wake(struct cli_session *s)
+{
+    struct udp_link *l = s->tp_data;
+    char c = 'q';
+    (void)!write(l->wake_fd[1], &c, 1); /* best effort: the poll also times out */
+}
+
+static void udp_stop(struct cli_session *s)
+{
+    struct udp_link *l = s->tp_data;
+    if (l->started)
+        pthread_join(l->thread, NULL);
+    l->started = false;
+    close(l->fd);
+    close(l->wake_fd[0]);
+    close(l->wake_fd[1]);
+    l->fd = l->wake_fd[0] = l->wake_fd[1] = -1;
+}
+
+static const struct cli_transport udp_transport = {
+    .prog = "udp_client",
+    .name = "UDP",
+    .default_port = 5001,
+    .has_ping = true,
+    .has_compress = false,
+    .start = udp_start,
+    .send = udp_send,
+    .wake = udp_wake,
+    .stop = udp_stop,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv, &udp_transport);
+}
