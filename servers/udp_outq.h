@@ -1,0 +1,62 @@
+/* udp_outq: udp_server's bounded outbound queue of datagrams (many producers, one sender).
+ *
+ * A payload is stored once however many recipients it has (a room's FROM), in a byte ring;
+ * each recipient is one entry (address + payload reference) in an entry ring. The sender
+ * sends straight from the ring without copying and releases payload bytes in FIFO order
+ * once sent. When either ring is full, a push drops the datagrams and counts them: UDP
+ * semantics, the protocol retransmits nothing. Thread-safe: one mutex (q->lock). */
+#ifndef CHATBENCH_UDP_OUTQ_H
+#define CHATBENCH_UDP_OUTQ_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct udp_outq_ent {
+    struct sockaddr_in to;
+    uint32_t off;     /* payload offset in data */
+    uint32_t len;     /* payload length */
+    uint32_t release; /* data bytes freed once this entry is sent (0 but for a payload's last) */
+};
+
+struct udp_outq {
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty; /* signalled on push and on stop */
+    pthread_cond_t space;    /* signalled when the sender frees space (for waiting pushes) */
+    char *data;              /* payload ring, guarded by lock (bytes in flight: by the sender) */
+    size_t data_cap;
+    size_t data_head;         /* oldest reserved byte; guarded by lock */
+    size_t data_tail;         /* next free byte; guarded by lock */
+    size_t data_used;         /* reserved bytes, padding included; guarded by lock */
+    struct udp_outq_ent *ent; /* entry ring, guarded by lock */
+    size_t ent_cap;
+    size_t ent_head;  /* guarded by lock */
+    size_t ent_count; /* guarded by lock */
+    bool stopping;    /* guarded by lock: the sender drains what is left, then ends */
+    uint64_t dropped; /* datagrams refused because the queue was full; guarded by lock */
+};
+
+/* Allocates rings of data_cap bytes and ent_cap entries. Returns 0, -EINVAL or -ENOMEM. */
+int udp_outq_init(struct udp_outq *q, size_t data_cap, size_t ent_cap);
+void udp_outq_destroy(struct udp_outq *q);
+
+/* Queues payload p[0..len) for each of the n addresses. When the queue lacks room, the
+ * datagrams are dropped (and counted) unless wait is true, in which case it waits for
+ * the sender (used at shutdown, never on the hot path). Returns how many were queued. */
+size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
+                     size_t n, bool wait);
+
+/* Sender side. Waits for entries (or stop), copies up to max of them into out and returns
+ * how many; 0 means stopping and empty. The payloads stay valid until udp_outq_release. */
+size_t udp_outq_take(struct udp_outq *q, struct udp_outq_ent *out, size_t max);
+/* Frees the payload bytes of entries returned by udp_outq_take, once sent. */
+void udp_outq_release(struct udp_outq *q, const struct udp_outq_ent *e, size_t n);
+
+/* Asks the sender to finish: udp_outq_take returns 0 once the queue is empty. */
+void udp_outq_stop(struct udp_outq *q);
+
+uint64_t udp_outq_dropped(struct udp_outq *q);
+
+#endif

@@ -1,0 +1,379 @@
+/* udp_server: the UDP chat server. main() reads options, binds one socket and runs three
+ * threads (receiver, sender, keep-alive) until SIGINT/SIGTERM; udp_handle.c does the rest. */
+#include "udp_server.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UDP_BATCH 64                  /* datagrams per recvmmsg/sendmmsg call */
+#define UDP_SOCKBUF (4 * 1024 * 1024) /* SO_RCVBUF/SO_SNDBUF: 10,000 clients share them */
+#define UDP_QUEUE_BYTES (8u << 20)    /* outbound payload ring */
+#define UDP_QUEUE_MIN_ENTRIES 262144u /* outbound datagrams in flight */
+
+/* --- options --- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: udp_server [options]\n"
+            "UDP chat server (one frame per datagram, see PROTOCOL.md).\n"
+            "\n"
+            "  --host ADDR         address to bind (default 127.0.0.1)\n"
+            "  --port N            UDP port (default 5001; 0 picks a free one)\n"
+            "  --timeout S         forget clients silent for S seconds (default 30)\n"
+            "  --max-clients N     refuse HELLO beyond N clients (default 10000)\n"
+            "  --max-frame B       longest frame in bytes, %d..%d (default %d)\n"
+            "  -q, --quiet         no [MESSAGE] line per chat message\n"
+            "  -h, --help          this help\n"
+            "  -V, --version       print the version\n",
+            PROTO_MIN_FRAME, PROTO_MAX_FRAME_LIMIT, PROTO_MAX_FRAME_DEFAULT);
+}
+
+static void bad_option(const char *what, const char *arg)
+{
+    fprintf(stderr, "udp_server: %s '%s'\nTry 'udp_server --help'.\n", what, arg);
+    exit(2);
+}
+
+/* A whole decimal number in [lo, hi], or exit 2 naming the option. */
+static unsigned long number(const char *opt, const char *arg, unsigned long lo, unsigned long hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (arg[0] == '\0' || arg[0] == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "udp_server: %s must be a number from %lu to %lu, not '%s'\n", opt, lo, hi,
+                arg);
+        fprintf(stderr, "Try 'udp_server --help'.\n");
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_options(int argc, char **argv, struct udp_config *cfg)
+{
+    enum { OPT_HOST = 256, OPT_PORT, OPT_TIMEOUT, OPT_MAX_CLIENTS, OPT_MAX_FRAME };
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    *cfg = (struct udp_config){.host = "127.0.0.1",
+                               .port = 5001,
+                               .timeout_s = 30,
+                               .max_clients = 10000,
+                               .max_frame = PROTO_MAX_FRAME_DEFAULT};
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":qhV", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_HOST:
+            cfg->host = optarg;
+            break;
+        case OPT_PORT:
+            cfg->port = (uint16_t)number("--port", optarg, 0, 65535);
+            break;
+        case OPT_TIMEOUT:
+            cfg->timeout_s = (unsigned)number("--timeout", optarg, 1, 86400);
+            break;
+        case OPT_MAX_CLIENTS:
+            cfg->max_clients = number("--max-clients", optarg, 1, 1000000);
+            break;
+        case OPT_MAX_FRAME:
+            cfg->max_frame = number("--max-frame", optarg, PROTO_MIN_FRAME, PROTO_MAX_FRAME_LIMIT);
+            break;
+        case 'q':
+            cfg->quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("udp_server %s\n", CHATBENCH_VERSION);
+            exit(0);
+        case ':':
+            bad_option("missing value for option", argv[optind - 1]);
+            break;
+        default:
+            bad_option("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        bad_option("unexpected argument", argv[optind]);
+}
+
+/* --- threads --- */
+
+/* Waits until fd is readable or shutdown begins; returns false on shutdown. */
+static bool wait_readable(struct udp_server *s, int timeout_ms)
+{
+    struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+    for (;;) {
+        int n = poll(p, 2, timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_line("ERROR", "poll falhou: %s", strerror(errno));
+            return false;
+        }
+        return !(p[1].revents & POLLIN) && !atomic_load(&s->stopping);
+    }
+}
+
+static void *receiver_main(void *arg)
+{
+    struct udp_server *s = arg;
+    struct udp_ctx cx;
+    char *bufs = NULL;
+    /* larger than any acceptable datagram, so MSG_TRUNC tells a too long one */
+    size_t slot = s->cfg.max_frame + 64;
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    struct sockaddr_in from[UDP_BATCH];
+
+    if (udp_ctx_init(&cx, s) < 0 || (bufs = malloc(slot * UDP_BATCH)) == NULL) {
+        log_line("ERROR", "Memória insuficiente para o receptor");
+        goto out;
+    }
+    while (wait_readable(s, -1)) {
+        /* drain the socket before polling again; check for shutdown between batches */
+        while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+            for (int i = 0; i < UDP_BATCH; i++) {
+                iov[i] = (struct iovec){.iov_base = bufs + (size_t)i * slot, .iov_len = slot};
+                msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                                  .msg_namelen = sizeof(from[i]),
+                                                  .msg_iov = &iov[i],
+                                                  .msg_iovlen = 1};
+            }
+            int n = recvmmsg(s->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                    log_line("ERROR", "recvmmsg falhou: %s", strerror(errno));
+                break;
+            }
+            for (int i = 0; i < n; i++) {
+                if (msgs[i].msg_hdr.msg_namelen != sizeof(from[i]) || from[i].sin_family != AF_INET)
+                    continue; /* not an IPv4 peer we could answer */
+                udp_handle_datagram(&cx, &from[i], iov[i].iov_base, msgs[i].msg_len,
+                                    (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+            }
+            if (n < UDP_BATCH)
+                break;
+        }
+    }
+out:
+    free(bufs);
+    udp_ctx_destroy(&cx);
+    return NULL;
+}
+
+static void *sender_main(void *arg)
+{
+    struct udp_server *s = arg;
+    struct udp_outq_ent ents[UDP_BATCH];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    size_t k;
+    while ((k = udp_outq_take(&s->outq, ents, UDP_BATCH)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            iov[i] = (struct iovec){.iov_base = s->outq.data + ents[i].off, .iov_len = ents[i].len};
+            msgs[i].msg_hdr = (struct msghdr){.msg_name = &ents[i].to,
+                                              .msg_namelen = sizeof(ents[i].to),
+                                              .msg_iov = &iov[i],
+                                              .msg_iovlen = 1};
+            s->bytes_out += ents[i].len;
+            if (ents[i].len > 0 && (unsigned char)s->outq.data[ents[i].off] == PROTO_ZMARK) {
+                s->zdgrams_out++;
+                s->zbytes_out += ents[i].len;
+            }
+        }
+        size_t sent = 0;
+        while (sent < k) {
+            int n = sendmmsg(s->fd, msgs + sent, (unsigned)(k - sent), 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                /* one datagram failed (EPERM, ENOBUFS...): count it, go on with the rest */
+                s->send_errors++;
+                sent++;
+                continue;
+            }
+            s->dgrams_out += (uint64_t)n;
+            sent += (size_t)n;
+        }
+        udp_outq_release(&s->outq, ents, k);
+    }
+    return NULL;
+}
+
+static void *keepalive_main(void *arg)
+{
+    struct udp_server *s = arg;
+    struct udp_ctx cx;
+    if (udp_ctx_init(&cx, s) < 0) {
+        log_line("ERROR", "Memória insuficiente para o keep-alive");
+        return NULL;
+    }
+    uint64_t next = clock_now_ms() + 1000;
+    for (;;) {
+        uint64_t now = clock_now_ms();
+        if (now < next) {
+            struct pollfd p = {.fd = s->wake_fd, .events = POLLIN};
+            int n = poll(&p, 1, (int)(next - now));
+            if (n < 0 && errno != EINTR) {
+                log_line("ERROR", "poll falhou: %s", strerror(errno));
+                break;
+            }
+            if (n > 0 || atomic_load(&s->stopping))
+                break;
+            continue;
+        }
+        next = now + 1000;
+        udp_expire(&cx, now);
+    }
+    udp_ctx_destroy(&cx);
+    return NULL;
+}
+
+/* --- start-up and shutdown --- */
+
+static void setup_socket(struct udp_server *s)
+{
+    int rc = net_bind_udp(s->cfg.host, s->cfg.port, &s->fd);
+    if (rc < 0) {
+        fprintf(stderr, "udp_server: cannot bind %s:%u: %s\n", s->cfg.host, (unsigned)s->cfg.port,
+                rc == -EINVAL ? "not an IPv4 address or host name" : strerror(-rc));
+        if (rc == -EADDRINUSE)
+            fprintf(stderr, "Another server may be running; try --port 0 or another port.\n");
+        exit(1);
+    }
+    int sz = UDP_SOCKBUF;
+    /* best effort: FORCE passes rmem_max as root; otherwise the kernel caps the request */
+    if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    if (setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    if (net_local_port(s->fd, &s->cfg.port) < 0) {
+        fprintf(stderr, "udp_server: getsockname: %s\n", strerror(errno));
+        exit(1);
+    }
+}
+
+static void die_errno(const char *what, int err)
+{
+    fprintf(stderr, "udp_server: %s: %s\n", what, strerror(err));
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    static struct udp_server srv; /* static: the struct is large and lives as long as main */
+    struct udp_server *s = &srv;
+    parse_options(argc, argv, &s->cfg);
+    log_set_quiet(s->cfg.quiet);
+
+    /* Workers inherit this mask: only the main thread takes SIGINT/SIGTERM (sigwait). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    int rc = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (rc != 0)
+        die_errno("pthread_sigmask", rc);
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        die_errno("signal", errno);
+
+    setup_socket(s);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (s->wake_fd < 0)
+        die_errno("eventfd", errno);
+    if ((rc = pthread_mutex_init(&s->tab_lock, NULL)) != 0)
+        die_errno("pthread_mutex_init", rc);
+    size_t ents = s->cfg.max_clients * 8 > UDP_QUEUE_MIN_ENTRIES ? s->cfg.max_clients * 8
+                                                                 : UDP_QUEUE_MIN_ENTRIES;
+    /* the payload ring must hold at least a few maximal datagrams */
+    size_t bytes = UDP_QUEUE_BYTES > 16 * zframe_bound(s->cfg.max_frame + 128)
+                       ? UDP_QUEUE_BYTES
+                       : 16 * zframe_bound(s->cfg.max_frame + 128);
+    if ((rc = udp_outq_init(&s->outq, bytes, ents)) < 0)
+        die_errno("outbound queue", -rc);
+
+    pthread_t recv_t, send_t, keep_t;
+    if ((rc = pthread_create(&send_t, NULL, sender_main, s)) != 0 ||
+        (rc = pthread_create(&recv_t, NULL, receiver_main, s)) != 0 ||
+        (rc = pthread_create(&keep_t, NULL, keepalive_main, s)) != 0)
+        die_errno("pthread_create", rc);
+
+    log_line("INFO", "Servidor UDP iniciado na porta %u", (unsigned)s->cfg.port);
+    log_line("INFO", "Aguardando mensagens...");
+
+    int sig;
+    while ((rc = sigwait(&sigs, &sig)) != 0) {
+        if (rc != EINTR)
+            die_errno("sigwait", rc);
+    }
+    log_line("INFO", "Sinal %s recebido, encerrando...", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+    /* Stop taking datagrams, then say goodbye, then let the sender drain the queue. */
+    atomic_store(&s->stopping, true);
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one))
+        log_line("ERROR", "eventfd: %s", strerror(errno)); /* threads still see stopping */
+    pthread_join(recv_t, NULL);
+    pthread_join(keep_t, NULL);
+
+    struct udp_ctx cx;
+    size_t told = 0;
+    if (udp_ctx_init(&cx, s) == 0) {
+        told = udp_farewell(&cx);
+        udp_ctx_destroy(&cx);
+    } else {
+        log_line("ERROR", "Memória insuficiente para avisar os clientes");
+    }
+    udp_outq_stop(&s->outq);
+    pthread_join(send_t, NULL);
+
+    log_line("INFO", "BYE shutdown enviado a %zu clientes", told);
+    log_line("INFO",
+             "Recebidos: %llu datagramas, %llu bytes (%llu comprimidos, %llu bytes), "
+             "%llu recusados",
+             (unsigned long long)s->dgrams_in, (unsigned long long)s->bytes_in,
+             (unsigned long long)s->zdgrams_in, (unsigned long long)s->zbytes_in,
+             (unsigned long long)s->rejected_in);
+    log_line("INFO",
+             "Enviados: %llu datagramas, %llu bytes (%llu comprimidos, %llu bytes), "
+             "%llu erros de envio",
+             (unsigned long long)s->dgrams_out, (unsigned long long)s->bytes_out,
+             (unsigned long long)s->zdgrams_out, (unsigned long long)s->zbytes_out,
+             (unsigned long long)s->send_errors);
+    log_line("INFO", "Descartados por fila cheia: %llu; removidos por inatividade: %llu",
+             (unsigned long long)udp_outq_dropped(&s->outq),
+             (unsigned long long)atomic_load(&s->timeouts));
+
+    udp_outq_destroy(&s->outq);
+    pthread_mutex_destroy(&s->tab_lock);
+    close(s->wake_fd);
+    close(s->fd);
+    log_line("INFO", "Servidor encerrado");
+    return 0;
+}
