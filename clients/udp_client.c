@@ -14,28 +14,46 @@
 #include "client_common.h"
 #include "clock.h"
 #include "net.h"
+#include "zframe.h"
 
 struct udp_link {
     pthread_t thread;
     bool started;
     int fd;         /* connected UDP socket: only the server's datagrams reach it */
     int wake_fd[2]; /* main thread -> receiver: quit */
+    /* --compress: zlib state is per thread, so senders share one under zlock (CPU only,
+     * no I/O inside) and the receiver has its own. */
+    pthread_mutex_t zlock;
+    struct zframe ztx;                /* guarded by zlock */
+    struct zframe zrx;                /* receiver thread only */
+    char ztx_buf[CLI_MAX_FRAME + 64]; /* guarded by zlock */
 };
 
 static struct udp_link g_link = {.fd = -1, .wake_fd = {-1, -1}};
 
-/* send(2) on a datagram socket is atomic, so threads need no lock around it. */
-static int udp_send(struct cli_session *s, const char *frame, size_t len)
+static int send_datagram(int fd, const char *buf, size_t len)
 {
-    struct udp_link *l = s->tp_data;
     for (;;) {
-        ssize_t n = send(l->fd, frame, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0)
             return 0;
         if (errno == EINTR)
             continue;
         return -errno;
     }
+}
+
+/* send(2) on a datagram socket is atomic, so plain frames need no lock. */
+static int udp_send(struct cli_session *s, const char *frame, size_t len)
+{
+    struct udp_link *l = s->tp_data;
+    if (!s->opt.compress)
+        return send_datagram(l->fd, frame, len);
+    pthread_mutex_lock(&l->zlock);
+    int n = zframe_compress(&l->ztx, frame, len, l->ztx_buf, sizeof(l->ztx_buf));
+    int rc = n < 0 ? n : send_datagram(l->fd, l->ztx_buf, (size_t)n);
+    pthread_mutex_unlock(&l->zlock);
+    return rc;
 }
 
 static int udp_send_ping(struct cli_session *s, uint64_t token)
@@ -68,6 +86,18 @@ static void lost(struct cli_session *s, struct udp_rx *rx, uint64_t now, const c
 static void on_datagram(struct cli_session *s, struct udp_rx *rx, char *buf, size_t len,
                         uint64_t now, uint64_t interval)
 {
+    if (len > 0 && (unsigned char)buf[0] == PROTO_ZMARK) {
+        /* the server answers compressed clients in kind; inflate into the tail of buf */
+        struct udp_link *l = s->tp_data;
+        char *plain = buf + CLI_RECV_MAX + 1;
+        int n = zframe_decompress(&l->zrx, buf, len, plain, CLI_RECV_MAX);
+        if (n < 0) {
+            cli_printf(s, "* datagrama comprimido inválido do servidor (%s)", strerror(-n));
+            return;
+        }
+        buf = plain;
+        len = (size_t)n;
+    }
     if (len > 0 && buf[len - 1] == '\n') /* one trailing LF (or CR LF) is optional */
         len--;
     if (len > 0 && buf[len - 1] == '\r')
@@ -89,7 +119,7 @@ static void on_datagram(struct cli_session *s, struct udp_rx *rx, char *buf, siz
         rx->registered = false; /* HELLO again after the backoff already scheduled */
     } else if (f.verb == PROTO_BYE && !cli_bye_seen(s)) {
         if (rx->registered)
-            lost(s, rx, now, "o servidor encerrou a sessão");
+            lost(s, rx, now, "sessão encerrada");
         rx->next_hello_ms = now + CLI_BACKOFF_MIN_MS;
     }
 }
@@ -135,7 +165,7 @@ static void *udp_receiver(void *arg)
     struct udp_rx rx = {0};
     cli_backoff_init(&rx.b);
     rx.next_hello_ms = clock_now_ms();
-    char *buf = malloc(CLI_RECV_MAX + 1);
+    char *buf = malloc(2 * (CLI_RECV_MAX + 1)); /* received datagram, then inflated frame */
     if (buf == NULL) {
         cli_fatal(s, 1, "out of memory");
         return NULL;
@@ -182,6 +212,13 @@ static int udp_start(struct cli_session *s)
         fprintf(stderr, "%s: cannot resolve '%s'\n", s->tp->prog, s->opt.host);
         return rc;
     }
+    if (s->opt.compress) {
+        if ((rc = zframe_init(&l->ztx, NULL)) < 0 || (rc = zframe_init(&l->zrx, NULL)) < 0)
+            return rc;
+    }
+    rc = pthread_mutex_init(&l->zlock, NULL);
+    if (rc != 0)
+        return -rc;
     l->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (l->fd < 0)
         return -errno;
@@ -214,6 +251,9 @@ static void udp_stop(struct cli_session *s)
     close(l->wake_fd[0]);
     close(l->wake_fd[1]);
     l->fd = l->wake_fd[0] = l->wake_fd[1] = -1;
+    zframe_destroy(&l->ztx);
+    zframe_destroy(&l->zrx);
+    pthread_mutex_destroy(&l->zlock);
 }
 
 static const struct cli_transport udp_transport = {
@@ -221,7 +261,7 @@ static const struct cli_transport udp_transport = {
     .name = "UDP",
     .default_port = 5001,
     .has_ping = true,
-    .has_compress = false,
+    .has_compress = true,
     .start = udp_start,
     .send = udp_send,
     .wake = udp_wake,
