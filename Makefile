@@ -49,6 +49,11 @@ PROGRAMS += udp_client
 udp_client_SRCS = clients/udp_client.c clients/client_common.c
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
+PROGRAMS += udp_impair
+udp_impair_SRCS = loadgen/udp_impair.c loadgen/impair_core.c
+udp_impair_LIBS = $(LIBS_Z)
+test_impair_EXTRA = loadgen/impair_core.c
+
 PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
 
 # --- unit tests: tests/unit/test_NAME.c, linked with common/ and test_NAME_EXTRA ---

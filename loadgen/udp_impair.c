@@ -1,0 +1,969 @@
+/* udp_impair: a UDP relay between chat clients and a UDP server that drops, duplicates,
+ * reorders and delays datagrams per direction with seeded probabilities, and reports
+ * exactly what it did (the kernel here has no netem; this is how benchmarks impair UDP).
+ *
+ * One thread, one epoll loop. Each client source address gets its own upstream socket
+ * (connected to the server), so the server sees one address per client and its replies
+ * come back on the socket that names the client. Decisions are drawn from one PRNG per
+ * direction, so a run is reproducible given the seed and the order of datagrams. */
+#include "clock.h"
+#include "impair_core.h"
+#include "net.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#ifndef CHATBENCH_VERSION
+#define CHATBENCH_VERSION "dev"
+#endif
+
+#define IMP_BATCH 64        /* datagrams read from one socket per wake-up (fairness) */
+#define IMP_MAX_DGRAM 65536 /* larger than any UDP payload, so nothing is truncated */
+#define IMP_SWEEP_NS 1000000000ull
+#define IMP_NO_IDX UINT64_MAX /* datagrams outside --match: no jitter accounting */
+
+/* --- counters: per direction and verb --- */
+enum imp_stat {
+    IS_RECEIVED = 0,
+    IS_FORWARDED,        /* passed on once (whatever else happened to them) */
+    IS_DROPPED,          /* received == forwarded + dropped */
+    IS_DUPLICATED,       /* extra copies sent */
+    IS_HELD,             /* held back for reordering: held == reordered + held_flushed */
+    IS_REORDERED,        /* swapped with the next datagram of the same stream */
+    IS_HELD_FLUSHED,     /* no next came within --reorder-hold: sent alone, not reordered */
+    IS_DELAYED,          /* copies sent through the delay queue */
+    IS_JITTER_REORDERED, /* copies sent after a copy emitted later (jitter overtook) */
+    IS_SEND_ERRORS,      /* copies the kernel refused (EAGAIN, ENOBUFS, ECONNREFUSED) */
+    IS__COUNT
+};
+
+static const char *const stat_names[IS__COUNT] = {
+    "received",  "forwarded",    "dropped", "duplicated",       "held",
+    "reordered", "held_flushed", "delayed", "jitter_reordered", "send_errors",
+};
+
+static const char *const dir_names[IMPAIR__DIRS] = {"up", "down"};
+
+/* --- configuration --- */
+struct imp_config {
+    const char *listen_host, *server_host;
+    uint16_t listen_port, server_port;
+    struct impair_probs probs[IMPAIR__DIRS];
+    uint64_t delay_ns[IMPAIR__DIRS];
+    uint64_t hold_ns;
+    bool scope_mapping; /* --reorder-scope mapping: any next datagram ends a hold */
+    uint64_t seed;
+    uint32_t match;
+    const char *match_str;
+    uint64_t idle_ns;
+    uint64_t duration_ns; /* 0: until a signal */
+    const char *log_path, *report_path;
+};
+
+/* --- datagrams that wait (held for reordering or delayed), pooled by size class --- */
+enum pkt_kind { PK_FREE = 0, PK_HELD, PK_DELAYED };
+
+struct imp_map;
+
+struct imp_pkt {
+    struct imp_pkt *next_free;
+    struct imp_map *map;
+    uint64_t gen; /* bumped on every change of role: timer entries of older roles are stale */
+    uint64_t delay_ns;
+    uint64_t seq;
+    uint64_t idx;
+    enum pkt_kind kind;
+    enum impair_dir dir;
+    enum impair_verb verb;
+    uint32_t len, cap;
+    char data[];
+};
+
+static const uint32_t pool_caps[] = {512, 4096, IMP_MAX_DGRAM};
+#define POOL_CLASSES (sizeof pool_caps / sizeof pool_caps[0])
+
+/* One client source address and its upstream socket. */
+struct imp_map {
+    uint64_t key; /* s_addr << 16 | port, network byte order values */
+    struct sockaddr_in client;
+    int fd;
+    uint64_t last_ns;
+    unsigned inflight;                  /* delayed packets not sent yet */
+    struct imp_pkt *held[IMPAIR__DIRS]; /* at most one hold per direction */
+    uint64_t held_stream[IMPAIR__DIRS];
+    uint64_t emit_idx[IMPAIR__DIRS]; /* emission order of impaired datagrams */
+    uint64_t sent_hi[IMPAIR__DIRS];  /* highest emission index sent, plus one */
+    uint32_t ovfl;                   /* SO_RXQ_OVFL of fd: kernel drops so far */
+    UT_hash_handle hh;
+};
+
+/* The relay: one instance, used by the one thread. */
+struct imp_relay {
+    struct imp_config cfg;
+    int ep, lfd, sfd;
+    struct sockaddr_in server;
+    struct imp_map *maps;
+    struct impair_heap timers;
+    struct imp_pkt *pool[POOL_CLASSES];
+    size_t pkts_out; /* packets taken from the pool and not returned (leak check) */
+    struct impair_rng rng[IMPAIR__DIRS];
+    uint64_t st[IMPAIR__DIRS][IV__COUNT][IS__COUNT];
+    uint64_t maps_created, maps_expired, maps_peak, maps_now, unmapped;
+    uint32_t ovfl_listen;
+    uint64_t kdrops_down_closed; /* kernel drops of upstream sockets already closed */
+    bool flushing;               /* shutting down: send everything now */
+    uint64_t now, start_ns;
+    FILE *log;
+};
+
+static struct imp_relay R;
+
+/* --- start-up errors --- */
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("udp_impair: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+/* --- log --- */
+static void log_action(enum impair_dir dir, enum impair_verb verb, const char *action, uint64_t seq)
+{
+    if (!R.log)
+        return;
+    if (seq == IMPAIR_NO_SEQ)
+        fprintf(R.log, "%" PRIu64 " %s %s %s -\n", R.now, dir_names[dir], impair_verb_name(verb),
+                action);
+    else
+        fprintf(R.log, "%" PRIu64 " %s %s %s %" PRIu64 "\n", R.now, dir_names[dir],
+                impair_verb_name(verb), action, seq);
+}
+
+/* --- packet pool --- */
+static struct imp_pkt *pkt_get(uint32_t len)
+{
+    size_t c = 0;
+    while (pool_caps[c] < len)
+        c++;
+    struct imp_pkt *p = R.pool[c];
+    if (p) {
+        R.pool[c] = p->next_free;
+    } else {
+        p = malloc(sizeof *p + pool_caps[c]);
+        if (!p)
+            return NULL;
+        p->gen = 0;
+        p->cap = pool_caps[c];
+    }
+    R.pkts_out++;
+    p->next_free = NULL;
+    return p;
+}
+
+static void pkt_put(struct imp_pkt *p)
+{
+    size_t c = 0;
+    while (pool_caps[c] < p->cap)
+        c++;
+    p->gen++;
+    p->kind = PK_FREE;
+    p->map = NULL;
+    p->next_free = R.pool[c];
+    R.pool[c] = p;
+    R.pkts_out--;
+}
+
+/* --- sending --- */
+static void count(enum impair_dir dir, enum impair_verb verb, enum imp_stat s)
+{
+    R.st[dir][verb][s]++;
+}
+
+/* Sends one copy now. idx is the copy's emission index (IMP_NO_IDX outside --match): a copy
+ * sent after one emitted later was overtaken through jitter. */
+static void send_now(struct imp_map *m, enum impair_dir dir, enum impair_verb verb, uint64_t seq,
+                     const char *data, size_t len, uint64_t idx)
+{
+    ssize_t n;
+    if (dir == IMPAIR_UP)
+        n = send(m->fd, data, len, MSG_NOSIGNAL);
+    else
+        n = sendto(R.lfd, data, len, MSG_NOSIGNAL, (const struct sockaddr *)&m->client,
+                   sizeof m->client);
+    if (n < 0) {
+        /* UDP is best effort: a refused copy is counted, never retried. */
+        count(dir, verb, IS_SEND_ERRORS);
+        log_action(dir, verb, "send-error", seq);
+    }
+    if (idx == IMP_NO_IDX)
+        return;
+    if (idx + 1 < m->sent_hi[dir]) {
+        count(dir, verb, IS_JITTER_REORDERED);
+        log_action(dir, verb, "jitter-reordered", seq);
+    } else {
+        m->sent_hi[dir] = idx + 1;
+    }
+}
+
+static void schedule_delayed(struct imp_pkt *p, uint64_t delay_ns)
+{
+    p->kind = PK_DELAYED;
+    p->gen++;
+    if (impair_heap_push(&R.timers, R.now + delay_ns, p, p->gen) < 0) {
+        /* Out of memory for the timer: send now rather than lose or leak it. */
+        send_now(p->map, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
+        pkt_put(p);
+        return;
+    }
+    p->map->inflight++;
+    count(p->dir, p->verb, IS_DELAYED);
+}
+
+/* Emits `copies` copies of an impaired datagram: now, or after its delay. */
+static void emit(struct imp_map *m, enum impair_dir dir, const struct impair_info *in,
+                 const char *data, size_t len, uint64_t delay_ns, int copies)
+{
+    uint64_t idx = m->emit_idx[dir]++;
+    for (int i = 0; i < copies; i++) {
+        struct imp_pkt *p = (delay_ns && !R.flushing) ? pkt_get((uint32_t)len) : NULL;
+        if (!p) {
+            send_now(m, dir, in->verb, in->seq, data, len, idx);
+            continue;
+        }
+        memcpy(p->data, data, len);
+        p->len = (uint32_t)len;
+        p->map = m;
+        p->dir = dir;
+        p->verb = in->verb;
+        p->seq = in->seq;
+        p->idx = idx;
+        schedule_delayed(p, delay_ns);
+    }
+}
+
+/* Emits a packet that was held: now or after its own delay. Takes ownership of p. */
+static void emit_pkt(struct imp_pkt *p)
+{
+    struct imp_map *m = p->map;
+    p->idx = m->emit_idx[p->dir]++;
+    if (p->delay_ns && !R.flushing) {
+        schedule_delayed(p, p->delay_ns);
+        return;
+    }
+    send_now(m, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
+    pkt_put(p);
+}
+
+/* After a datagram of `stream` went out: a held datagram of the same stream follows it. */
+static void release_if_next(struct imp_map *m, enum impair_dir dir, uint64_t stream)
+{
+    struct imp_pkt *p = m->held[dir];
+    if (!p || (!R.cfg.scope_mapping && m->held_stream[dir] != stream))
+        return;
+    m->held[dir] = NULL;
+    count(dir, p->verb, IS_REORDERED);
+    log_action(dir, p->verb, "reordered", p->seq);
+    emit_pkt(p);
+}
+
+static void flush_held(struct imp_map *m, enum impair_dir dir)
+{
+    struct imp_pkt *p = m->held[dir];
+    m->held[dir] = NULL;
+    count(dir, p->verb, IS_HELD_FLUSHED);
+    log_action(dir, p->verb, "held-flushed", p->seq);
+    emit_pkt(p);
+}
+
+/* --- the decision for one datagram --- */
+static void process(struct imp_map *m, enum impair_dir dir, const char *data, size_t len)
+{
+    struct impair_info in;
+    impair_classify(data, len, &in);
+    count(dir, in.verb, IS_RECEIVED);
+    m->last_ns = R.now;
+    if (!impair_matched(R.cfg.match, in.verb, dir)) {
+        count(dir, in.verb, IS_FORWARDED);
+        log_action(dir, in.verb, "passed", in.seq);
+        send_now(m, dir, in.verb, in.seq, data, len, IMP_NO_IDX);
+        return;
+    }
+    uint64_t jitter = 0;
+    enum impair_action a = impair_decide(&R.cfg.probs[dir], &R.rng[dir], &jitter);
+    uint64_t delay = R.cfg.delay_ns[dir] + jitter;
+    if (a == IA_DROP) {
+        count(dir, in.verb, IS_DROPPED);
+        log_action(dir, in.verb, "dropped", in.seq);
+        return;
+    }
+    count(dir, in.verb, IS_FORWARDED);
+    if (a == IA_HOLD && !m->held[dir]) {
+        struct imp_pkt *p = pkt_get((uint32_t)len);
+        if (p) {
+            memcpy(p->data, data, len);
+            p->len = (uint32_t)len;
+            p->map = m;
+            p->dir = dir;
+            p->verb = in.verb;
+            p->seq = in.seq;
+            p->delay_ns = delay;
+            p->kind = PK_HELD;
+            p->gen++;
+            if (impair_heap_push(&R.timers, R.now + R.cfg.hold_ns, p, p->gen) == 0) {
+                m->held[dir] = p;
+                m->held_stream[dir] = in.stream;
+                count(dir, in.verb, IS_HELD);
+                log_action(dir, in.verb, "held", in.seq);
+                return;
+            }
+            pkt_put(p);
+        }
+        a = IA_FORWARD; /* no memory: forward it instead */
+    }
+    /* A hold chosen while another is pending is forwarded: only one hold at a time, and
+     * the next datagram of a held one's stream is never held itself. */
+    if (a == IA_DUP) {
+        count(dir, in.verb, IS_DUPLICATED);
+        log_action(dir, in.verb, "duplicated", in.seq);
+        emit(m, dir, &in, data, len, delay, 2);
+    } else {
+        log_action(dir, in.verb, "forwarded", in.seq);
+        emit(m, dir, &in, data, len, delay, 1);
+    }
+    release_if_next(m, dir, in.stream);
+}
+
+/* --- timers --- */
+static void run_timers(void)
+{
+    struct impair_timer t;
+    while (impair_heap_peek(&R.timers, &t) && (t.at <= R.now || R.flushing)) {
+        impair_heap_pop(&R.timers, &t);
+        struct imp_pkt *p = t.ptr;
+        if (p->gen != t.gen)
+            continue; /* a hold that ended with a swap */
+        if (p->kind == PK_HELD) {
+            flush_held(p->map, p->dir);
+        } else {
+            p->map->inflight--;
+            send_now(p->map, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
+            pkt_put(p);
+        }
+    }
+}
+
+/* --- mappings --- */
+static uint64_t map_key(const struct sockaddr_in *sa)
+{
+    return (uint64_t)sa->sin_addr.s_addr << 16 | sa->sin_port;
+}
+
+static void enable_rxq_ovfl(int fd)
+{
+    int on = 1;
+    /* Best effort: without it the report just lacks kernel drop counts. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+}
+
+static struct imp_map *map_get(const struct sockaddr_in *client)
+{
+    uint64_t key = map_key(client);
+    struct imp_map *m = NULL;
+    HASH_FIND(hh, R.maps, &key, sizeof key, m);
+    if (m)
+        return m;
+    m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->key = key;
+    m->client = *client;
+    m->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (m->fd < 0)
+        goto fail;
+    enable_rxq_ovfl(m->fd);
+    if (connect(m->fd, (const struct sockaddr *)&R.server, sizeof R.server) < 0)
+        goto fail;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = m};
+    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, m->fd, &ev) < 0)
+        goto fail;
+    HASH_ADD(hh, R.maps, key, sizeof m->key, m);
+    R.maps_created++;
+    if (++R.maps_now > R.maps_peak)
+        R.maps_peak = R.maps_now;
+    return m;
+fail:
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m);
+    return NULL;
+}
+
+static void map_free(struct imp_map *m)
+{
+    HASH_DEL(R.maps, m);
+    R.kdrops_down_closed += m->ovfl;
+    close(m->fd); /* closing also removes it from the epoll set */
+    free(m);
+    R.maps_now--;
+}
+
+static void sweep_idle(void)
+{
+    struct imp_map *m, *tmp;
+    HASH_ITER(hh, R.maps, m, tmp)
+    {
+        if (R.now - m->last_ns < R.cfg.idle_ns || m->inflight || m->held[0] || m->held[1])
+            continue;
+        map_free(m);
+        R.maps_expired++;
+    }
+}
+
+/* --- reading --- */
+
+/* One datagram from fd into buf; *ovfl gets SO_RXQ_OVFL when the kernel reports it.
+ * Returns the length, or -1 when nothing is left (or on an error that is not ours). */
+static ssize_t recv_one(int fd, char *buf, struct sockaddr_in *from, uint32_t *ovfl)
+{
+    char cbuf[CMSG_SPACE(sizeof(uint32_t))];
+    struct iovec iov = {.iov_base = buf, .iov_len = IMP_MAX_DGRAM};
+    struct msghdr mh = {.msg_name = from,
+                        .msg_namelen = from ? sizeof *from : 0,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &mh, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1; /* EAGAIN, or ECONNREFUSED from an ICMP: nothing to relay */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL)
+            memcpy(ovfl, CMSG_DATA(c), sizeof *ovfl);
+    return n;
+}
+
+static void read_up(char *buf)
+{
+    for (int i = 0; i < IMP_BATCH; i++) {
+        struct sockaddr_in from;
+        ssize_t n = recv_one(R.lfd, buf, &from, &R.ovfl_listen);
+        if (n < 0)
+            return;
+        R.now = clock_now_ns();
+        struct imp_map *m = map_get(&from);
+        if (!m) {
+            R.unmapped++; /* out of sockets or memory: this datagram cannot be relayed */
+            continue;
+        }
+        process(m, IMPAIR_UP, buf, (size_t)n);
+    }
+}
+
+static void read_down(struct imp_map *m, char *buf)
+{
+    for (int i = 0; i < IMP_BATCH; i++) {
+        ssize_t n = recv_one(m->fd, buf, NULL, &m->ovfl);
+        if (n < 0)
+            return;
+        R.now = clock_now_ns();
+        process(m, IMPAIR_DOWN, buf, (size_t)n);
+    }
+}
+
+/* --- report --- */
+static uint64_t kdrops_down(void)
+{
+    uint64_t d = R.kdrops_down_closed;
+    struct imp_map *m, *tmp;
+    HASH_ITER(hh, R.maps, m, tmp)
+    {
+        d += m->ovfl;
+    }
+    return d;
+}
+
+static void dir_total(enum impair_dir dir, uint64_t *tot)
+{
+    memset(tot, 0, sizeof(uint64_t) * IS__COUNT);
+    for (int v = 0; v < IV__COUNT; v++)
+        for (int s = 0; s < IS__COUNT; s++)
+            tot[s] += R.st[dir][v][s];
+}
+
+static void print_row(FILE *f, const char *dir, const char *verb, const uint64_t *row)
+{
+    fprintf(f, "%-5s %-8s", dir, verb);
+    for (int s = 0; s < IS__COUNT; s++)
+        fprintf(f, " %*" PRIu64, (int)strlen(stat_names[s]) > 9 ? (int)strlen(stat_names[s]) : 9,
+                row[s]);
+    fputc('\n', f);
+}
+
+static void print_report(FILE *f, double secs)
+{
+    fprintf(f, "udp_impair report: %.3f s, seed %" PRIu64 ", match %s, scope %s\n", secs,
+            R.cfg.seed, R.cfg.match_str, R.cfg.scope_mapping ? "mapping" : "stream");
+    fprintf(f,
+            "mappings: created %" PRIu64 ", expired %" PRIu64 ", peak %" PRIu64
+            ", unmapped datagrams %" PRIu64 "; kernel drops: up %" PRIu32 ", down %" PRIu64 "\n",
+            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.ovfl_listen, kdrops_down());
+    fprintf(f, "%-5s %-8s", "dir", "verb");
+    for (int s = 0; s < IS__COUNT; s++)
+        fprintf(f, " %9s", stat_names[s]);
+    fputc('\n', f);
+    for (int d = 0; d < IMPAIR__DIRS; d++) {
+        for (int v = 0; v < IV__COUNT; v++)
+            if (R.st[d][v][IS_RECEIVED])
+                print_row(f, dir_names[d], impair_verb_name((enum impair_verb)v), R.st[d][v]);
+        uint64_t tot[IS__COUNT];
+        dir_total((enum impair_dir)d, tot);
+        print_row(f, dir_names[d], "total", tot);
+    }
+}
+
+static void json_counts(FILE *f, const uint64_t *row)
+{
+    fputc('{', f);
+    for (int s = 0; s < IS__COUNT; s++)
+        fprintf(f, "%s\"%s\": %" PRIu64, s ? ", " : "", stat_names[s], row[s]);
+    fputc('}', f);
+}
+
+static int write_json(const char *path, double secs)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    const struct imp_config *c = &R.cfg;
+    fprintf(f, "{\n  \"duration_s\": %.6f,\n  \"seed\": %" PRIu64 ",\n  \"match\": \"%s\",\n", secs,
+            c->seed, c->match_str);
+    fprintf(f, "  \"reorder_scope\": \"%s\",\n", c->scope_mapping ? "mapping" : "stream");
+    fprintf(f, "  \"config\": {");
+    for (int d = 0; d < IMPAIR__DIRS; d++)
+        fprintf(f,
+                "%s\"%s\": {\"drop\": %.6f, \"dup\": %.6f, \"reorder\": %.6f, "
+                "\"delay_ms\": %.3f, \"jitter_ms\": %.3f}",
+                d ? ", " : "", dir_names[d], c->probs[d].drop, c->probs[d].dup, c->probs[d].reorder,
+                (double)c->delay_ns[d] / 1e6, (double)c->probs[d].jitter_ns / 1e6);
+    fprintf(f, ", \"reorder_hold_ms\": %.3f},\n", (double)c->hold_ns / 1e6);
+    fprintf(f,
+            "  \"mappings\": {\"created\": %" PRIu64 ", \"expired\": %" PRIu64
+            ", \"peak\": %" PRIu64 ", \"unmapped_datagrams\": %" PRIu64 "},\n",
+            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped);
+    fprintf(f, "  \"kernel_drops\": {\"up\": %" PRIu32 ", \"down\": %" PRIu64 "}", R.ovfl_listen,
+            kdrops_down());
+    for (int d = 0; d < IMPAIR__DIRS; d++) {
+        uint64_t tot[IS__COUNT];
+        dir_total((enum impair_dir)d, tot);
+        fprintf(f, ",\n  \"%s\": {\n    \"total\": ", dir_names[d]);
+        json_counts(f, tot);
+        fprintf(f, ",\n    \"verbs\": {");
+        bool first = true;
+        for (int v = 0; v < IV__COUNT; v++) {
+            if (!R.st[d][v][IS_RECEIVED])
+                continue;
+            fprintf(f, "%s\n      \"%s\": ", first ? "" : ",",
+                    impair_verb_name((enum impair_verb)v));
+            json_counts(f, R.st[d][v]);
+            first = false;
+        }
+        fprintf(f, "\n    }\n  }");
+    }
+    fprintf(f, "\n}\n");
+    if (fclose(f) != 0)
+        return -errno;
+    return 0;
+}
+
+/* --- options --- */
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: udp_impair [options]\n"
+            "UDP relay that impairs chat datagrams per direction (up = client->server,\n"
+            "down = server->client) and reports exactly what it did.\n\n"
+            "  --listen-host H      address to listen on (default 127.0.0.1)\n"
+            "  --listen-port P      port to listen on, 0 = any free port (default 0)\n"
+            "  --server-host H      UDP server address (default 127.0.0.1)\n"
+            "  --server-port P      UDP server port (default 5001)\n"
+            "  --drop-up P, --drop-down P        drop probability, 0..1 or 0..100%%\n"
+            "  --dup-up P, --dup-down P          duplicate probability\n"
+            "  --reorder-up P, --reorder-down P  hold a datagram back and send it right after\n"
+            "                       the next one of its stream (a swap)\n"
+            "  --reorder-hold MS    send a held datagram alone after MS (default 50)\n"
+            "  --reorder-scope S    stream (default: the next datagram of the same verb and\n"
+            "                       sender id ends a hold) or mapping (any next datagram)\n"
+            "  --delay-up MS, --delay-down MS    constant delay\n"
+            "  --jitter MS          extra delay uniform in [0, MS], both directions\n"
+            "  --jitter-up MS, --jitter-down MS  the same per direction\n"
+            "  --seed N             PRNG seed (default 1)\n"
+            "  --match VERBS        impair only these first words (default %s);\n"
+            "                       compressed datagrams count as MSG up, ACK/FROM down\n"
+            "  --idle S             forget a client silent for S seconds (default 60)\n"
+            "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
+            "  --log FILE           one line per action: t_ns dir verb action seq\n"
+            "  --report FILE        the final report as JSON\n"
+            "  --help, --version\n",
+            IMPAIR_DEFAULT_MATCH);
+}
+
+static uint64_t parse_uint(const char *opt, const char *s, uint64_t max)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v > max || s[0] == '-')
+        die(2, "%s: expected an integer in 0..%" PRIu64 ", got '%s'", opt, max, s);
+    return v;
+}
+
+static double parse_prob(const char *opt, const char *s)
+{
+    double v;
+    if (impair_parse_prob(s, &v) < 0)
+        die(2, "%s: expected a probability 0..1 or 0..100%%, got '%s'", opt, s);
+    return v;
+}
+
+static uint64_t parse_ms(const char *opt, const char *s)
+{
+    uint64_t ns;
+    if (impair_parse_ms(s, 600000.0, &ns) < 0)
+        die(2, "%s: expected milliseconds in 0..600000, got '%s'", opt, s);
+    return ns;
+}
+
+enum {
+    OPT_LHOST = 256,
+    OPT_LPORT,
+    OPT_SHOST,
+    OPT_SPORT,
+    OPT_DROP_UP,
+    OPT_DROP_DOWN,
+    OPT_DUP_UP,
+    OPT_DUP_DOWN,
+    OPT_RE_UP,
+    OPT_RE_DOWN,
+    OPT_HOLD,
+    OPT_SCOPE,
+    OPT_DELAY_UP,
+    OPT_DELAY_DOWN,
+    OPT_JITTER,
+    OPT_JITTER_UP,
+    OPT_JITTER_DOWN,
+    OPT_SEED,
+    OPT_MATCH,
+    OPT_IDLE,
+    OPT_DURATION,
+    OPT_LOG,
+    OPT_REPORT,
+    OPT_HELP,
+    OPT_VERSION
+};
+
+static void parse_options(int argc, char **argv, struct imp_config *c)
+{
+    static const struct option opts[] = {
+        {"listen-host", required_argument, 0, OPT_LHOST},
+        {"listen-port", required_argument, 0, OPT_LPORT},
+        {"server-host", required_argument, 0, OPT_SHOST},
+        {"server-port", required_argument, 0, OPT_SPORT},
+        {"drop-up", required_argument, 0, OPT_DROP_UP},
+        {"drop-down", required_argument, 0, OPT_DROP_DOWN},
+        {"dup-up", required_argument, 0, OPT_DUP_UP},
+        {"dup-down", required_argument, 0, OPT_DUP_DOWN},
+        {"reorder-up", required_argument, 0, OPT_RE_UP},
+        {"reorder-down", required_argument, 0, OPT_RE_DOWN},
+        {"reorder-hold", required_argument, 0, OPT_HOLD},
+        {"reorder-scope", required_argument, 0, OPT_SCOPE},
+        {"delay-up", required_argument, 0, OPT_DELAY_UP},
+        {"delay-down", required_argument, 0, OPT_DELAY_DOWN},
+        {"jitter", required_argument, 0, OPT_JITTER},
+        {"jitter-up", required_argument, 0, OPT_JITTER_UP},
+        {"jitter-down", required_argument, 0, OPT_JITTER_DOWN},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"match", required_argument, 0, OPT_MATCH},
+        {"idle", required_argument, 0, OPT_IDLE},
+        {"duration", required_argument, 0, OPT_DURATION},
+        {"log", required_argument, 0, OPT_LOG},
+        {"report", required_argument, 0, OPT_REPORT},
+        {"help", no_argument, 0, OPT_HELP},
+        {"version", no_argument, 0, OPT_VERSION},
+        {0, 0, 0, 0},
+    };
+    memset(c, 0, sizeof *c);
+    c->listen_host = "127.0.0.1";
+    c->server_host = "127.0.0.1";
+    c->server_port = 5001;
+    c->hold_ns = 50 * 1000000ull;
+    c->seed = 1;
+    c->match_str = IMPAIR_DEFAULT_MATCH;
+    c->idle_ns = 60 * 1000000000ull;
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *name = argv[optind - 1];
+        switch (o) {
+        case OPT_LHOST:
+            c->listen_host = optarg;
+            break;
+        case OPT_LPORT:
+            c->listen_port = (uint16_t)parse_uint(name, optarg, 65535);
+            break;
+        case OPT_SHOST:
+            c->server_host = optarg;
+            break;
+        case OPT_SPORT:
+            c->server_port = (uint16_t)parse_uint(name, optarg, 65535);
+            break;
+        case OPT_DROP_UP:
+            c->probs[IMPAIR_UP].drop = parse_prob(name, optarg);
+            break;
+        case OPT_DROP_DOWN:
+            c->probs[IMPAIR_DOWN].drop = parse_prob(name, optarg);
+            break;
+        case OPT_DUP_UP:
+            c->probs[IMPAIR_UP].dup = parse_prob(name, optarg);
+            break;
+        case OPT_DUP_DOWN:
+            c->probs[IMPAIR_DOWN].dup = parse_prob(name, optarg);
+            break;
+        case OPT_RE_UP:
+            c->probs[IMPAIR_UP].reorder = parse_prob(name, optarg);
+            break;
+        case OPT_RE_DOWN:
+            c->probs[IMPAIR_DOWN].reorder = parse_prob(name, optarg);
+            break;
+        case OPT_HOLD:
+            c->hold_ns = parse_ms(name, optarg);
+            break;
+        case OPT_SCOPE:
+            if (strcmp(optarg, "stream") == 0)
+                c->scope_mapping = false;
+            else if (strcmp(optarg, "mapping") == 0)
+                c->scope_mapping = true;
+            else
+                die(2, "--reorder-scope: expected 'stream' or 'mapping', got '%s'", optarg);
+            break;
+        case OPT_DELAY_UP:
+            c->delay_ns[IMPAIR_UP] = parse_ms(name, optarg);
+            break;
+        case OPT_DELAY_DOWN:
+            c->delay_ns[IMPAIR_DOWN] = parse_ms(name, optarg);
+            break;
+        case OPT_JITTER:
+            c->probs[IMPAIR_UP].jitter_ns = c->probs[IMPAIR_DOWN].jitter_ns =
+                parse_ms(name, optarg);
+            break;
+        case OPT_JITTER_UP:
+            c->probs[IMPAIR_UP].jitter_ns = parse_ms(name, optarg);
+            break;
+        case OPT_JITTER_DOWN:
+            c->probs[IMPAIR_DOWN].jitter_ns = parse_ms(name, optarg);
+            break;
+        case OPT_SEED:
+            c->seed = parse_uint(name, optarg, UINT64_MAX);
+            break;
+        case OPT_MATCH:
+            if (impair_parse_match(optarg, &c->match) < 0)
+                die(2, "--match: expected a comma list of verbs (e.g. %s), got '%s'",
+                    IMPAIR_DEFAULT_MATCH, optarg);
+            c->match_str = optarg;
+            break;
+        case OPT_IDLE:
+            c->idle_ns = parse_uint(name, optarg, 86400) * 1000000000ull;
+            break;
+        case OPT_DURATION:
+            c->duration_ns = parse_uint(name, optarg, 86400 * 365) * 1000000000ull;
+            break;
+        case OPT_LOG:
+            c->log_path = optarg;
+            break;
+        case OPT_REPORT:
+            c->report_path = optarg;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("udp_impair %s\n", CHATBENCH_VERSION);
+            exit(0);
+        case ':':
+            die(2, "%s needs a value (see --help)", argv[optind - 1]);
+        default:
+            die(2, "unknown option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die(2, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (c->idle_ns == 0)
+        die(2, "--idle must be at least 1 second");
+    if (c->match == 0 && impair_parse_match(c->match_str, &c->match) < 0)
+        die(2, "internal error: bad default --match");
+}
+
+/* --- set-up and loop --- */
+static void setup(void)
+{
+    const struct imp_config *c = &R.cfg;
+    long nofile = 0;
+    if (net_raise_nofile(&nofile) < 0)
+        fprintf(stderr, "udp_impair: warning: cannot raise the open-file limit\n");
+    int rc = net_resolve(c->server_host, c->server_port, &R.server);
+    if (rc < 0)
+        die(2, "--server-host: cannot resolve '%s' to IPv4", c->server_host);
+    rc = net_bind_udp(c->listen_host, c->listen_port, &R.lfd);
+    if (rc < 0)
+        die(1, "cannot bind UDP %s:%u: %s (try another --listen-port)", c->listen_host,
+            c->listen_port, strerror(-rc));
+    if (net_set_nonblock(R.lfd, 1) < 0)
+        die(1, "cannot make the listening socket non-blocking: %s", strerror(errno));
+    /* A deep receive queue so that bursts are not dropped by the relay's own socket; the
+     * forced variant needs CAP_NET_ADMIN, the plain one is capped by rmem_max. */
+    int rcv = 8 << 20;
+    if (setsockopt(R.lfd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+        (void)setsockopt(R.lfd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv); /* best effort */
+    enable_rxq_ovfl(R.lfd);
+    uint16_t port = 0;
+    if (net_local_port(R.lfd, &port) < 0)
+        die(1, "getsockname: %s", strerror(errno));
+
+    R.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (R.ep < 0)
+        die(1, "epoll_create1: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &R.lfd};
+    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev) < 0)
+        die(1, "epoll_ctl: %s", strerror(errno));
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        die(1, "sigprocmask: %s", strerror(errno));
+    R.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (R.sfd < 0)
+        die(1, "signalfd: %s", strerror(errno));
+    ev.data.ptr = &R.sfd;
+    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.sfd, &ev) < 0)
+        die(1, "epoll_ctl: %s", strerror(errno));
+    if (c->log_path) {
+        R.log = fopen(c->log_path, "w");
+        if (!R.log)
+            die(1, "--log %s: %s", c->log_path, strerror(errno));
+        /* Full buffering: one fprintf per action must not cost a write(2). */
+        (void)setvbuf(R.log, NULL, _IOFBF, 1 << 20); /* best effort */
+    }
+    impair_heap_init(&R.timers);
+    impair_rng_seed(&R.rng[IMPAIR_UP], c->seed);
+    impair_rng_seed(&R.rng[IMPAIR_DOWN], c->seed ^ 0x5bd1e9955bd1e995ull);
+
+    char srv[NET_ADDRSTRLEN];
+    printf("udp_impair listening on %s:%u -> %s\n", c->listen_host, port,
+           net_addr_str(&R.server, srv));
+    fflush(stdout);
+}
+
+static void run(void)
+{
+    static char buf[IMP_MAX_DGRAM];
+    struct epoll_event evs[256];
+    R.now = R.start_ns = clock_now_ns();
+    uint64_t end = R.cfg.duration_ns ? R.start_ns + R.cfg.duration_ns : UINT64_MAX;
+    uint64_t next_sweep = R.now + IMP_SWEEP_NS;
+    for (;;) {
+        R.now = clock_now_ns();
+        run_timers();
+        if (R.now >= end)
+            return;
+        if (R.now >= next_sweep) {
+            sweep_idle();
+            next_sweep = R.now + IMP_SWEEP_NS;
+        }
+        uint64_t wake = next_sweep < end ? next_sweep : end;
+        struct impair_timer t;
+        if (impair_heap_peek(&R.timers, &t) && t.at < wake)
+            wake = t.at;
+        uint64_t wait = wake > R.now ? wake - R.now : 0;
+        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000u),
+                              .tv_nsec = (long)(wait % 1000000000u)};
+        int n = epoll_pwait2(R.ep, evs, 256, &ts, NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die(1, "epoll_pwait2: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &R.sfd)
+                return;
+            if (p == &R.lfd)
+                read_up(buf);
+            else
+                read_down(p, buf);
+        }
+    }
+}
+
+static void shutdown_relay(void)
+{
+    R.now = clock_now_ns();
+    R.flushing = true;
+    run_timers(); /* delayed copies go out now, in their order */
+    struct imp_map *m, *tmp;
+    HASH_ITER(hh, R.maps, m, tmp)
+    {
+        for (int d = 0; d < IMPAIR__DIRS; d++)
+            if (m->held[d])
+                flush_held(m, (enum impair_dir)d);
+    }
+    double secs = (double)(R.now - R.start_ns) / 1e9;
+    print_report(stdout, secs);
+    fflush(stdout);
+    int rc = 0;
+    if (R.cfg.report_path && (rc = write_json(R.cfg.report_path, secs)) < 0)
+        fprintf(stderr, "udp_impair: --report %s: %s\n", R.cfg.report_path, strerror(-rc));
+    if (R.log && fclose(R.log) != 0)
+        fprintf(stderr, "udp_impair: --log %s: %s\n", R.cfg.log_path, strerror(errno));
+    HASH_ITER(hh, R.maps, m, tmp)
+    {
+        map_free(m);
+    }
+    for (size_t c = 0; c < POOL_CLASSES; c++)
+        while (R.pool[c]) {
+            struct imp_pkt *p = R.pool[c];
+            R.pool[c] = p->next_free;
+            free(p);
+        }
+    impair_heap_destroy(&R.timers);
+    close(R.lfd);
+    close(R.sfd);
+    close(R.ep);
+}
+
+int main(int argc, char **argv)
+{
+    parse_options(argc, argv, &R.cfg);
+    setup();
+    run();
+    shutdown_relay();
+    return 0;
+}
