@@ -59,6 +59,7 @@ PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
 # --- unit tests: tests/unit/test_NAME.c, linked with common/ and test_NAME_EXTRA ---
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BIN)/tests/%)
+test_seqstats_EXTRA = loadgen/seqstats.c
 
 DEPS_STAMP = $(BUILD)/.deps-build
 
