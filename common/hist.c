@@ -458,7 +458,9 @@ int hist_load(struct hist *h, FILE *f)
     if (h->total > UINT64_MAX - total)
         goto out;
     if (total == 0) {
-        rc = 0;
+        /* An empty histogram's extras are all zero. */
+        if (!have_stats || (stats[0] == 0 && stats[1] == 0 && stats[2] == 0 && sum == 0))
+            rc = 0;
         goto out;
     }
 
@@ -469,6 +471,10 @@ int hist_load(struct hist *h, FILE *f)
         /* The extras must agree with the counts they describe. */
         if (lo > hi || hi > h->highest || stats[0] > total ||
             counts_index_for(h, lo) != first_index || counts_index_for(h, hi) != last_index)
+            goto out;
+        /* Loose bounds: a sum past 2^64 is rounded to the long double's 64 bits. */
+        long double n = (long double)total;
+        if (sum < (long double)lo * n * (1 - 1e-15L) || sum > (long double)hi * n * (1 + 1e-15L))
             goto out;
     } else {
         sum = 0;

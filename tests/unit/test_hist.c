@@ -206,12 +206,14 @@ static void test_clamping(void **state)
     hist_record(&h, HIGHEST);
     hist_record(&h, HIGHEST + 1);
     hist_record(&h, UINT64_MAX);
-    assert_int_equal(h.total, 4);
-    assert_int_equal(h.clamped, 2);
+    hist_record_n(&h, HIGHEST + 7, 3);
+    assert_int_equal(h.total, 7);
+    assert_int_equal(h.clamped, 5);
     assert_int_equal(hist_max(&h), HIGHEST);
     uint64_t p100 = hist_percentile(&h, 100);
     assert_true(p100 >= HIGHEST && p100 - HIGHEST <= HIGHEST / 1000);
-    assert_int_equal(hist_percentile(&h, 25), 1000);
+    assert_int_equal(hist_percentile(&h, 14), 1000);
+    assert_true(hist_percentile(&h, 15) >= HIGHEST);
     hist_destroy(&h);
 }
 
@@ -375,6 +377,9 @@ static void test_load_malformed(void **state)
         "hist v1 1 60000000000 3\n10 1\nstats 0 10 10 x\nend\n",         /* bad sum */
         "hist v1 1 60000000000 3\n10 1\nstats 0 10 10 10\n11 1\nend\n",  /* counts after stats */
         "hist v1 1 60000000000 3\n10 1\nEND\n",
+        "hist v1 1 60000000000 3\n10 2\nstats 0 10 10 25\nend\n", /* sum above 2 * max */
+        "hist v1 1 60000000000 3\n10 2\nstats 0 10 10 19\nend\n", /* sum below 2 * min */
+        "hist v1 1 60000000000 3\nstats 1 0 0 0\nend\n",          /* clamped in an empty one */
     };
     struct hist h;
     init_default(&h);
