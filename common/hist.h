@@ -59,7 +59,11 @@ int hist_write_spectrum(const struct hist *h, FILE *f, double scale, int ticks_p
 
 /* Serialises the non-zero counts as text ("hist v1 lowest highest sigfigs\n" then
  * "index count" lines, then "end"), and reads that back into an initialised histogram
- * with the same parameters (adding to what it holds). Returns 0 or -errno/-EINVAL. */
+ * with the same parameters (adding to what it holds). Returns 0 or -errno/-EINVAL.
+ * hist_save also writes "stats clamped min max sum" just before "end" so that a round trip
+ * is exact; hist_load accepts files without it (min, max and mean then hold to the
+ * histogram's precision, clamped stays 0). hist_load stops after "end", so saves
+ * concatenated in one file merge by repeated loads; bad input leaves h unchanged. */
 int hist_save(const struct hist *h, FILE *f);
 int hist_load(struct hist *h, FILE *f);
 
