@@ -32,10 +32,12 @@
     "LEFT user lobby moved LEFT user lobby timeout LEFT user lobby quit "                          \
     "PING PONG WHO "                                                                               \
     "the and you that have for not with this but what are was can just like know "                 \
-    "hello thanks yes okay good morning see you later how is it going "                            \
-    "there here when will would about time today tomorrow right now "                              \
-    "status temp value sensor ok id seq "                                                          \
-    "0123456789abcdef fedcba9876543210 0123456789 "                                                \
+    "how is it going when will would right "                                                       \
+    "hello the a is you we ok see there about meeting today lunch later thanks sure what time "    \
+    "room server works now again and but maybe lol yes no good morning deploy build failed "       \
+    "passed tests coffee break brb why, . "                                                        \
+    "0123456789abcdef fedcba9876543210 "                                                           \
+    "id=;t=;temp=;hum=;v=;seq=;rssi=;st=;temp=;hum=;rssi=;seq=;"                                   \
     "TO user-1 1 PRIV user-1 1 "                                                                   \
     "FROM client-1 1 ACK 1 1 MSG 1 1"
 /* END dictionary */
