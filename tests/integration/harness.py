@@ -15,7 +15,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "bin")
+# CHATBENCH_BIN: another build of the same programs (make test-asan/test-tsan use bin-asan/...)
+BIN = os.path.abspath(os.environ.get("CHATBENCH_BIN") or os.path.join(ROOT, "bin"))
 HOST = "127.0.0.1"
 TIMEOUT = 5.0  # seconds any single expectation may wait
 
