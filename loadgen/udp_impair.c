@@ -882,6 +882,23 @@ static void setup(void)
     fflush(stdout);
 }
 
+/* epoll with a nanosecond timeout (delays of a few ms must not round to 1 ms ticks); falls
+ * back to epoll_wait, rounding up, where epoll_pwait2 is missing (kernels < 5.11, valgrind). */
+static int wait_events(struct epoll_event *evs, int max, uint64_t wait_ns)
+{
+    static bool no_pwait2;
+    if (!no_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000u),
+                              .tv_nsec = (long)(wait_ns % 1000000000u)};
+        int n = epoll_pwait2(R.ep, evs, max, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = true;
+    }
+    uint64_t ms = (wait_ns + 999999u) / 1000000u;
+    return epoll_wait(R.ep, evs, max, ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
 static void run(void)
 {
     static char buf[IMP_MAX_DGRAM];
@@ -903,13 +920,11 @@ static void run(void)
         if (impair_heap_peek(&R.timers, &t) && t.at < wake)
             wake = t.at;
         uint64_t wait = wake > R.now ? wake - R.now : 0;
-        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000u),
-                              .tv_nsec = (long)(wait % 1000000000u)};
-        int n = epoll_pwait2(R.ep, evs, 256, &ts, NULL);
+        int n = wait_events(evs, 256, wait);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            die(1, "epoll_pwait2: %s", strerror(errno));
+            die(1, "epoll_wait: %s", strerror(errno));
         }
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;

@@ -18,7 +18,8 @@ import unittest
 import harness
 from harness import HOST, TIMEOUT, Proc, UdpConn, start_server, wait_until
 
-IMPAIR = os.path.join(harness.BIN, "udp_impair")
+# UDP_IMPAIR=path runs the suite against another build (e.g. an ASan one)
+IMPAIR = os.environ.get("UDP_IMPAIR") or os.path.join(harness.BIN, "udp_impair")
 LOADGEN = os.path.join(harness.BIN, "loadgen")
 
 
