@@ -50,7 +50,7 @@ udp_client_SRCS = clients/udp_client.c clients/client_common.c
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair
-udp_impair_SRCS = loadgen/udp_impair.c loadgen/impair_core.c
+udp_impair_SRCS = loadgen/udp_impair.c loadgen/impair_core.c loadgen/impair_opts.c
 udp_impair_LIBS = $(LIBS_Z)
 test_impair_EXTRA = loadgen/impair_core.c
 

@@ -12,8 +12,10 @@
 
 enum impair_dir { IMPAIR_UP = 0, IMPAIR_DOWN = 1, IMPAIR__DIRS };
 
-/* The first word of a datagram. IV_ZLIB: a compressed datagram (first byte 0xFF), whose verb
- * is not visible; IV_OTHER: anything else (plain chat text, garbage). */
+/* The first word of a datagram. IV_ZLIB: a compressed datagram (first byte 0xFF) whose verb
+ * is not visible (the relay inflates compressed datagrams first and classifies the frame
+ * inside; only those that do not inflate stay IV_ZLIB); IV_OTHER: anything else (plain chat
+ * text, garbage). */
 enum impair_verb {
     IV_HELLO = 0,
     IV_MSG,

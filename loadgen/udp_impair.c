@@ -8,13 +8,13 @@
  * direction, so a run is reproducible given the seed and the order of datagrams. */
 #include "clock.h"
 #include "impair_core.h"
+#include "impair_opts.h"
 #include "net.h"
+#include "zframe.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uthash.h>
-
-#ifndef CHATBENCH_VERSION
-#define CHATBENCH_VERSION "dev"
-#endif
 
 #define IMP_BATCH 64        /* datagrams read from one socket per wake-up (fairness) */
 #define IMP_MAX_DGRAM 65536 /* larger than any UDP payload, so nothing is truncated */
@@ -45,31 +41,16 @@ enum imp_stat {
     IS_DELAYED,          /* copies sent through the delay queue */
     IS_JITTER_REORDERED, /* copies sent after a copy emitted later (jitter overtook) */
     IS_SEND_ERRORS,      /* copies the kernel refused (EAGAIN, ENOBUFS, ECONNREFUSED) */
+    IS_COMPRESSED,       /* received as a zlib datagram (classified by the frame inside) */
     IS__COUNT
 };
 
 static const char *const stat_names[IS__COUNT] = {
-    "received",  "forwarded",    "dropped", "duplicated",       "held",
-    "reordered", "held_flushed", "delayed", "jitter_reordered", "send_errors",
+    "received",     "forwarded", "dropped",          "duplicated",  "held",       "reordered",
+    "held_flushed", "delayed",   "jitter_reordered", "send_errors", "compressed",
 };
 
 static const char *const dir_names[IMPAIR__DIRS] = {"up", "down"};
-
-/* --- configuration --- */
-struct imp_config {
-    const char *listen_host, *server_host;
-    uint16_t listen_port, server_port;
-    struct impair_probs probs[IMPAIR__DIRS];
-    uint64_t delay_ns[IMPAIR__DIRS];
-    uint64_t hold_ns;
-    bool scope_mapping; /* --reorder-scope mapping: any next datagram ends a hold */
-    uint64_t seed;
-    uint32_t match;
-    const char *match_str;
-    uint64_t idle_ns;
-    uint64_t duration_ns; /* 0: until a signal */
-    const char *log_path, *report_path;
-};
 
 /* --- datagrams that wait (held for reordering or delayed), pooled by size class --- */
 enum pkt_kind { PK_FREE = 0, PK_HELD, PK_DELAYED };
@@ -110,7 +91,7 @@ struct imp_map {
 
 /* The relay: one instance, used by the one thread. */
 struct imp_relay {
-    struct imp_config cfg;
+    struct impair_config cfg;
     int ep, lfd, sfd;
     struct sockaddr_in server;
     struct imp_map *maps;
@@ -118,6 +99,8 @@ struct imp_relay {
     struct imp_pkt *pool[POOL_CLASSES];
     size_t pkts_out; /* packets taken from the pool and not returned (leak check) */
     struct impair_rng rng[IMPAIR__DIRS];
+    struct zframe z; /* inflates compressed datagrams to see their verb and seq */
+    char *zbuf;      /* IMP_MAX_DGRAM bytes */
     uint64_t st[IMPAIR__DIRS][IV__COUNT][IS__COUNT];
     uint64_t maps_created, maps_expired, maps_peak, maps_now, unmapped;
     uint32_t ovfl_listen;
@@ -128,19 +111,6 @@ struct imp_relay {
 };
 
 static struct imp_relay R;
-
-/* --- start-up errors --- */
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("udp_impair: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
 
 /* --- log --- */
 static void log_action(enum impair_dir dir, enum impair_verb verb, const char *action, uint64_t seq)
@@ -295,8 +265,20 @@ static void flush_held(struct imp_map *m, enum impair_dir dir)
 static void process(struct imp_map *m, enum impair_dir dir, const char *data, size_t len)
 {
     struct impair_info in;
-    impair_classify(data, len, &in);
+    bool compressed = false;
+    if (len > 0 && (unsigned char)data[0] == 0xFF) {
+        /* The relay knows the dictionary, so it sees the verb and seq inside; a datagram
+         * that does not inflate stays ZLIB (chat, by the --match rule). */
+        int n = zframe_decompress(&R.z, data, len, R.zbuf, IMP_MAX_DGRAM);
+        compressed = n >= 0;
+        if (compressed)
+            impair_classify(R.zbuf, (size_t)n, &in);
+    }
+    if (!compressed)
+        impair_classify(data, len, &in);
     count(dir, in.verb, IS_RECEIVED);
+    if (compressed)
+        count(dir, in.verb, IS_COMPRESSED);
     m->last_ns = R.now;
     if (!impair_matched(R.cfg.match, in.verb, dir)) {
         count(dir, in.verb, IS_FORWARDED);
@@ -553,7 +535,7 @@ static int write_json(const char *path, double secs)
     FILE *f = fopen(path, "w");
     if (!f)
         return -errno;
-    const struct imp_config *c = &R.cfg;
+    const struct impair_config *c = &R.cfg;
     fprintf(f, "{\n  \"duration_s\": %.6f,\n  \"seed\": %" PRIu64 ",\n  \"match\": \"%s\",\n", secs,
             c->seed, c->match_str);
     fprintf(f, "  \"reorder_scope\": \"%s\",\n", c->scope_mapping ? "mapping" : "stream");
@@ -594,249 +576,22 @@ static int write_json(const char *path, double secs)
     return 0;
 }
 
-/* --- options --- */
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "Usage: udp_impair [options]\n"
-            "UDP relay that impairs chat datagrams per direction (up = client->server,\n"
-            "down = server->client) and reports exactly what it did.\n\n"
-            "  --listen-host H      address to listen on (default 127.0.0.1)\n"
-            "  --listen-port P      port to listen on, 0 = any free port (default 0)\n"
-            "  --server-host H      UDP server address (default 127.0.0.1)\n"
-            "  --server-port P      UDP server port (default 5001)\n"
-            "  --drop-up P, --drop-down P        drop probability, 0..1 or 0..100%%\n"
-            "  --dup-up P, --dup-down P          duplicate probability\n"
-            "  --reorder-up P, --reorder-down P  hold a datagram back and send it right after\n"
-            "                       the next one of its stream (a swap)\n"
-            "  --reorder-hold MS    send a held datagram alone after MS (default 50)\n"
-            "  --reorder-scope S    stream (default: the next datagram of the same verb and\n"
-            "                       sender id ends a hold) or mapping (any next datagram)\n"
-            "  --delay-up MS, --delay-down MS    constant delay\n"
-            "  --jitter MS          extra delay uniform in [0, MS], both directions\n"
-            "  --jitter-up MS, --jitter-down MS  the same per direction\n"
-            "  --seed N             PRNG seed (default 1)\n"
-            "  --match VERBS        impair only these first words (default %s);\n"
-            "                       compressed datagrams count as MSG up, ACK/FROM down\n"
-            "  --idle S             forget a client silent for S seconds (default 60)\n"
-            "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
-            "  --log FILE           one line per action: t_ns dir verb action seq\n"
-            "  --report FILE        the final report as JSON\n"
-            "  --help, --version\n",
-            IMPAIR_DEFAULT_MATCH);
-}
-
-static uint64_t parse_uint(const char *opt, const char *s, uint64_t max)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v > max || s[0] == '-')
-        die(2, "%s: expected an integer in 0..%" PRIu64 ", got '%s'", opt, max, s);
-    return v;
-}
-
-static double parse_prob(const char *opt, const char *s)
-{
-    double v;
-    if (impair_parse_prob(s, &v) < 0)
-        die(2, "%s: expected a probability 0..1 or 0..100%%, got '%s'", opt, s);
-    return v;
-}
-
-static uint64_t parse_ms(const char *opt, const char *s)
-{
-    uint64_t ns;
-    if (impair_parse_ms(s, 600000.0, &ns) < 0)
-        die(2, "%s: expected milliseconds in 0..600000, got '%s'", opt, s);
-    return ns;
-}
-
-enum {
-    OPT_LHOST = 256,
-    OPT_LPORT,
-    OPT_SHOST,
-    OPT_SPORT,
-    OPT_DROP_UP,
-    OPT_DROP_DOWN,
-    OPT_DUP_UP,
-    OPT_DUP_DOWN,
-    OPT_RE_UP,
-    OPT_RE_DOWN,
-    OPT_HOLD,
-    OPT_SCOPE,
-    OPT_DELAY_UP,
-    OPT_DELAY_DOWN,
-    OPT_JITTER,
-    OPT_JITTER_UP,
-    OPT_JITTER_DOWN,
-    OPT_SEED,
-    OPT_MATCH,
-    OPT_IDLE,
-    OPT_DURATION,
-    OPT_LOG,
-    OPT_REPORT,
-    OPT_HELP,
-    OPT_VERSION
-};
-
-static void parse_options(int argc, char **argv, struct imp_config *c)
-{
-    static const struct option opts[] = {
-        {"listen-host", required_argument, 0, OPT_LHOST},
-        {"listen-port", required_argument, 0, OPT_LPORT},
-        {"server-host", required_argument, 0, OPT_SHOST},
-        {"server-port", required_argument, 0, OPT_SPORT},
-        {"drop-up", required_argument, 0, OPT_DROP_UP},
-        {"drop-down", required_argument, 0, OPT_DROP_DOWN},
-        {"dup-up", required_argument, 0, OPT_DUP_UP},
-        {"dup-down", required_argument, 0, OPT_DUP_DOWN},
-        {"reorder-up", required_argument, 0, OPT_RE_UP},
-        {"reorder-down", required_argument, 0, OPT_RE_DOWN},
-        {"reorder-hold", required_argument, 0, OPT_HOLD},
-        {"reorder-scope", required_argument, 0, OPT_SCOPE},
-        {"delay-up", required_argument, 0, OPT_DELAY_UP},
-        {"delay-down", required_argument, 0, OPT_DELAY_DOWN},
-        {"jitter", required_argument, 0, OPT_JITTER},
-        {"jitter-up", required_argument, 0, OPT_JITTER_UP},
-        {"jitter-down", required_argument, 0, OPT_JITTER_DOWN},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"match", required_argument, 0, OPT_MATCH},
-        {"idle", required_argument, 0, OPT_IDLE},
-        {"duration", required_argument, 0, OPT_DURATION},
-        {"log", required_argument, 0, OPT_LOG},
-        {"report", required_argument, 0, OPT_REPORT},
-        {"help", no_argument, 0, OPT_HELP},
-        {"version", no_argument, 0, OPT_VERSION},
-        {0, 0, 0, 0},
-    };
-    memset(c, 0, sizeof *c);
-    c->listen_host = "127.0.0.1";
-    c->server_host = "127.0.0.1";
-    c->server_port = 5001;
-    c->hold_ns = 50 * 1000000ull;
-    c->seed = 1;
-    c->match_str = IMPAIR_DEFAULT_MATCH;
-    c->idle_ns = 60 * 1000000000ull;
-    int o;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *name = argv[optind - 1];
-        switch (o) {
-        case OPT_LHOST:
-            c->listen_host = optarg;
-            break;
-        case OPT_LPORT:
-            c->listen_port = (uint16_t)parse_uint(name, optarg, 65535);
-            break;
-        case OPT_SHOST:
-            c->server_host = optarg;
-            break;
-        case OPT_SPORT:
-            c->server_port = (uint16_t)parse_uint(name, optarg, 65535);
-            break;
-        case OPT_DROP_UP:
-            c->probs[IMPAIR_UP].drop = parse_prob(name, optarg);
-            break;
-        case OPT_DROP_DOWN:
-            c->probs[IMPAIR_DOWN].drop = parse_prob(name, optarg);
-            break;
-        case OPT_DUP_UP:
-            c->probs[IMPAIR_UP].dup = parse_prob(name, optarg);
-            break;
-        case OPT_DUP_DOWN:
-            c->probs[IMPAIR_DOWN].dup = parse_prob(name, optarg);
-            break;
-        case OPT_RE_UP:
-            c->probs[IMPAIR_UP].reorder = parse_prob(name, optarg);
-            break;
-        case OPT_RE_DOWN:
-            c->probs[IMPAIR_DOWN].reorder = parse_prob(name, optarg);
-            break;
-        case OPT_HOLD:
-            c->hold_ns = parse_ms(name, optarg);
-            break;
-        case OPT_SCOPE:
-            if (strcmp(optarg, "stream") == 0)
-                c->scope_mapping = false;
-            else if (strcmp(optarg, "mapping") == 0)
-                c->scope_mapping = true;
-            else
-                die(2, "--reorder-scope: expected 'stream' or 'mapping', got '%s'", optarg);
-            break;
-        case OPT_DELAY_UP:
-            c->delay_ns[IMPAIR_UP] = parse_ms(name, optarg);
-            break;
-        case OPT_DELAY_DOWN:
-            c->delay_ns[IMPAIR_DOWN] = parse_ms(name, optarg);
-            break;
-        case OPT_JITTER:
-            c->probs[IMPAIR_UP].jitter_ns = c->probs[IMPAIR_DOWN].jitter_ns =
-                parse_ms(name, optarg);
-            break;
-        case OPT_JITTER_UP:
-            c->probs[IMPAIR_UP].jitter_ns = parse_ms(name, optarg);
-            break;
-        case OPT_JITTER_DOWN:
-            c->probs[IMPAIR_DOWN].jitter_ns = parse_ms(name, optarg);
-            break;
-        case OPT_SEED:
-            c->seed = parse_uint(name, optarg, UINT64_MAX);
-            break;
-        case OPT_MATCH:
-            if (impair_parse_match(optarg, &c->match) < 0)
-                die(2, "--match: expected a comma list of verbs (e.g. %s), got '%s'",
-                    IMPAIR_DEFAULT_MATCH, optarg);
-            c->match_str = optarg;
-            break;
-        case OPT_IDLE:
-            c->idle_ns = parse_uint(name, optarg, 86400) * 1000000000ull;
-            break;
-        case OPT_DURATION:
-            c->duration_ns = parse_uint(name, optarg, 86400 * 365) * 1000000000ull;
-            break;
-        case OPT_LOG:
-            c->log_path = optarg;
-            break;
-        case OPT_REPORT:
-            c->report_path = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        case OPT_VERSION:
-            printf("udp_impair %s\n", CHATBENCH_VERSION);
-            exit(0);
-        case ':':
-            die(2, "%s needs a value (see --help)", argv[optind - 1]);
-        default:
-            die(2, "unknown option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        die(2, "unexpected argument '%s' (see --help)", argv[optind]);
-    if (c->idle_ns == 0)
-        die(2, "--idle must be at least 1 second");
-    if (c->match == 0 && impair_parse_match(c->match_str, &c->match) < 0)
-        die(2, "internal error: bad default --match");
-}
-
 /* --- set-up and loop --- */
 static void setup(void)
 {
-    const struct imp_config *c = &R.cfg;
+    const struct impair_config *c = &R.cfg;
     long nofile = 0;
     if (net_raise_nofile(&nofile) < 0)
         fprintf(stderr, "udp_impair: warning: cannot raise the open-file limit\n");
     int rc = net_resolve(c->server_host, c->server_port, &R.server);
     if (rc < 0)
-        die(2, "--server-host: cannot resolve '%s' to IPv4", c->server_host);
+        impair_die(2, "--server-host: cannot resolve '%s' to IPv4", c->server_host);
     rc = net_bind_udp(c->listen_host, c->listen_port, &R.lfd);
     if (rc < 0)
-        die(1, "cannot bind UDP %s:%u: %s (try another --listen-port)", c->listen_host,
-            c->listen_port, strerror(-rc));
+        impair_die(1, "cannot bind UDP %s:%u: %s (try another --listen-port)", c->listen_host,
+                   c->listen_port, strerror(-rc));
     if (net_set_nonblock(R.lfd, 1) < 0)
-        die(1, "cannot make the listening socket non-blocking: %s", strerror(errno));
+        impair_die(1, "cannot make the listening socket non-blocking: %s", strerror(errno));
     /* A deep receive queue so that bursts are not dropped by the relay's own socket; the
      * forced variant needs CAP_NET_ADMIN, the plain one is capped by rmem_max. */
     int rcv = 8 << 20;
@@ -845,34 +600,37 @@ static void setup(void)
     enable_rxq_ovfl(R.lfd);
     uint16_t port = 0;
     if (net_local_port(R.lfd, &port) < 0)
-        die(1, "getsockname: %s", strerror(errno));
+        impair_die(1, "getsockname: %s", strerror(errno));
 
     R.ep = epoll_create1(EPOLL_CLOEXEC);
     if (R.ep < 0)
-        die(1, "epoll_create1: %s", strerror(errno));
+        impair_die(1, "epoll_create1: %s", strerror(errno));
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &R.lfd};
     if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev) < 0)
-        die(1, "epoll_ctl: %s", strerror(errno));
+        impair_die(1, "epoll_ctl: %s", strerror(errno));
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        die(1, "sigprocmask: %s", strerror(errno));
+        impair_die(1, "sigprocmask: %s", strerror(errno));
     R.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (R.sfd < 0)
-        die(1, "signalfd: %s", strerror(errno));
+        impair_die(1, "signalfd: %s", strerror(errno));
     ev.data.ptr = &R.sfd;
     if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.sfd, &ev) < 0)
-        die(1, "epoll_ctl: %s", strerror(errno));
+        impair_die(1, "epoll_ctl: %s", strerror(errno));
     if (c->log_path) {
         R.log = fopen(c->log_path, "w");
         if (!R.log)
-            die(1, "--log %s: %s", c->log_path, strerror(errno));
+            impair_die(1, "--log %s: %s", c->log_path, strerror(errno));
         /* Full buffering: one fprintf per action must not cost a write(2). */
         (void)setvbuf(R.log, NULL, _IOFBF, 1 << 20); /* best effort */
     }
     impair_heap_init(&R.timers);
+    R.zbuf = malloc(IMP_MAX_DGRAM);
+    if (!R.zbuf || zframe_init(&R.z, NULL) < 0)
+        impair_die(1, "out of memory for zlib state");
     impair_rng_seed(&R.rng[IMPAIR_UP], c->seed);
     impair_rng_seed(&R.rng[IMPAIR_DOWN], c->seed ^ 0x5bd1e9955bd1e995ull);
 
@@ -924,7 +682,7 @@ static void run(void)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            die(1, "epoll_wait: %s", strerror(errno));
+            impair_die(1, "epoll_wait: %s", strerror(errno));
         }
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
@@ -969,6 +727,8 @@ static void shutdown_relay(void)
             free(p);
         }
     impair_heap_destroy(&R.timers);
+    zframe_destroy(&R.z);
+    free(R.zbuf);
     close(R.lfd);
     close(R.sfd);
     close(R.ep);
@@ -976,7 +736,7 @@ static void shutdown_relay(void)
 
 int main(int argc, char **argv)
 {
-    parse_options(argc, argv, &R.cfg);
+    impair_options(argc, argv, &R.cfg);
     setup();
     run();
     shutdown_relay();

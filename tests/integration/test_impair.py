@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 import harness
 from harness import HOST, TIMEOUT, Proc, UdpConn, start_server, wait_until
@@ -437,16 +438,23 @@ class ImpairMechanics(unittest.TestCase):
         self.assertGreater(min(down["dropped"], down["duplicated"], down["reordered"]), 0)
         check_sums(self, report)
 
-    def test_compressed_datagrams_count_as_msg(self):
+    def test_compressed_datagrams_are_classified_by_the_frame_inside(self):
         peer = Peer(self)
         relay = Relay(self, peer.port, "--drop-up", "1.0")
         c = client(relay.port)
-        c.send(b"\xff\x78\x9c compressed")
+        c.send(b"\xff" + zlib.compress(b"MSG 5 inside"))  # zframe accepts no-dictionary streams
+        c.send(b"\xff" + zlib.compress(b"PING zipped"))
+        c.send(b"\xff\x78\x9c not a zlib stream")  # cannot inflate: counts as chat (MSG)
         c.send("PING end")
         peer.wait_for(b"PING end")
         report, log = relay.finish()
-        self.assertEqual(report["up"]["verbs"]["ZLIB"]["dropped"], 1)
-        self.assertEqual(log[0][2:], ["ZLIB", "dropped", "-"])
+        up = report["up"]["verbs"]
+        self.assertEqual(up["MSG"], dict(up["MSG"], received=1, dropped=1, compressed=1))
+        self.assertEqual(up["PING"], dict(up["PING"], received=2, forwarded=2, compressed=1))
+        self.assertEqual(up["ZLIB"], dict(up["ZLIB"], received=1, dropped=1, compressed=0))
+        self.assertEqual([a[2:] for a in log if a[3] == "dropped"],
+                         [["MSG", "dropped", "5"], ["ZLIB", "dropped", "-"]])
+        self.assertEqual(len(peer.got), 2)  # the two PINGs
 
     def test_match_list_selects_verbs(self):
         peer = Peer(self)
