@@ -521,7 +521,10 @@ static void client_leave(struct conn_ctx *t, enum proto_reason why)
         pthread_rwlock_wrlock(&srv.reg_lock);
         strcpy(room, c->member.room->name);
         registry_remove(&srv.reg, &c->member);
-        collect_room(t, registry_room(&srv.reg, room, strlen(room)), c);
+        /* On shutdown every member gets BYE shutdown at the same moment; a LEFT from each
+         * to each would be N^2 frames (minutes for 10,000 clients), so none is sent. */
+        if (why != PROTO_R_SHUTDOWN)
+            collect_room(t, registry_room(&srv.reg, room, strlen(room)), c);
         pthread_rwlock_unlock(&srv.reg_lock);
         send_peers(t, proto_fmt_left(t->fbuf, t->fcap - 1, c->member.id, room, why));
         if (why == PROTO_R_SLOW)

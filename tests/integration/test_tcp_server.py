@@ -392,8 +392,8 @@ class TcpServerTest(unittest.TestCase):
         a, b = self.room("alice", "bob")
         idle = self.conn()  # not registered yet
         self.assertEqual(proc.stop(signal.SIGTERM), 0)
-        self.assertIn("BYE shutdown", expect_eof(a))
-        self.assertIn("BYE shutdown", expect_eof(b))
+        self.assertEqual(expect_eof(a), ["BYE shutdown"])  # and no N^2 LEFT ... shutdown
+        self.assertEqual(expect_eof(b), ["BYE shutdown"])
         expect_eof(idle)
         self.assertIn("[INFO] Servidor encerrado", proc.lines)
         self.assertEqual(proc.count(r"^\[DISCONNECT\]"), 2)
