@@ -15,8 +15,10 @@ import unittest
 import harness
 from harness import TIMEOUT, Proc, start_server, wait_until
 
-TCP_CLIENT = os.path.join(harness.BIN, "tcp_client")
-UDP_CLIENT = os.path.join(harness.BIN, "udp_client")
+# CHATBENCH_CLIENT_BIN runs these tests with other builds of the clients (e.g. ASan ones)
+CLIENT_BIN = os.environ.get("CHATBENCH_CLIENT_BIN", harness.BIN)
+TCP_CLIENT = os.path.join(CLIENT_BIN, "tcp_client")
+UDP_CLIENT = os.path.join(CLIENT_BIN, "udp_client")
 
 
 def client_bin(kind):
@@ -43,8 +45,11 @@ class Client:
         return self.proc.count(pattern)
 
     def connected(self, times=1, timeout=TIMEOUT):
-        wait_until(lambda: self.count(r"^Conectado ao servidor!$") >= times, timeout,
-                   f"{self.id} connected {times} time(s); got {self.proc.lines[-10:]}")
+        try:
+            wait_until(lambda: self.count(r"^Conectado ao servidor!$") >= times, timeout)
+        except AssertionError:
+            raise AssertionError(f"{self.id} not connected {times} time(s); its output: "
+                                 f"{self.proc.lines[-10:]}") from None
 
     def close_stdin(self):
         self.proc.p.stdin.close()
@@ -248,7 +253,9 @@ class UdpClientTest(ClientChat, unittest.TestCase):
 
     def test_reregisters_after_server_restart(self):
         srv, port = self.server()
-        a, b = self.clients(port, "alice", "bob", extra=("--ping-interval", "0.3"))
+        # 3 silent ping intervals (3 s) is far longer than a restart: the first PING to the new
+        # server gets ERR not_registered, which is the path under test
+        a, b = self.clients(port, "alice", "bob", extra=("--ping-interval", "1"))
         a.say("/join sala2")
         a.expect(r"^\* você entrou na sala sala2$")
         b.say("/join sala2")
@@ -257,6 +264,9 @@ class UdpClientTest(ClientChat, unittest.TestCase):
         restart_server("udp", port, test=self)
         a.connected(2, timeout=15)
         b.connected(2, timeout=15)
+        for c in (a, b):
+            self.assertEqual(c.count(r"^\* o servidor esqueceu este cliente; registrando de "
+                                     r"novo\.\.\.$"), 1, c.proc.lines)
         wait_until(lambda: a.count(r"^\* você entrou na sala sala2$") == 2
                    and b.count(r"^\* você entrou na sala sala2$") == 2, 10, "rejoin sala2")
         a.say("depois do reinicio")
@@ -264,8 +274,8 @@ class UdpClientTest(ClientChat, unittest.TestCase):
         a.expect(r'^alice : "ACK"$')
 
     def test_reregisters_after_server_timeout(self):
-        # The server forgets silent clients after 1 s; this client pings only every 2 s, so
-        # its PING gets ERR not_registered and it must HELLO again.
+        # The server forgets silent clients after 1 s; this client pings only every 2 s. The
+        # server says BYE timeout (and a later PING would get ERR not_registered): HELLO again.
         srv, port = self.server("--timeout", "1")
         a = Client(self, "udp", port, "sleepy", "--ping-interval", "2")
         a.connected()
@@ -274,6 +284,20 @@ class UdpClientTest(ClientChat, unittest.TestCase):
         a.say("acordei")
         a.expect(r'^sleepy : "ACK"$')
         srv.wait_line(r'^\[MESSAGE\] sleepy : "acordei"$')
+
+    def test_silent_server_means_register_again(self):
+        srv, port = self.server()
+        a = Client(self, "udp", port, "patient", "--ping-interval", "0.2")
+        a.connected()
+        srv.p.send_signal(signal.SIGSTOP)  # alive but mute: no PONG, no ICMP error either
+        self.addCleanup(lambda: srv.p.poll() is None and srv.p.send_signal(signal.SIGCONT))
+        try:
+            a.expect(r"^\* sem resposta do servidor; registrando de novo\.\.\.$", timeout=10)
+        finally:
+            srv.p.send_signal(signal.SIGCONT)
+        a.connected(2, timeout=15)  # same address, same id: WELCOME again
+        a.say("voltei")
+        a.expect(r'^patient : "ACK"$')
 
     def test_pings_keep_registration(self):
         srv, port = self.server("--timeout", "2")
