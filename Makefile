@@ -113,6 +113,18 @@ unit: $(UNIT_BINS)
 integration: $(PROGRAM_BINS)
 	@python3 tests/integration/run.py
 
+# --- bench: analysis/bench.py (as root it runs inside its own network namespace) ---
+# Packages first (gnuplot, nftables, sockperf, iperf3), then the programs, then the matrix.
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory $(PROGRAM_BINS)
+	@python3 analysis/bench.py
+
+bench-quick:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory $(PROGRAM_BINS)
+	@python3 analysis/bench.py --quick
+
 # --- install ---
 install: $(PROGRAM_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin

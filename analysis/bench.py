@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""bench.py: runs chatbench's benchmark matrix and writes CSVs, charts and REPORT.md tables.
+
+  analysis/bench.py            full matrix into results/ and REPORT.md (at most ~10 min)
+  analysis/bench.py --quick    reduced matrix into bench-quick/ (at most ~90 s); REPORT.md
+                               is left alone, its tables go to bench-quick/tables.md
+
+As root, the whole run re-executes itself inside a private network namespace (unshare -n):
+only that namespace's loopback carries traffic, and the nftables rules that inject loss and
+the per-namespace sysctls (somaxconn, port range, tw_reuse) never touch the host's network.
+Without root or nftables the loss scenario is skipped and the report says so.
+
+Each scenario point starts its own server on a free port, samples it from /proc, runs
+bin/loadgen against it with --out, and stops it. Outputs per scenario S: S.csv (one row per
+point: the load generator's summary + server aggregates + what was injected), S.server.csv
+(raw /proc samples), S.latency.csv (percentile spectra), S.timeseries.csv.
+"""
+import argparse
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchkit as bk  # noqa: E402
+import report  # noqa: E402
+
+ROOT = bk.ROOT
+HERE = os.path.join(ROOT, "analysis")
+SIZE = 100  # payload bytes of every scenario but compression
+SEED = 42
+
+
+# --- the matrix ---
+
+
+def matrix(quick):
+    """The scenario points, in order. Each point: scenario, label, proto, what (for the
+    progress line), loadgen args, and optional loss / server args."""
+    q = quick
+    pts = []
+
+    def add(scn, label, proto, what, clients, duration, warmup, rate=None, total=None,
+            size=SIZE, payload="hex", room=1, compress=False, timeout_ms=1000, loss=None):
+        args = ["--clients", clients, "--threads", os.cpu_count() or 2,
+                "--duration", duration, "--warmup", warmup, "--size", size,
+                "--payload", payload, "--room-size", room, "--timeout", timeout_ms,
+                "--seed", SEED]
+        args += ["--rate", rate] if rate is not None else ["--total-rate", total]
+        if compress:
+            args.append("--compress")
+        pts.append({"scenario": scn, "label": label, "proto": proto, "what": what,
+                    "args": args, "clients": clients, "duration": duration,
+                    "timeout_ms": timeout_ms, "loss": loss})
+
+    # 1. scale: fixed rate per client, clients from 10 to 10,000.
+    for n in ([10, 300, 3000] if q else [10, 100, 1000, 3000, 10000]):
+        for proto in ("tcp", "udp"):
+            add("scale", f"scale-{proto}-{n}", proto, f"{proto} {n} clients at 2 msg/s each",
+                n, 2 if q else 5, 1, rate=2)
+    # 2. saturation: open-loop total rate stepped past the knee, 100 clients.
+    rates = [5000, 40000] if q else [5000, 10000, 20000, 40000, 60000, 80000]
+    for r in rates:
+        for proto in ("tcp", "udp"):
+            add("saturation", f"sat-{proto}-{r}", proto, f"{proto} offered {r} msg/s",
+                100, 2 if q else 4, 1, total=r)
+    # 3. loss injected in the kernel (needs the private namespace).
+    for pct in ([0, 5] if q else [0, 1, 5, 10]):
+        for proto in ("tcp", "udp"):
+            add("loss", f"loss-{proto}-{pct}", proto, f"{proto} {pct} % loss each way",
+                50, 2 if q else 5, 1, total=2000, loss=pct)
+    # 4. fan-out: rooms of 1, 10 and 100, 100 clients, 1 msg/s each.
+    for k in ([1, 100] if q else [1, 10, 100]):
+        for proto in ("tcp", "udp"):
+            add("fanout", f"fanout-{proto}-{k}", proto, f"{proto} rooms of {k}",
+                100, 2 if q else 5, 1, rate=1 if k == 100 else 5, room=k)
+    # 5. compression (UDP only, by PROTOCOL.md): payload kinds by sizes, and plain baselines.
+    sizes = [64, 1024] if q else [64, 256, 1024]
+    for size in sizes:
+        for kind in ("hex", "text", "random"):
+            add("compression", f"zip-{kind}-{size}", "udp", f"udp --compress {kind} {size} B",
+                100, 1 if q else 3, 1, rate=10, size=size, payload=kind, compress=True)
+        add("compression", f"plain-hex-{size}", "udp", f"udp plain hex {size} B",
+            100, 1 if q else 3, 1, rate=10, size=size, payload="hex")
+    # 6. latency CDF at equal load, and the low-load points compared with sockperf.
+    for proto in ("tcp", "udp"):
+        add("cdf", f"cdf-{proto}", proto, f"{proto} 200 clients at 5 msg/s (CDF)",
+            200, 2 if q else 8, 1, rate=5)
+    for proto in ("tcp", "udp"):
+        add("anchors", f"anchor-{proto}", proto, f"{proto} 1 client at 200 msg/s (vs sockperf)",
+            1, 2 if q else 4, 1, rate=200)
+    return pts
+
+
+# --- one point ---
+
+
+def run_point(pt, raw, logs, interval, netns):
+    """Runs one point; returns (row, server samples, latency rows, timeseries rows)."""
+    proto = pt["proto"]
+    extra = ["--max-clients", str(max(10000, pt["clients"] + 100))]
+    srv = bk.Server(proto, logs, pt["label"], extra)
+    sampler = bk.Sampler(srv.pid, pt["label"], interval).start()
+    out = os.path.join(raw, pt["label"])
+    os.makedirs(out, exist_ok=True)
+    extra_cols = {}
+    try:
+        if pt["loss"] is not None:
+            bk.set_loss(srv.port, pt["loss"], proto, "chat")
+        budget = 120 + pt["duration"] * 3 + pt["clients"] / 100
+        row, t0, t1 = bk.run_loadgen(srv.port, proto, pt["label"], out, pt["args"], budget)
+        if pt["loss"] is not None:
+            extra_cols["nft_dropped"] = bk.loss_counters() or 0
+            bk.clear_loss()
+    finally:
+        samples = sampler.finish()
+        rc = srv.stop()
+    # The steady window: the last `duration` seconds before the load generator's final
+    # drain (UDP waits --timeout for the last ACKs), trimmed by 0.25 s at both ends.
+    drain = 0.25 + (pt["timeout_ms"] / 1000.0 if proto == "udp" else 0.0)
+    end = (t1 - sampler.t0) - drain
+    agg = bk.summarize_samples(samples, end - pt["duration"] + 0.25, end)
+    row = dict(row)
+    row.update({"scenario": pt["scenario"], "server_rc": rc, "wall_s": round(t1 - t0, 2)})
+    if pt["loss"] is not None:
+        row["injected_loss_pct"] = pt["loss"]
+    row.update(extra_cols)
+    row.update(agg)
+    try:
+        rate = float(row.get("achieved_rate_msgs") or 0)
+        if agg["server_cpu_s"] != "" and rate > 0 and agg["server_window_s"]:
+            row["server_cpu_us_per_msg"] = round(
+                agg["server_cpu_s"] * 1e6 / (rate * agg["server_window_s"]), 3)
+    except ValueError:
+        pass
+    lat = bk.read_csv(os.path.join(out, "latency.csv")) \
+        if os.path.exists(os.path.join(out, "latency.csv")) else []
+    ts = bk.read_csv(os.path.join(out, "timeseries.csv")) \
+        if os.path.exists(os.path.join(out, "timeseries.csv")) else []
+    return row, samples, lat, ts
+
+
+def iperf_anchor(row, pct):
+    """iperf3 -u at our uplink datagram size and rate under the same injected loss."""
+    sent = float(row.get("sent") or 0)
+    wire = float(row.get("bytes_sent_wire") or 0)
+    size = int(round(wire / sent)) if sent > 0 and wire > 0 else SIZE + 30
+    size = max(size, 80)  # our loss rule for iperf3 spares datagrams of 64 bytes and less
+    pps = float(row.get("offered_rate_msgs") or 2000)
+    seconds = max(2, int(float(row.get("duration_s") or 2)))
+    res = bk.iperf3_udp(size, pps, seconds, before=lambda port: bk.set_loss(port, pct, "udp",
+                                                                            "all"))
+    bk.clear_loss()
+    return {"iperf3_size_bytes": size, "iperf3_rate_pps": int(pps),
+            "iperf3_packets": res["packets"], "iperf3_lost": res["lost"],
+            "iperf3_lost_pct": round(res["lost_pct"], 3),
+            "iperf3_jitter_us": round(res["jitter_us"], 2)}
+
+
+# --- output ---
+
+
+def write_csv(path, rows, fields=None):
+    if fields is None:
+        fields = []
+        for r in rows:
+            for k in r:
+                if k not in fields:
+                    fields.append(k)
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    os.replace(tmp, path)
+
+
+def run_charts(outdir):
+    """One gnuplot run per analysis/*.gp chart (style.gp is loaded by each). Returns the
+    list of PNGs made and prints any chart that failed."""
+    made, failed = [], []
+    for gp in sorted(os.listdir(HERE)):
+        if not gp.endswith(".gp") or gp == "style.gp":
+            continue
+        name = gp[:-3]
+        png = os.path.join(outdir, name + ".png")
+        r = subprocess.run(["gnuplot", "-e", f"dir='{outdir}'", "-e", f"out='{png}'",
+                            "-e", f"style='{os.path.join(HERE, 'style.gp')}'",
+                            os.path.join(HERE, gp)], capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(png) or os.path.getsize(png) == 0:
+            failed.append(name)
+            print(f"  chart {name}: FAILED\n    " + r.stderr.strip().replace("\n", "\n    "),
+                  flush=True)
+        else:
+            made.append(png)
+    return made, failed
+
+
+# --- main ---
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="chatbench benchmark driver: scenario matrix, "
+                                 "server sampling, loss in a netns, anchors, charts, REPORT.md.")
+    ap.add_argument("--quick", action="store_true",
+                    help="reduced matrix (about 90 s) into bench-quick/, REPORT.md untouched")
+    ap.add_argument("--out", help="output folder (default results/, or bench-quick/ with --quick)")
+    ap.add_argument("--only", default="",
+                    help="comma list of scenarios to run (scale,saturation,loss,fanout,"
+                    "compression,cdf,anchors); charts and tables use whatever CSVs exist")
+    ap.add_argument("--interval", type=float, default=None,
+                    help="server sampling interval in seconds (default 0.5, quick 0.25)")
+    ap.add_argument("--no-report", action="store_true", help="do not touch REPORT.md")
+    ap.add_argument("--charts-only", action="store_true",
+                    help="only redraw the charts and tables from the existing CSVs")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the raw loadgen outputs and server logs (path printed)")
+    ap.add_argument("--list", action="store_true", help="print the matrix and exit")
+    ap.add_argument("--no-netns", action="store_true",
+                    help="run on the host's loopback even as root (loss scenario skipped)")
+    return ap.parse_args()
+
+
+def reexec_in_netns(args):
+    ok, why = bk.can_netns()
+    if args.no_netns or bk.in_private_netns() or not ok:
+        return why if not ok else ("disabled by --no-netns" if args.no_netns else "")
+    env = dict(os.environ, CHATBENCH_NETNS="1")
+    argv = ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
+    os.execvpe("unshare", argv, env)
+
+
+def main():
+    args = parse_args()
+    why_no_netns = reexec_in_netns(args)
+    netns = bk.in_private_netns()
+    outdir = os.path.abspath(args.out or os.path.join(ROOT, "bench-quick" if args.quick
+                                                      else "results"))
+    os.makedirs(outdir, exist_ok=True)
+    interval = args.interval or (0.25 if args.quick else 0.5)
+    pts = matrix(args.quick)
+    if args.only:
+        keep = set(args.only.split(","))
+        pts = [p for p in pts if p["scenario"] in keep]
+    if args.list:
+        for i, p in enumerate(pts, 1):
+            print(f"[{i}/{len(pts)}] {p['scenario']}: {p['what']}  loadgen "
+                  + " ".join(map(str, p["args"])))
+        return 0
+
+    # SIGTERM ends the run like Ctrl-C does: through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    raw = tempfile.mkdtemp(prefix="chatbench-bench-")
+    logs = os.path.join(raw, "logs")
+    os.makedirs(logs)
+    t_start = time.monotonic()
+    failures = []
+    try:
+        if netns:
+            knobs = bk.setup_netns()
+            note = "private namespace (unshare -n); loss injected with nftables numgen random"
+        else:
+            knobs = {}
+            note = f"host loopback; loss scenario skipped ({why_no_netns})"
+            print(f"bench: no private network namespace ({why_no_netns}): the loss scenario "
+                  "is skipped; run as root with nftables installed for it.", flush=True)
+        if not args.charts_only:
+            missing = [b for b in ("tcp_server", "udp_server", "loadgen")
+                       if not os.access(os.path.join(bk.BIN, b), os.X_OK)]
+            if missing:
+                print(f"bench: missing bin/{', bin/'.join(missing)}: build them first "
+                      "(make all)", file=sys.stderr)
+                return 1
+            with open(os.path.join(outdir, "machine.txt"), "w") as f:
+                for k, v in bk.machine_facts(note, knobs):
+                    f.write(f"{k}: {v}\n")
+            failures = run_matrix(pts, outdir, raw, logs, interval, netns, args.quick)
+        made, failed = run_charts(outdir)
+        print(f"charts: {len(made)} written to {outdir}" +
+              (f", {len(failed)} failed: {', '.join(failed)}" if failed else ""), flush=True)
+        tables = report.render_all(outdir)
+        with open(os.path.join(outdir, "tables.md"), "w") as f:
+            for name, text in tables.items():
+                f.write(f"<!-- BEGIN GENERATED: {name} -->\n{text}<!-- END GENERATED: {name} -->\n\n")
+        if not args.quick and not args.no_report and outdir == os.path.join(ROOT, "results"):
+            n = report.update_report(os.path.join(ROOT, "REPORT.md"), tables)
+            print(f"REPORT.md: {n} generated tables refreshed", flush=True)
+        el = time.monotonic() - t_start
+        print(f"bench: done in {el:.0f} s; {len(failures)} point(s) failed"
+              + (": " + ", ".join(failures) if failures else ""), flush=True)
+        return 1 if failures or failed else 0
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; stopping every process it started", file=sys.stderr)
+        return 130
+    finally:
+        bk.cleanup()
+        bk.clear_loss()
+        if args.keep:
+            print(f"bench: raw outputs and server logs kept in {raw}")
+        else:
+            shutil.rmtree(raw, ignore_errors=True)
+
+
+def run_matrix(pts, outdir, raw, logs, interval, netns, quick):
+    """Runs every point; rewrites each scenario's CSVs after each point. Returns the labels
+    of points that failed (the run goes on without them)."""
+    by = {}
+    failures = []
+    n = len(pts)
+    t_start = time.monotonic()
+    for i, pt in enumerate(pts, 1):
+        scn = pt["scenario"]
+        el = time.monotonic() - t_start
+        print(f"[{i}/{n}] {scn}: {pt['what']}  ({el:.0f} s elapsed)", flush=True)
+        st = by.setdefault(scn, {"rows": [], "server": [], "lat": [], "ts": []})
+        if pt["loss"] is not None and not netns:
+            print("    skipped: loss injection needs a private network namespace (root, nft)",
+                  flush=True)
+            continue
+        try:
+            row, samples, lat, ts = run_point(pt, raw, logs, interval, netns)
+            if scn == "loss" and pt["proto"] == "udp":
+                print("    iperf3 -u anchor under the same loss", flush=True)
+                row.update(iperf_anchor(row, pt["loss"]))
+        except bk.BenchError as e:
+            print(f"    FAILED: {e}", flush=True)
+            failures.append(pt["label"])
+            bk.clear_loss()
+            continue
+        rc = row.get("loadgen_rc")
+        if rc not in (0, "0"):
+            print(f"    note: loadgen exited {rc}: {row.get('loadgen_stderr', '')}", flush=True)
+        print("    sent {sent} acked {acked} lost {lost}  ack p50 {ack_p50_us} us p99 "
+              "{ack_p99_us} us  server cpu {cpu}%  rss {rss} KiB".format(
+                  cpu=row.get("server_cpu_pct"), rss=row.get("server_rss_kib_max"),
+                  **{k: row.get(k, "?") for k in ("sent", "acked", "lost", "ack_p50_us",
+                                                  "ack_p99_us")}), flush=True)
+        st["rows"].append(row)
+        st["server"].extend(samples)
+        st["lat"].extend(lat)
+        st["ts"].extend(ts)
+        write_csv(os.path.join(outdir, f"{scn}.csv"), st["rows"])
+        write_csv(os.path.join(outdir, f"{scn}.server.csv"), st["server"], bk.Sampler.FIELDS)
+        if st["lat"]:
+            write_csv(os.path.join(outdir, f"{scn}.latency.csv"), st["lat"])
+        if st["ts"]:
+            write_csv(os.path.join(outdir, f"{scn}.timeseries.csv"), st["ts"])
+    if "anchors" in by and by["anchors"]["rows"]:
+        rows = by["anchors"]["rows"]
+        for row in rows:
+            size = SIZE + 30
+            sent = float(row.get("sent") or 0)
+            wire = float(row.get("bytes_sent_wire") or 0)
+            if sent > 0 and wire > 0:
+                size = int(round(wire / sent))
+            print(f"[anchor] sockperf ping-pong {row['proto']} {size} B", flush=True)
+            try:
+                sp = bk.sockperf_rtt(row["proto"], size, 2 if quick else 4)
+            except bk.BenchError as e:
+                print(f"    FAILED: {e}", flush=True)
+                failures.append(f"sockperf-{row['proto']}")
+                continue
+            row.update({"sockperf_size_bytes": size, "sockperf_p50_us": sp["p50_us"],
+                        "sockperf_p99_us": sp["p99_us"], "sockperf_mean_us": sp["mean_us"],
+                        "sockperf_observations": int(sp["observations"])})
+            print(f"    sockperf round trip p50 {sp['p50_us']} us, p99 {sp['p99_us']} us",
+                  flush=True)
+        write_csv(os.path.join(outdir, "anchors.csv"), rows)
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
