@@ -1,0 +1,629 @@
+/* client: the protocol of one simulated client over TCP or UDP, run on its worker's thread.
+ *
+ * Set-up: (TCP connect,) HELLO -> WELCOME, JOIN r<room> -> JOINED. Then MSG frames on the
+ * open-loop schedule (worker.c decides when), ACKs and FROMs matched against a ring of
+ * in-flight messages indexed by seq. Nothing here takes a lock. */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lg.h"
+#include "net.h"
+#include "proto.h"
+
+static void client_io(evutil_socket_t fd, short what, void *arg);
+
+static bool is_udp(const struct lg_worker *w)
+{
+    return w->cfg->proto == LG_UDP;
+}
+
+static bool measured(const struct lg_client *c, uint64_t seq)
+{
+    return seq >= c->first_measured;
+}
+
+static int fmt_id(const struct lg_worker *w, uint32_t index, char *buf, size_t cap)
+{
+    return snprintf(buf, cap, "%s%" PRIu32, w->id_prefix, index);
+}
+
+/* Re-registers the client's event for reading, plus writing when asked. */
+static int set_events(struct lg_worker *w, struct lg_client *c, bool write)
+{
+    short what = EV_READ | EV_PERSIST | (write ? EV_WRITE : 0);
+    if (c->ev != NULL && event_get_events(c->ev) == what)
+        return 0;
+    if (c->ev == NULL)
+        c->ev = event_new(w->base, c->fd, what, client_io, c);
+    else if (event_del(c->ev) < 0 || event_assign(c->ev, w->base, c->fd, what, client_io, c) < 0)
+        return -1;
+    if (c->ev == NULL || event_add(c->ev, NULL) < 0)
+        return -1;
+    c->want_write = write;
+    return 0;
+}
+
+static void handshake_over(struct lg_worker *w, struct lg_client *c)
+{
+    if (c->state == LG_CONNECTING || c->state == LG_HELLO || c->state == LG_JOINING)
+        w->handshakes--;
+}
+
+/* A client's error affects that client only: it is closed and counted. */
+void lg_client_fail(struct lg_worker *w, struct lg_client *c)
+{
+    if (c->state == LG_FAILED)
+        return;
+    handshake_over(w, c);
+    if (c->state == LG_READY) {
+        w->st.errors++; /* a live client lost its connection; its in-flight frames count as lost */
+    } else {
+        w->st.connect_failed++;
+        atomic_fetch_add(&w->n_failed, 1);
+    }
+    c->state = LG_FAILED;
+    lg_client_close(c);
+}
+
+void lg_client_close(struct lg_client *c)
+{
+    if (c->ev != NULL) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd); /* nothing useful to do if it fails */
+        c->fd = -1;
+    }
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = 0;
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wlen = c->wcap = 0;
+}
+
+/* --- sending --- */
+
+static int tcp_queue(struct lg_client *c, const char *p, size_t len)
+{
+    if (c->wlen + len > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 4096;
+        while (cap < c->wlen + len)
+            cap *= 2;
+        char *b = realloc(c->wbuf, cap);
+        if (b == NULL)
+            return -ENOMEM;
+        c->wbuf = b;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, p, len);
+    c->wlen += len;
+    return 0;
+}
+
+static int tcp_flush(struct lg_worker *w, struct lg_client *c)
+{
+    size_t off = 0;
+    while (off < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -errno;
+        }
+        off += (size_t)n;
+    }
+    memmove(c->wbuf, c->wbuf + off, c->wlen - off);
+    c->wlen -= off;
+    return set_events(w, c, c->wlen > 0) < 0 ? -EIO : 0;
+}
+
+/* Sends one frame (no terminator in buf; buf has room for one more byte). Returns 0, or a
+ * negative errno after which the client must be failed (TCP only). */
+static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_t len)
+{
+    if (is_udp(w)) {
+        const char *out = buf;
+        size_t olen = len;
+        if (w->cfg->compress) {
+            int z = zframe_compress(&w->z, buf, len, w->scratch2, LG_ZBUF);
+            if (z < 0) {
+                w->st.errors++;
+                return 0;
+            }
+            out = w->scratch2;
+            olen = (size_t)z;
+        }
+        w->st.bytes_sent_plain += len;
+        ssize_t n;
+        do {
+            n = send(c->fd, out, olen, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            /* ENOBUFS/EAGAIN: dropped at our end; ECONNREFUSED: an earlier datagram met no
+             * server. Either way the datagram is lost, and the timeout will say so. */
+            w->st.errors++;
+            return 0;
+        }
+        w->st.bytes_sent_wire += olen;
+        return 0;
+    }
+    buf[len++] = '\n';
+    w->st.bytes_sent_plain += len;
+    w->st.bytes_sent_wire += len;
+    if (c->wlen > 0) /* keep order behind what is queued */
+        return tcp_queue(c, buf, len);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -errno;
+        }
+        off += (size_t)n;
+    }
+    if (off == len)
+        return 0;
+    if (tcp_queue(c, buf + off, len - off) < 0 || set_events(w, c, true) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static void send_hello(struct lg_worker *w, struct lg_client *c, uint64_t now)
+{
+    char id[48], buf[96];
+    fmt_id(w, c->index, id, sizeof(id));
+    int len = proto_fmt_hello(buf, sizeof(buf) - 1, id);
+    c->state = LG_HELLO;
+    c->retry_ns = now + LG_HELLO_RETRY_NS;
+    if (len < 0 || send_frame(w, c, buf, (size_t)len) < 0)
+        lg_client_fail(w, c);
+}
+
+static void send_join(struct lg_worker *w, struct lg_client *c, uint64_t now)
+{
+    char buf[64];
+    int len = snprintf(buf, sizeof(buf) - 1, "JOIN r%" PRIu32, c->room);
+    c->state = LG_JOINING;
+    c->retry_ns = now + LG_HELLO_RETRY_NS;
+    if (send_frame(w, c, buf, (size_t)len) < 0)
+        lg_client_fail(w, c);
+}
+
+static int grow_ring(struct lg_client *c)
+{
+    uint32_t n = (c->mask + 1) * 2;
+    struct lg_slot *r = calloc(n, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i <= c->mask; i++)
+        if (c->ring[i].used)
+            r[c->ring[i].seq & (n - 1)] = c->ring[i];
+    free(c->ring);
+    c->ring = r;
+    c->mask = n - 1;
+    return 0;
+}
+
+void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now)
+{
+    const struct lg_config *cfg = w->cfg;
+    uint64_t seq = c->next_seq;
+    uint64_t intended = lg_sched_peek(&c->sched);
+    lg_sched_advance(&c->sched);
+    bool meas = intended >= w->warm_end;
+    if (meas && c->first_measured == UINT64_MAX)
+        c->first_measured = seq;
+    while (c->ring[seq & c->mask].used) {
+        if (grow_ring(c) < 0) {
+            w->st.errors++;
+            return; /* the schedule moved on: this message is simply not sent */
+        }
+    }
+    char *buf = w->scratch;
+    int len = snprintf(buf, 64, "MSG %" PRIu64 " %" PRIu64 " ", seq, intended);
+    size_t off = cfg->size ? (size_t)(lg_rng_next(&w->rng) % (w->pool_len - cfg->size)) : 0;
+    memcpy(buf + len, w->pool + off, cfg->size);
+    size_t flen = (size_t)len + cfg->size;
+    if (cfg->size == 0)
+        flen--; /* "MSG <seq> <t_ns>" with an empty text: drop the trailing space */
+    struct lg_slot *s = &c->ring[seq & c->mask];
+    s->seq = seq;
+    s->intended_ns = intended;
+    s->sent_ns = clock_now_ns();
+    s->last_from_ns = 0;
+    s->fan_left = c->room_members > 0 ? c->room_members - 1 : 0;
+    s->acked = 0;
+    s->used = 1;
+    c->next_seq++;
+    c->sent_all++;
+    w->cur->sent++;
+    if (meas) {
+        w->st.sent++;
+        w->st.fanout_expected += s->fan_left;
+        hist_record(&w->st.lag, s->sent_ns > intended ? s->sent_ns - intended : 0);
+    }
+    (void)now;
+    if (send_frame(w, c, buf, flen) < 0)
+        lg_client_fail(w, c);
+}
+
+/* --- receiving --- */
+
+static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_frame *f,
+                   uint64_t now)
+{
+    if (f->seq == PROTO_NO_SEQ)
+        return;
+    if (f->n > c->max_n)
+        c->max_n = f->n;
+    struct lg_slot *s = &c->ring[f->seq & c->mask];
+    bool found = s->used && s->seq == f->seq;
+    /* an unknown send time must not disturb the jitter: pretend the transit did not change */
+    uint64_t send_ns =
+        found ? s->sent_ns
+              : (c->ack_ss.have_transit ? now - (uint64_t)c->ack_ss.last_transit_ns : now);
+    enum seq_kind k = seqstats_arrive(&c->ack_ss, f->seq, send_ns, now);
+    bool meas = measured(c, f->seq);
+    if (k != SEQ_IN_ORDER && !is_udp(w))
+        w->st.tcp_disorder++;
+    if (k == SEQ_DUPLICATE) {
+        if (meas)
+            w->st.duplicates++;
+        return;
+    }
+    if (meas && (k == SEQ_REORDERED || k == SEQ_TOO_OLD))
+        w->st.reordered++;
+    if (meas && k == SEQ_TOO_OLD)
+        w->st.too_old++;
+    if (!found || s->acked) {
+        if (meas)
+            w->st.late++; /* after its timeout: already counted as lost */
+        return;
+    }
+    s->acked = 1;
+    w->cur->acked++;
+    hist_record(&w->cur->ack, now - s->intended_ns);
+    if (meas) {
+        w->st.acked++;
+        hist_record(&w->st.ack, now - s->intended_ns);
+        hist_record(&w->st.ack_raw, now - s->sent_ns);
+    }
+}
+
+/* Index of the sender from one of our ids ("L<pid>-<index>"), or UINT32_MAX. */
+static uint32_t sender_index(const struct lg_worker *w, const struct proto_frame *f)
+{
+    if (f->id_len <= w->id_prefix_len || memcmp(f->id, w->id_prefix, w->id_prefix_len) != 0)
+        return UINT32_MAX;
+    uint64_t v = 0;
+    for (size_t i = w->id_prefix_len; i < f->id_len; i++) {
+        if (f->id[i] < '0' || f->id[i] > '9' || v > UINT32_MAX)
+            return UINT32_MAX;
+        v = v * 10 + (uint64_t)(f->id[i] - '0');
+    }
+    return v < w->cfg->clients ? (uint32_t)v : UINT32_MAX;
+}
+
+static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto_frame *f,
+                    uint64_t now)
+{
+    uint32_t si = sender_index(w, f);
+    if (si == UINT32_MAX || f->seq == PROTO_NO_SEQ)
+        return; /* not one of ours */
+    struct lg_client *snd = &w->clients[si];
+    if (snd->room != c->room || snd->w != w)
+        return;
+    uint64_t t_ns = 0;
+    size_t i = 0;
+    for (; i < f->text_len && f->text[i] >= '0' && f->text[i] <= '9'; i++)
+        t_ns = t_ns * 10 + (uint64_t)(f->text[i] - '0');
+    if (i == 0) {
+        w->st.errors++;
+        return;
+    }
+    bool meas = measured(snd, f->seq);
+    if (c->from_ss != NULL) {
+        uint32_t pos = si - c->room * w->cfg->room_size;
+        enum seq_kind k = seqstats_arrive(&c->from_ss[pos], f->seq, t_ns, now);
+        if (k != SEQ_IN_ORDER && !is_udp(w))
+            w->st.tcp_disorder++;
+        if (k == SEQ_DUPLICATE) {
+            if (meas)
+                w->st.fanout_dup++;
+            return;
+        }
+        if (meas && (k == SEQ_REORDERED || k == SEQ_TOO_OLD))
+            w->st.fanout_reordered++;
+    }
+    uint64_t lat = now > t_ns ? now - t_ns : 0;
+    hist_record(&w->cur->fanout, lat);
+    if (meas) {
+        w->st.fanout_received++;
+        hist_record(&w->st.fanout, lat);
+    }
+    struct lg_slot *s = &snd->ring[f->seq & snd->mask];
+    if (s->used && s->seq == f->seq && s->fan_left > 0) {
+        s->fan_left--;
+        if (now > s->last_from_ns)
+            s->last_from_ns = now;
+        if (s->fan_left == 0 && meas)
+            hist_record(&w->st.fanout_last, s->last_from_ns - s->intended_ns);
+    }
+}
+
+static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len,
+                     uint64_t now)
+{
+    struct proto_frame f;
+    if (proto_parse_server(buf, len, &f) != PROTO_OK) {
+        w->st.errors++;
+        return;
+    }
+    char id[48];
+    int idlen;
+    switch (f.verb) {
+    case PROTO_WELCOME:
+        if (c->state != LG_HELLO)
+            return; /* a repeated WELCOME after a HELLO retry */
+        hist_record(&w->st.connect, now - (is_udp(w) ? c->hello_ns : c->launch_ns));
+        c->tries = 0;
+        send_join(w, c, now);
+        return;
+    case PROTO_JOINED:
+        idlen = fmt_id(w, c->index, id, sizeof(id));
+        if (c->state == LG_JOINING && f.id_len == (size_t)idlen &&
+            memcmp(f.id, id, f.id_len) == 0) {
+            handshake_over(w, c);
+            c->state = LG_READY;
+            w->st.connected++;
+            atomic_fetch_add(&w->n_ready, 1);
+        }
+        return;
+    case PROTO_ACK:
+        on_ack(w, c, &f, now);
+        return;
+    case PROTO_FROM:
+        on_from(w, c, &f, now);
+        return;
+    case PROTO_ERR:
+        w->st.errors++;
+        if (c->state == LG_HELLO && f.code_len == 9 && memcmp(f.code, "id_in_use", 9) == 0)
+            lg_client_fail(w, c);
+        else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0)
+            lg_client_fail(w, c);
+        return;
+    case PROTO_BYE:
+        w->st.errors++; /* the server is closing us (shutdown, slow, timeout) */
+        lg_client_fail(w, c);
+        return;
+    default:
+        return; /* JOINED/LEFT of others, PONG, ...: not ours to count */
+    }
+}
+
+static void udp_read(struct lg_worker *w, struct lg_client *c)
+{
+    for (;;) {
+        ssize_t n = recv(c->fd, w->scratch, LG_ZBUF, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                w->st.errors++; /* ECONNREFUSED: ICMP from a missing server */
+            return;
+        }
+        uint64_t now = clock_now_ns();
+        w->st.bytes_recv_wire += (uint64_t)n;
+        const char *frame = w->scratch;
+        size_t len = (size_t)n;
+        if (n > 0 && (unsigned char)w->scratch[0] == PROTO_ZMARK) {
+            int z = zframe_decompress(&w->z, w->scratch, len, w->scratch2, LG_ZBUF);
+            if (z < 0) {
+                w->st.errors++;
+                continue;
+            }
+            frame = w->scratch2;
+            len = (size_t)z;
+        }
+        w->st.bytes_recv_plain += len;
+        if (len > 0 && frame[len - 1] == '\n')
+            len--;
+        if (len > 0 && frame[len - 1] == '\r')
+            len--;
+        on_frame(w, c, frame, len, now);
+        if (c->state == LG_FAILED)
+            return;
+    }
+}
+
+static void tcp_read(struct lg_worker *w, struct lg_client *c)
+{
+    char *buf = w->scratch;
+    size_t have = c->rlen;
+    if (have > 0)
+        memcpy(buf, c->rbuf, have);
+    for (;;) {
+        ssize_t n = recv(c->fd, buf + have, LG_ZBUF - have, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) { /* EOF or reset: the server dropped us */
+            lg_client_fail(w, c);
+            return;
+        }
+        uint64_t now = clock_now_ns();
+        w->st.bytes_recv_wire += (uint64_t)n;
+        w->st.bytes_recv_plain += (uint64_t)n;
+        have += (size_t)n;
+        size_t pos = 0, line_len, used;
+        int r;
+        while ((r = proto_next_line(buf + pos, have - pos, LG_RBUF, &line_len, &used)) == 1) {
+            on_frame(w, c, buf + pos, line_len, now);
+            if (c->state == LG_FAILED)
+                return;
+            pos += used;
+        }
+        if (r < 0) {
+            w->st.errors++;
+            lg_client_fail(w, c);
+            return;
+        }
+        memmove(buf, buf + pos, have - pos);
+        have -= pos;
+    }
+    if (have > 0 && c->rbuf == NULL && (c->rbuf = malloc(LG_RBUF + 1)) == NULL) {
+        lg_client_fail(w, c);
+        return;
+    }
+    if (have > 0)
+        memcpy(c->rbuf, buf, have);
+    c->rlen = have;
+    if (have == 0) { /* most clients have no partial line: give the memory back */
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
+}
+
+static void client_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct lg_client *c = arg;
+    struct lg_worker *w = c->w;
+    (void)fd;
+    if ((what & EV_WRITE) && c->state == LG_CONNECTING) {
+        int err = 0;
+        socklen_t sl = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || err != 0) {
+            lg_client_fail(w, c);
+            return;
+        }
+        if (set_events(w, c, false) < 0) {
+            lg_client_fail(w, c);
+            return;
+        }
+        send_hello(w, c, clock_now_ns());
+        return;
+    }
+    if ((what & EV_WRITE) && tcp_flush(w, c) < 0) {
+        lg_client_fail(w, c);
+        return;
+    }
+    if (what & EV_READ) {
+        if (is_udp(w))
+            udp_read(w, c);
+        else
+            tcp_read(w, c);
+    }
+}
+
+/* --- set-up and housekeeping --- */
+
+void lg_client_launch(struct lg_worker *w, struct lg_client *c)
+{
+    uint64_t now = clock_now_ns();
+    struct sockaddr_in sa;
+    c->launch_ns = now;
+    w->handshakes++;
+    c->state = LG_CONNECTING;
+    if (net_resolve(w->cfg->host, w->cfg->port, &sa) < 0) {
+        lg_client_fail(w, c);
+        return;
+    }
+    int type = is_udp(w) ? SOCK_DGRAM : SOCK_STREAM;
+    c->fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        lg_client_fail(w, c);
+        return;
+    }
+    if (!is_udp(w)) {
+        int one = 1;
+        /* best effort: frames are small and latency is what we measure */
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    /* UDP too: a connected socket has its own port and the kernel filters other senders */
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+        lg_client_fail(w, c);
+        return;
+    }
+    if (is_udp(w)) {
+        if (set_events(w, c, false) < 0) {
+            lg_client_fail(w, c);
+            return;
+        }
+        c->hello_ns = now;
+        send_hello(w, c, now);
+    } else if (set_events(w, c, true) < 0) { /* writable = connected */
+        lg_client_fail(w, c);
+    }
+}
+
+static void sweep(struct lg_worker *w, struct lg_client *c, uint64_t now, bool final)
+{
+    uint64_t timeout = (uint64_t)w->cfg->timeout_ms * 1000000u;
+    while (c->base < c->next_seq) {
+        struct lg_slot *s = &c->ring[c->base & c->mask];
+        if (s->used && s->seq == c->base) {
+            bool done = s->acked && s->fan_left == 0;
+            bool expired = final || (is_udp(w) && now > s->sent_ns && now - s->sent_ns > timeout);
+            if (!done && !expired)
+                break;
+            if (!s->acked) {
+                w->cur->lost++;
+                if (measured(c, s->seq))
+                    w->st.lost++;
+            }
+            s->used = 0;
+        }
+        c->base++;
+    }
+}
+
+void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
+{
+    switch (c->state) {
+    case LG_CONNECTING:
+    case LG_HELLO:
+    case LG_JOINING:
+        if (now > c->launch_ns && now - c->launch_ns > LG_CONNECT_TIMEOUT_NS) {
+            lg_client_fail(w, c);
+        } else if (is_udp(w) && c->state != LG_CONNECTING && now >= c->retry_ns) {
+            if (++c->tries >= LG_HELLO_TRIES)
+                lg_client_fail(w, c);
+            else if (c->state == LG_HELLO)
+                send_hello(w, c, now);
+            else
+                send_join(w, c, now);
+        }
+        return;
+    case LG_READY:
+    case LG_FAILED:
+        sweep(w, c, now, false);
+        return;
+    case LG_IDLE:
+        return;
+    }
+}
+
+void lg_client_finish(struct lg_worker *w, struct lg_client *c)
+{
+    sweep(w, c, clock_now_ns(), true);
+}
+
+uint64_t lg_client_inflight(const struct lg_client *c)
+{
+    return c->next_seq - c->base;
+}

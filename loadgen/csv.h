@@ -1,0 +1,50 @@
+/* csv: named columns for one row, and appending rows to a CSV file whose header is written
+ * once (when the file is new or empty) and checked afterwards.
+ *
+ * A struct lg_row is an ordered list of (name, value) pairs; the same row feeds the CSV and
+ * the JSON summary. Values are formatted when added. Not thread-safe; one owner. */
+#ifndef CHATBENCH_LG_CSV_H
+#define CHATBENCH_LG_CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LG_COL_NAME 40
+#define LG_COL_VALUE 80
+
+struct lg_col {
+    char name[LG_COL_NAME];
+    char value[LG_COL_VALUE];
+    bool is_str; /* JSON: quote it */
+};
+
+struct lg_row {
+    struct lg_col *cols;
+    size_t n, cap;
+    int err; /* first allocation failure, reported by lg_row_* users at write time */
+};
+
+void lg_row_init(struct lg_row *r);
+void lg_row_destroy(struct lg_row *r);
+void lg_row_clear(struct lg_row *r);
+void lg_row_u64(struct lg_row *r, const char *name, uint64_t v);
+void lg_row_i64(struct lg_row *r, const char *name, int64_t v);
+/* Doubles are written with up to 6 significant decimals after the point ("%.6g" would
+ * switch to exponents for large values, which spreadsheets read badly). */
+void lg_row_dbl(struct lg_row *r, const char *name, double v);
+/* s must not contain commas, quotes or newlines (callers pass validated names). */
+void lg_row_str(struct lg_row *r, const char *name, const char *s);
+/* The value of column name, or NULL. */
+const char *lg_row_get(const struct lg_row *r, const char *name);
+
+/* Appends the row's values to path. Writes the header first when the file does not exist
+ * or is empty; when it exists with a different header, writes nothing and returns
+ * -EPROTO. Returns 0 or -errno. */
+int lg_csv_append(const char *path, const struct lg_row *r);
+
+/* Writes the row as one JSON object on f, with a trailing newline. Returns 0 or -errno. */
+int lg_row_write_json(const struct lg_row *r, FILE *f);
+
+#endif

@@ -1,0 +1,195 @@
+/* lg: the load generator's shared types: settings, simulated clients, per-thread workers
+ * and their statistics. main.c parses options and reports; worker.c runs the event loops;
+ * client.c speaks the protocol for one simulated client over TCP or UDP. */
+#ifndef CHATBENCH_LG_H
+#define CHATBENCH_LG_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hist.h"
+#include "payload.h"
+#include "schedule.h"
+#include "seqstats.h"
+#include "zframe.h"
+
+#define LG_HIST_LOW_NS 1000ull         /* 1 us */
+#define LG_HIST_HIGH_NS 60000000000ull /* 60 s */
+#define LG_HIST_SIGFIGS 3
+#define LG_LAG_BOUND_NS 10000000ull          /* lag p99 above 10 ms: the loadgen lagged */
+#define LG_RATE_BOUND 0.95                   /* achieved below 95 % of offered: likewise */
+#define LG_MAX_SIZE 3900                     /* payload bytes; the frame stays under 4096 */
+#define LG_RBUF 8192                         /* TCP line buffer of one client */
+#define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
+#define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
+#define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
+#define LG_HELLO_TRIES 5
+#define LG_TICK_NS 10000000ull            /* housekeeping period of a worker */
+#define LG_MAX_HANDSHAKES 256             /* TCP connects in progress per worker */
+#define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
+
+enum lg_proto { LG_TCP, LG_UDP };
+
+struct lg_config {
+    enum lg_proto proto;
+    uint32_t clients;
+    char host[256];
+    uint16_t port;
+    uint32_t threads;
+    double duration_s, warmup_s, ramp_s, interval_s;
+    double rate;       /* per client, messages/s */
+    double total_rate; /* 0 unless --total-rate */
+    bool poisson;
+    uint32_t size;
+    enum lg_payload payload;
+    uint32_t room_size;
+    bool compress;
+    uint32_t timeout_ms;
+    const char *out_dir;
+    char label[65];
+    uint64_t seed;
+    bool json, quiet;
+};
+
+/* Parses argv into *cfg. Exits 0 after --help/--version, 2 with a message on bad options. */
+void lg_options(int argc, char **argv, struct lg_config *cfg);
+
+enum lg_state {
+    LG_IDLE,       /* not launched yet */
+    LG_CONNECTING, /* TCP connect in progress */
+    LG_HELLO,      /* HELLO sent, waiting for WELCOME */
+    LG_JOINING,    /* JOIN sent, waiting for JOINED */
+    LG_READY,      /* in its room, waiting for t0 or sending */
+    LG_FAILED,     /* set-up failed or the connection died */
+};
+
+/* One in-flight message (slot seq & mask of the client's ring). */
+struct lg_slot {
+    uint64_t seq;
+    uint64_t intended_ns;
+    uint64_t sent_ns;
+    uint64_t last_from_ns; /* latest FROM arrival so far */
+    uint32_t fan_left;     /* FROMs still expected */
+    uint8_t used, acked;
+};
+
+struct lg_client {
+    uint32_t index;
+    enum lg_state state;
+    int fd;
+    struct event *ev;
+    bool want_write; /* TCP: output pending, EV_WRITE registered */
+    uint8_t tries;
+    uint64_t launch_ns, hello_ns, retry_ns;
+    uint32_t room, room_members; /* members joined at t0 */
+    /* schedule */
+    struct lg_sched sched;
+    bool sending;
+    uint64_t next_seq;       /* seq of the next MSG */
+    uint64_t first_measured; /* first seq past the warm-up; UINT64_MAX until known */
+    /* in-flight ring */
+    struct lg_slot *ring;
+    uint32_t mask;
+    uint64_t base;  /* oldest seq still in the ring */
+    uint64_t max_n; /* highest ACK n: frames the server has counted from us */
+    uint64_t sent_all;
+    struct seqstats ack_ss;
+    struct seqstats *from_ss; /* one per room member (by position), or NULL */
+    /* TCP buffers (heap, only while needed) */
+    char *rbuf;
+    size_t rlen;
+    char *wbuf;
+    size_t wlen, wcap;
+    struct lg_worker *w;
+};
+
+/* Statistics of one thread (or the merged run). Counters count measured messages only:
+ * those whose intended send time is past the warm-up. */
+struct lg_stats {
+    struct hist ack, ack_raw, fanout, fanout_last, connect, lag;
+    uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
+    uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
+    uint64_t connected, connect_failed, errors, tcp_disorder;
+    uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
+    uint64_t sent_all, server_counted; /* whole run, for the uplink/downlink split */
+    double jitter_sum_ns;
+    uint64_t jitter_n;
+};
+
+int lg_stats_init(struct lg_stats *s);
+void lg_stats_destroy(struct lg_stats *s);
+int lg_stats_add(struct lg_stats *dst, const struct lg_stats *src);
+
+/* Per-interval figures; the worker fills cur and swaps it with pub under lock. */
+struct lg_ival {
+    struct hist ack, fanout;
+    uint64_t sent, acked, lost;
+};
+
+struct lg_worker {
+    uint32_t id;
+    const struct lg_config *cfg;
+    struct lg_client *clients; /* the run's array; this worker owns the indices below */
+    uint32_t *mine;
+    uint32_t nmine;
+    uint32_t launched, handshakes;
+    uint64_t start_ns; /* when the ramp began */
+    struct event_base *base;
+    struct event *send_timer, *tick;
+    /* min-heap of client indices by next intended send time */
+    uint32_t *heap;
+    uint32_t heap_n;
+    uint64_t t0, warm_end, t_end, drain_end;
+    bool started, sends_done;
+    struct lg_stats st;
+    struct lg_ival ival[2];
+    struct lg_ival *cur, *pub; /* pub guarded by lock */
+    pthread_mutex_t lock;
+    atomic_uint swap_req, swap_done;
+    /* shared with main */
+    atomic_uint n_ready, n_failed;
+    atomic_bool done;
+    /* scratch */
+    struct zframe z;
+    char *pool;
+    size_t pool_len;
+    struct lg_rng rng;
+    char *scratch, *scratch2;
+    pthread_t thread;
+    char id_prefix[24];
+    size_t id_prefix_len;
+};
+
+/* Set by main: t0 (0 until the set-up is over) and an early stop: 1 after the first
+ * SIGINT/SIGTERM (stop sending, drain), 2 after the second (finish now). */
+extern atomic_uint_fast64_t lg_t0_ns;
+extern atomic_int lg_stop;
+
+int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg,
+                   struct lg_client *clients, uint32_t *mine, uint32_t nmine);
+void lg_worker_destroy(struct lg_worker *w);
+void *lg_worker_main(void *arg);
+/* Main thread: collects the worker's last interval into dst (adding). Blocks briefly until
+ * the worker has swapped (or has finished). */
+void lg_worker_collect(struct lg_worker *w, struct lg_ival *dst);
+int lg_ival_init(struct lg_ival *v);
+void lg_ival_destroy(struct lg_ival *v);
+void lg_ival_reset(struct lg_ival *v);
+void lg_ival_add(struct lg_ival *dst, const struct lg_ival *src);
+
+/* client.c: protocol of one client (called on its worker's thread). */
+void lg_client_launch(struct lg_worker *w, struct lg_client *c);
+void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now);
+void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now);
+void lg_client_close(struct lg_client *c);
+/* Closes a client after an error and counts it (set-up failure or lost connection). */
+void lg_client_fail(struct lg_worker *w, struct lg_client *c);
+/* End of the run: whatever is still in flight is resolved (lost when never acked). */
+void lg_client_finish(struct lg_worker *w, struct lg_client *c);
+uint64_t lg_client_inflight(const struct lg_client *c);
+
+#endif

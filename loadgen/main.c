@@ -1,0 +1,277 @@
+/* loadgen: open-loop load generator for chatbench's TCP and UDP chat servers.
+ *
+ * main() reads like the run: options, limits, clients spread over worker threads by room,
+ * set-up, t0, intervals, join, merge, report. See lg.h for the pieces. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lg.h"
+#include "net.h"
+#include "report.h"
+
+static _Noreturn void die(const char *what, int err)
+{
+    fprintf(stderr, "loadgen: %s: %s\n", what, strerror(err));
+    exit(1);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&lg_stop, 1); /* lock-free, so async-signal-safe */
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                          .tv_nsec = (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL); /* EINTR (a signal) just ends the nap early */
+}
+
+static long raise_limits(const struct lg_config *cfg)
+{
+    long nofile = 0;
+    int rc = net_raise_nofile(&nofile);
+    if (rc < 0)
+        die("cannot raise the open-file limit (RLIMIT_NOFILE)", -rc);
+    /* one socket per client, plus the event bases' own descriptors and stdio */
+    long need = (long)cfg->clients + 8L * cfg->threads + 32;
+    if (nofile < need) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)need, .rlim_max = (rlim_t)need};
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) { /* raising the hard limit needs root */
+            fprintf(stderr,
+                    "loadgen: %" PRIu32 " clients need %ld open files; the limit is %ld and "
+                    "cannot be raised (%s): use fewer clients or raise the hard limit "
+                    "(ulimit -Hn, or run as root)\n",
+                    cfg->clients, need, nofile, strerror(errno));
+            exit(1);
+        }
+        nofile = need;
+    }
+    return nofile;
+}
+
+static double cpu_s(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* The time-series row of one interval. */
+static void series_row(struct lg_row *row, const struct lg_config *cfg, double t_s,
+                       uint64_t connected, const struct lg_ival *v)
+{
+    lg_row_init(row);
+    lg_row_str(row, "label", cfg->label);
+    lg_row_dbl(row, "t_s", t_s);
+    lg_row_u64(row, "connected", connected);
+    lg_row_u64(row, "sent", v->sent);
+    lg_row_u64(row, "acked", v->acked);
+    lg_row_u64(row, "lost", v->lost);
+    lg_row_dbl(row, "ack_p50_us", hist_percentile(&v->ack, 50) / 1e3);
+    lg_row_dbl(row, "ack_p99_us", hist_percentile(&v->ack, 99) / 1e3);
+    lg_row_dbl(row, "fanout_p99_us", hist_percentile(&v->fanout, 99) / 1e3);
+    lg_row_u64(row, "fanout_received", v->fanout.total);
+}
+
+int main(int argc, char **argv)
+{
+    struct lg_config cfg;
+    lg_options(argc, argv, &cfg);
+    struct lg_result res = {.cfg = &cfg};
+    res.nofile = raise_limits(&cfg);
+    struct sockaddr_in sa;
+    if (net_resolve(cfg.host, cfg.port, &sa) < 0) {
+        fprintf(stderr, "loadgen: cannot resolve --host '%s' to an IPv4 address\n", cfg.host);
+        return 2;
+    }
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        die("signal", errno);
+
+    /* --- clients, by room, rooms round-robin over the threads --- */
+    uint32_t nth = cfg.threads, n = cfg.clients, k = cfg.room_size;
+    struct lg_client *clients = calloc(n, sizeof(*clients));
+    uint32_t *idx = calloc(n, sizeof(*idx));
+    uint32_t *count = calloc(nth, sizeof(*count)), *start = calloc(nth + 1, sizeof(*start));
+    struct lg_worker *workers = calloc(nth, sizeof(*workers));
+    if (clients == NULL || idx == NULL || count == NULL || start == NULL || workers == NULL)
+        die("out of memory", ENOMEM);
+    for (uint32_t i = 0; i < n; i++) {
+        clients[i].index = i;
+        clients[i].room = i / k;
+        count[(i / k) % nth]++;
+    }
+    for (uint32_t t = 0; t < nth; t++)
+        start[t + 1] = start[t] + count[t];
+    memset(count, 0, nth * sizeof(*count));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = (i / k) % nth;
+        idx[start[t] + count[t]++] = i;
+    }
+    for (uint32_t t = 0; t < nth; t++) {
+        int rc = lg_worker_init(&workers[t], t, &cfg, clients, idx + start[t], count[t]);
+        if (rc < 0)
+            die("cannot set up a worker", -rc);
+    }
+
+    /* --- threads: workers block the signals, main handles them --- */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    for (uint32_t t = 0; t < nth; t++) {
+        int rc = pthread_create(&workers[t].thread, NULL, lg_worker_main, &workers[t]);
+        if (rc != 0)
+            die("cannot start a worker thread", rc);
+    }
+    struct sigaction sact = {.sa_handler = on_signal};
+    sigemptyset(&sact.sa_mask);
+    if (sigaction(SIGINT, &sact, NULL) < 0 || sigaction(SIGTERM, &sact, NULL) < 0)
+        die("sigaction", errno);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    bool tty = isatty(STDERR_FILENO) && !cfg.quiet;
+    /* --- set-up: until every client is in its room or has failed --- */
+    uint64_t setup_deadline =
+        clock_now_ns() + (uint64_t)(cfg.ramp_s * 1e9) + LG_CONNECT_TIMEOUT_NS + 2 * LG_TICK_NS;
+    for (;;) {
+        uint64_t ready = 0, failed = 0;
+        for (uint32_t t = 0; t < nth; t++) {
+            ready += atomic_load(&workers[t].n_ready);
+            failed += atomic_load(&workers[t].n_failed);
+        }
+        if (tty)
+            fprintf(stderr, "\rconnecting: %" PRIu64 " ready, %" PRIu64 " failed of %" PRIu32 "   ",
+                    ready, failed, n);
+        if (ready + failed >= n || clock_now_ns() > setup_deadline || atomic_load(&lg_stop))
+            break;
+        sleep_ns(5000000);
+    }
+    if (tty)
+        fputc('\n', stderr);
+    struct rusage ru0, ru1;
+    if (getrusage(RUSAGE_SELF, &ru0) < 0)
+        die("getrusage", errno);
+    uint64_t t0 = clock_now_ns() + 2 * LG_TICK_NS; /* every worker sees it before it is due */
+    atomic_store(&lg_t0_ns, t0);
+
+    /* --- intervals --- */
+    uint64_t ival_ns = (uint64_t)(cfg.interval_s * 1e9), next = t0 + ival_ns;
+    struct lg_row *series = NULL;
+    size_t nseries = 0, capseries = 0;
+    struct lg_ival iv;
+    if (lg_ival_init(&iv) < 0)
+        die("out of memory", ENOMEM);
+    bool all_done = false;
+    while (!all_done) {
+        uint64_t now = clock_now_ns();
+        all_done = true;
+        for (uint32_t t = 0; t < nth; t++)
+            all_done = all_done && atomic_load(&workers[t].done);
+        if (!all_done && now < next) {
+            sleep_ns(next - now < 20000000 ? next - now : 20000000);
+            continue;
+        }
+        lg_ival_reset(&iv);
+        for (uint32_t t = 0; t < nth; t++)
+            lg_worker_collect(&workers[t], &iv);
+        uint64_t connected = 0;
+        for (uint32_t t = 0; t < nth; t++)
+            connected += atomic_load(&workers[t].n_ready);
+        if (all_done && iv.sent + iv.acked + iv.lost + iv.fanout.total == 0)
+            break; /* nothing happened since the last full interval */
+        double t_s = (double)((all_done ? now : next) - t0) / 1e9;
+        if (nseries == capseries) {
+            capseries = capseries ? capseries * 2 : 64;
+            struct lg_row *s = realloc(series, capseries * sizeof(*s));
+            if (s == NULL)
+                die("out of memory", ENOMEM);
+            series = s;
+        }
+        series_row(&series[nseries++], &cfg, t_s, connected, &iv);
+        if (tty) {
+            double secs = (double)ival_ns / 1e9;
+            fprintf(stderr,
+                    "\r[%6.1f s] connected %" PRIu64 "  sent/s %.0f  acked/s %.0f  ack p99 %.2f ms"
+                    "  lost %" PRIu64 "      ",
+                    t_s, connected, iv.sent / secs, iv.acked / secs,
+                    hist_percentile(&iv.ack, 99) / 1e6, iv.lost);
+        }
+        next += ival_ns;
+    }
+    if (tty)
+        fputc('\n', stderr);
+    for (uint32_t t = 0; t < nth; t++) {
+        int rc = pthread_join(workers[t].thread, NULL);
+        if (rc != 0)
+            die("pthread_join", rc);
+    }
+    if (getrusage(RUSAGE_SELF, &ru1) < 0)
+        die("getrusage", errno);
+    res.cpu_user_s = cpu_s(&ru1.ru_utime) - cpu_s(&ru0.ru_utime);
+    res.cpu_sys_s = cpu_s(&ru1.ru_stime) - cpu_s(&ru0.ru_stime);
+    res.interrupted = atomic_load(&lg_stop) > 0;
+
+    /* --- merge and report --- */
+    if (lg_stats_init(&res.st) < 0)
+        die("out of memory", ENOMEM);
+    for (uint32_t t = 0; t < nth; t++)
+        if (lg_stats_add(&res.st, &workers[t].st) < 0)
+            die("merging statistics", EINVAL);
+    struct lg_row row;
+    lg_row_init(&row);
+    lg_report_row(&res, &row);
+    if (cfg.json) {
+        if (lg_row_write_json(&row, stdout) < 0)
+            die("writing the JSON summary", EIO);
+    } else if (!cfg.quiet) {
+        lg_report_text(&res, &row, stdout);
+    }
+    fflush(stdout);
+    int status = 0;
+    if (cfg.out_dir != NULL && lg_report_files(&res, &row, series, nseries) < 0)
+        status = 1;
+    if (res.st.connected == 0) {
+        fprintf(stderr,
+                "loadgen: ERROR: no client connected to %s:%u (is the %s server running?)\n",
+                cfg.host, cfg.port, cfg.proto == LG_TCP ? "TCP" : "UDP");
+        status = 1;
+    } else if (res.st.connect_failed > 0) {
+        fprintf(stderr, "loadgen: warning: %" PRIu64 " of %" PRIu32 " clients failed to connect\n",
+                res.st.connect_failed, n);
+    }
+    uint64_t fan_lost = res.st.fanout_expected > res.st.fanout_received
+                            ? res.st.fanout_expected - res.st.fanout_received
+                            : 0;
+    if (cfg.proto == LG_TCP && (res.st.lost > 0 || res.st.tcp_disorder > 0 || fan_lost > 0)) {
+        fprintf(stderr,
+                "loadgen: ERROR: TCP must lose and reorder nothing, yet %" PRIu64
+                " messages were lost, %" PRIu64 " FROMs missing and %" PRIu64
+                " frames arrived out of order or twice\n",
+                res.st.lost, fan_lost, res.st.tcp_disorder);
+        status = 1;
+    }
+
+    for (size_t i = 0; i < nseries; i++)
+        lg_row_destroy(&series[i]);
+    free(series);
+    lg_row_destroy(&row);
+    lg_ival_destroy(&iv);
+    lg_stats_destroy(&res.st);
+    for (uint32_t t = 0; t < nth; t++)
+        lg_worker_destroy(&workers[t]);
+    free(workers);
+    free(start);
+    free(count);
+    free(idx);
+    free(clients);
+    return status;
+}

@@ -1,0 +1,310 @@
+/* opts: the load generator's command line (see lg.h, lg_options). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lg.h"
+
+#ifndef CHATBENCH_VERSION
+#define CHATBENCH_VERSION "dev"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: loadgen [options]\n"
+            "Open-loop load generator for chatbench's tcp_server and udp_server: N clients,\n"
+            "each on its own socket, send MSG frames at a fixed rate and measure ACK and\n"
+            "fan-out latency, loss, reordering, duplicates, jitter and bytes.\n"
+            "\n"
+            "  --proto tcp|udp       transport (default tcp)\n"
+            "  --clients N           simulated clients, one socket each (default 1000)\n"
+            "  --host H              server address (default 127.0.0.1)\n"
+            "  --port P              server port (default 5000 for tcp, 5001 for udp)\n"
+            "  --threads T           worker threads (default: number of cores)\n"
+            "  --duration S          measured seconds of sending (default 8)\n"
+            "  --warmup S            seconds of sending before that, left out of the figures\n"
+            "                        (default 1)\n"
+            "  --rate R              messages per second per client (default 5)\n"
+            "  --total-rate R        messages per second for all clients (instead of --rate)\n"
+            "  --poisson             Poisson arrivals instead of a fixed period\n"
+            "  --size B              payload bytes per message, 0..%d (default 100)\n"
+            "  --payload KIND        hex (telemetry), text (chat-like) or random\n"
+            "                        (incompressible); default hex\n"
+            "  --room-size K         clients per room; each MSG fans out to K-1 members\n"
+            "                        (default 1: ACK only)\n"
+            "  --compress            udp: zlib-compress every datagram (PROTOCOL.md)\n"
+            "  --ramp S              spread connection set-up over S seconds (default 0)\n"
+            "  --timeout MS          udp: a message not ACKed within MS is lost (default 1000)\n"
+            "  --interval S          time series and progress period (default 1)\n"
+            "  --out DIR             append summary.csv, timeseries.csv, latency.csv and\n"
+            "                        write LABEL.KIND.hist histograms into DIR\n"
+            "  --label NAME          run name in the CSVs (default from the settings)\n"
+            "  --seed N              seed of phases, Poisson gaps and payloads (default 1)\n"
+            "  --json                print the summary as one JSON object instead of text\n"
+            "  --quiet               no progress line and no text summary\n"
+            "  --help, --version\n"
+            "\n"
+            "Example: loadgen --proto udp --clients 1000 --compress\n"
+            "Exit status: 0 ok, 1 run failed (no client connected, or TCP lost or reordered\n"
+            "a message), 2 bad options.\n",
+            LG_MAX_SIZE);
+}
+
+static _Noreturn void bad(const char *opt, const char *val, const char *why)
+{
+    fprintf(stderr, "loadgen: invalid %s '%s': %s (see --help)\n", opt, val, why);
+    exit(2);
+}
+
+static double num(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+        bad(opt, s, "not a number");
+    if (v < lo || v > hi) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be between %g and %g", lo, hi);
+        bad(opt, s, why);
+    }
+    return v;
+}
+
+static uint64_t integer(const char *opt, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    errno = 0;
+    if (s[0] == '-' || s[0] == '\0')
+        bad(opt, s, "not a non-negative integer");
+    uint64_t v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        bad(opt, s, "not a non-negative integer");
+    if (v < lo || v > hi) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be between %" PRIu64 " and %" PRIu64, lo, hi);
+        bad(opt, s, why);
+    }
+    return v;
+}
+
+static bool valid_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+enum {
+    O_PROTO = 256,
+    O_CLIENTS,
+    O_HOST,
+    O_PORT,
+    O_THREADS,
+    O_DURATION,
+    O_WARMUP,
+    O_RATE,
+    O_TOTAL_RATE,
+    O_POISSON,
+    O_SIZE,
+    O_PAYLOAD,
+    O_ROOM,
+    O_COMPRESS,
+    O_RAMP,
+    O_TIMEOUT,
+    O_INTERVAL,
+    O_OUT,
+    O_LABEL,
+    O_SEED,
+    O_JSON,
+    O_QUIET,
+    O_HELP,
+    O_VERSION
+};
+
+void lg_options(int argc, char **argv, struct lg_config *cfg)
+{
+    static const struct option opts[] = {
+        {"proto", required_argument, 0, O_PROTO},
+        {"clients", required_argument, 0, O_CLIENTS},
+        {"host", required_argument, 0, O_HOST},
+        {"port", required_argument, 0, O_PORT},
+        {"threads", required_argument, 0, O_THREADS},
+        {"duration", required_argument, 0, O_DURATION},
+        {"warmup", required_argument, 0, O_WARMUP},
+        {"rate", required_argument, 0, O_RATE},
+        {"total-rate", required_argument, 0, O_TOTAL_RATE},
+        {"poisson", no_argument, 0, O_POISSON},
+        {"size", required_argument, 0, O_SIZE},
+        {"payload", required_argument, 0, O_PAYLOAD},
+        {"room-size", required_argument, 0, O_ROOM},
+        {"compress", no_argument, 0, O_COMPRESS},
+        {"ramp", required_argument, 0, O_RAMP},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"interval", required_argument, 0, O_INTERVAL},
+        {"out", required_argument, 0, O_OUT},
+        {"label", required_argument, 0, O_LABEL},
+        {"seed", required_argument, 0, O_SEED},
+        {"json", no_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},
+        {"version", no_argument, 0, O_VERSION},
+        {0, 0, 0, 0},
+    };
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->proto = LG_TCP;
+    cfg->clients = 1000;
+    snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = ncpu > 0 ? (uint32_t)ncpu : 1;
+    cfg->duration_s = 8;
+    cfg->warmup_s = 1;
+    cfg->interval_s = 1;
+    cfg->rate = 5;
+    cfg->size = 100;
+    cfg->payload = LG_PAYLOAD_HEX;
+    cfg->room_size = 1;
+    cfg->timeout_ms = 1000;
+    cfg->seed = 1;
+    bool port_set = false, rate_set = false;
+    const char *label = NULL;
+
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const char *name = optind > 1 ? argv[optind - 1] : "?";
+        switch (o) {
+        case O_PROTO:
+            if (strcmp(optarg, "tcp") == 0)
+                cfg->proto = LG_TCP;
+            else if (strcmp(optarg, "udp") == 0)
+                cfg->proto = LG_UDP;
+            else
+                bad("--proto", optarg, "must be tcp or udp");
+            break;
+        case O_CLIENTS:
+            cfg->clients = (uint32_t)integer("--clients", optarg, 1, 1000000);
+            break;
+        case O_HOST:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->host))
+                bad("--host", optarg, "empty or too long");
+            snprintf(cfg->host, sizeof(cfg->host), "%s", optarg);
+            break;
+        case O_PORT:
+            cfg->port = (uint16_t)integer("--port", optarg, 1, 65535);
+            port_set = true;
+            break;
+        case O_THREADS:
+            cfg->threads = (uint32_t)integer("--threads", optarg, 1, 256);
+            break;
+        case O_DURATION:
+            cfg->duration_s = num("--duration", optarg, 0.001, 86400);
+            break;
+        case O_WARMUP:
+            cfg->warmup_s = num("--warmup", optarg, 0, 3600);
+            break;
+        case O_RATE:
+            cfg->rate = num("--rate", optarg, 0.001, 1e6);
+            rate_set = true;
+            break;
+        case O_TOTAL_RATE:
+            cfg->total_rate = num("--total-rate", optarg, 0.001, 1e8);
+            break;
+        case O_POISSON:
+            cfg->poisson = true;
+            break;
+        case O_SIZE:
+            cfg->size = (uint32_t)integer("--size", optarg, 0, LG_MAX_SIZE);
+            break;
+        case O_PAYLOAD:
+            if (lg_payload_parse(optarg, &cfg->payload) < 0)
+                bad("--payload", optarg, "must be hex, text or random");
+            break;
+        case O_ROOM:
+            cfg->room_size = (uint32_t)integer("--room-size", optarg, 1, 1000000);
+            break;
+        case O_COMPRESS:
+            cfg->compress = true;
+            break;
+        case O_RAMP:
+            cfg->ramp_s = num("--ramp", optarg, 0, 3600);
+            break;
+        case O_TIMEOUT:
+            cfg->timeout_ms = (uint32_t)integer("--timeout", optarg, 1, 600000);
+            break;
+        case O_INTERVAL:
+            cfg->interval_s = num("--interval", optarg, 0.05, 3600);
+            break;
+        case O_OUT:
+            if (strlen(optarg) == 0)
+                bad("--out", optarg, "empty directory name");
+            cfg->out_dir = optarg;
+            break;
+        case O_LABEL:
+            if (!valid_label(optarg))
+                bad("--label", optarg, "use 1 to 64 of [A-Za-z0-9_.-]");
+            label = optarg;
+            break;
+        case O_SEED:
+            cfg->seed = integer("--seed", optarg, 0, UINT64_MAX);
+            break;
+        case O_JSON:
+            cfg->json = true;
+            break;
+        case O_QUIET:
+            cfg->quiet = true;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        case O_VERSION:
+            printf("loadgen (chatbench) %s\n", CHATBENCH_VERSION);
+            exit(0);
+        case ':':
+            fprintf(stderr, "loadgen: option %s needs a value (see --help)\n", name);
+            exit(2);
+        default:
+            fprintf(stderr, "loadgen: unknown option %s (see --help)\n", name);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "loadgen: unexpected argument '%s' (see --help)\n", argv[optind]);
+        exit(2);
+    }
+    if (cfg->total_rate > 0) {
+        if (rate_set) {
+            fprintf(stderr, "loadgen: give --rate or --total-rate, not both\n");
+            exit(2);
+        }
+        cfg->rate = cfg->total_rate / cfg->clients;
+    }
+    if (cfg->compress && cfg->proto != LG_UDP) {
+        fprintf(stderr, "loadgen: --compress applies to --proto udp only\n");
+        exit(2);
+    }
+    if (!port_set)
+        cfg->port = cfg->proto == LG_TCP ? 5000 : 5001;
+    if (cfg->threads > cfg->clients)
+        cfg->threads = cfg->clients;
+    if (label != NULL) {
+        snprintf(cfg->label, sizeof(cfg->label), "%s", label);
+    } else {
+        snprintf(cfg->label, sizeof(cfg->label), "%s-c%" PRIu32 "-r%g-s%" PRIu32 "-k%" PRIu32 "%s",
+                 cfg->proto == LG_TCP ? "tcp" : "udp", cfg->clients, cfg->rate, cfg->size,
+                 cfg->room_size, cfg->compress ? "-z" : "");
+    }
+}

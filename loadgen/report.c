@@ -1,0 +1,385 @@
+/* report: summary row, text summary and output files of a run (see report.h). */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto.h"
+
+#ifndef CHATBENCH_VERSION
+#define CHATBENCH_VERSION "dev"
+#endif
+
+static double us(uint64_t ns)
+{
+    return (double)ns / 1000.0;
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : NAN;
+}
+
+static uint64_t lost_uplink(const struct lg_stats *s)
+{
+    uint64_t up = s->sent_all - s->server_counted;
+    return up < s->lost ? up : s->lost;
+}
+
+static double achieved(const struct lg_result *r)
+{
+    return (double)r->st.sent / r->cfg->duration_s;
+}
+
+int lg_report_bound(const struct lg_result *r)
+{
+    double offered = r->cfg->rate * (double)r->st.connected;
+    uint64_t lag99 = hist_percentile(&r->st.lag, 99);
+    return lag99 > LG_LAG_BOUND_NS || achieved(r) < LG_RATE_BOUND * offered;
+}
+
+static void pct_cols(struct lg_row *row, const char *kind, const struct hist *h, bool all)
+{
+    static const struct {
+        const char *name;
+        double p;
+    } ps[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}, {"p9999", 99.99}};
+    char name[LG_COL_NAME];
+    for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+        if (!all && i != 0 && i != 2)
+            continue;
+        snprintf(name, sizeof(name), "%s_%s_us", kind, ps[i].name);
+        lg_row_dbl(row, name, us(hist_percentile(h, ps[i].p)));
+    }
+    snprintf(name, sizeof(name), "%s_max_us", kind);
+    lg_row_dbl(row, name, us(hist_max(h)));
+    if (all) {
+        snprintf(name, sizeof(name), "%s_mean_us", kind);
+        lg_row_dbl(row, name, hist_mean(h) / 1000.0);
+    }
+}
+
+void lg_report_row(const struct lg_result *r, struct lg_row *row)
+{
+    const struct lg_config *c = r->cfg;
+    const struct lg_stats *s = &r->st;
+    uint64_t up = lost_uplink(s);
+    lg_row_str(row, "label", c->label);
+    lg_row_str(row, "proto", c->proto == LG_TCP ? "tcp" : "udp");
+    lg_row_u64(row, "clients", c->clients);
+    lg_row_u64(row, "threads", c->threads);
+    lg_row_dbl(row, "duration_s", c->duration_s);
+    lg_row_dbl(row, "warmup_s", c->warmup_s);
+    lg_row_dbl(row, "rate_per_client", c->rate);
+    lg_row_dbl(row, "offered_rate_msgs", c->rate * c->clients);
+    lg_row_u64(row, "size_bytes", c->size);
+    lg_row_str(row, "payload", lg_payload_name(c->payload));
+    lg_row_u64(row, "room_size", c->room_size);
+    lg_row_u64(row, "compress", c->compress);
+    lg_row_u64(row, "timeout_ms", c->timeout_ms);
+    lg_row_u64(row, "seed", c->seed);
+    lg_row_u64(row, "connected", s->connected);
+    lg_row_u64(row, "connect_failed", s->connect_failed);
+    lg_row_dbl(row, "connect_p50_us", us(hist_percentile(&s->connect, 50)));
+    lg_row_dbl(row, "connect_p99_us", us(hist_percentile(&s->connect, 99)));
+    lg_row_dbl(row, "connect_max_us", us(hist_max(&s->connect)));
+    lg_row_u64(row, "sent", s->sent);
+    lg_row_u64(row, "acked", s->acked);
+    lg_row_u64(row, "lost", s->lost);
+    lg_row_u64(row, "lost_uplink", up);
+    lg_row_u64(row, "lost_downlink", s->lost - up);
+    lg_row_u64(row, "reordered", s->reordered);
+    lg_row_u64(row, "duplicates", s->duplicates);
+    lg_row_dbl(row, "achieved_rate_msgs", achieved(r));
+    lg_row_dbl(row, "acked_rate_msgs", (double)s->acked / c->duration_s);
+    pct_cols(row, "ack", &s->ack, true);
+    pct_cols(row, "ack_raw", &s->ack_raw, false);
+    lg_row_u64(row, "fanout_expected", s->fanout_expected);
+    lg_row_u64(row, "fanout_received", s->fanout_received);
+    pct_cols(row, "fanout", &s->fanout, false);
+    lg_row_dbl(row, "fanout_last_p50_us", us(hist_percentile(&s->fanout_last, 50)));
+    lg_row_dbl(row, "fanout_last_p99_us", us(hist_percentile(&s->fanout_last, 99)));
+    lg_row_dbl(row, "jitter_us", s->jitter_n ? s->jitter_sum_ns / (double)s->jitter_n / 1e3 : 0);
+    lg_row_u64(row, "bytes_sent_wire", s->bytes_sent_wire);
+    lg_row_u64(row, "bytes_recv_wire", s->bytes_recv_wire);
+    lg_row_u64(row, "bytes_sent_plain", s->bytes_sent_plain);
+    lg_row_u64(row, "bytes_recv_plain", s->bytes_recv_plain);
+    lg_row_dbl(row, "compress_ratio",
+               ratio((double)s->bytes_sent_wire, (double)s->bytes_sent_plain));
+    lg_row_u64(row, "errors", s->errors);
+    lg_row_dbl(row, "cpu_user_s", r->cpu_user_s);
+    lg_row_dbl(row, "cpu_sys_s", r->cpu_sys_s);
+    lg_row_dbl(row, "cpu_us_per_msg",
+               ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all));
+    lg_row_dbl(row, "lag_p50_us", us(hist_percentile(&s->lag, 50)));
+    lg_row_dbl(row, "lag_p99_us", us(hist_percentile(&s->lag, 99)));
+    lg_row_dbl(row, "lag_max_us", us(hist_max(&s->lag)));
+    lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
+    /* beyond the agreed columns */
+    lg_row_u64(row, "late", s->late);
+    lg_row_u64(row, "too_old", s->too_old);
+    lg_row_u64(row, "fanout_lost",
+               s->fanout_expected > s->fanout_received ? s->fanout_expected - s->fanout_received
+                                                       : 0);
+    lg_row_u64(row, "fanout_duplicates", s->fanout_dup);
+    lg_row_u64(row, "fanout_reordered", s->fanout_reordered);
+    lg_row_dbl(row, "fanout_last_max_us", us(hist_max(&s->fanout_last)));
+    lg_row_dbl(row, "recv_compress_ratio",
+               ratio((double)s->bytes_recv_wire, (double)s->bytes_recv_plain));
+    lg_row_u64(row, "sent_all", s->sent_all);
+    lg_row_u64(row, "tcp_disorder", s->tcp_disorder);
+    lg_row_u64(row, "poisson", c->poisson);
+    lg_row_dbl(row, "ramp_s", c->ramp_s);
+    lg_row_str(row, "host", c->host);
+    lg_row_u64(row, "port", c->port);
+    lg_row_u64(row, "nofile_limit", (uint64_t)r->nofile);
+    lg_row_u64(row, "interrupted", r->interrupted);
+    lg_row_str(row, "version", CHATBENCH_VERSION);
+}
+
+/* "123 us", "1.23 ms", "2.10 s" */
+static const char *dur(uint64_t ns, char *buf, size_t cap)
+{
+    if (ns < 10000)
+        snprintf(buf, cap, "%.1f us", ns / 1e3);
+    else if (ns < 1000000)
+        snprintf(buf, cap, "%.0f us", ns / 1e3);
+    else if (ns < 1000000000)
+        snprintf(buf, cap, "%.2f ms", ns / 1e6);
+    else
+        snprintf(buf, cap, "%.2f s", ns / 1e9);
+    return buf;
+}
+
+static const char *bytes(uint64_t b, char *buf, size_t cap)
+{
+    if (b < 10000)
+        snprintf(buf, cap, "%" PRIu64 " B", b);
+    else if (b < 10000000)
+        snprintf(buf, cap, "%.1f KiB", b / 1024.0);
+    else
+        snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
+    return buf;
+}
+
+static void lat_line(FILE *f, const char *name, const struct hist *h)
+{
+    char b[7][24];
+    if (h->total == 0) {
+        fprintf(f, "  %-13s %9s\n", name, "-");
+        return;
+    }
+    fprintf(f, "  %-13s %9s %9s %9s %9s %9s %9s %9s %10" PRIu64 "\n", name,
+            dur(hist_percentile(h, 50), b[0], 24), dur(hist_percentile(h, 90), b[1], 24),
+            dur(hist_percentile(h, 99), b[2], 24), dur(hist_percentile(h, 99.9), b[3], 24),
+            dur(hist_percentile(h, 99.99), b[4], 24), dur(hist_max(h), b[5], 24),
+            dur((uint64_t)hist_mean(h), b[6], 24), h->total);
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+    return b ? 100.0 * (double)a / (double)b : 0;
+}
+
+void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f)
+{
+    const struct lg_config *c = r->cfg;
+    const struct lg_stats *s = &r->st;
+    char b1[24], b2[24], b3[24];
+    uint64_t up = lost_uplink(s);
+    fprintf(f, "chatbench loadgen %s: %s to %s:%u, %" PRIu32 " clients on %" PRIu32 " threads\n",
+            CHATBENCH_VERSION, c->proto == LG_TCP ? "TCP" : "UDP", c->host, c->port, c->clients,
+            c->threads);
+    fprintf(f,
+            "  settings: rate %g msg/s per client (%g msg/s offered, %s), %" PRIu32
+            " B %s payload, room size %" PRIu32 ", compress %s\n",
+            c->rate, c->rate * c->clients, c->poisson ? "Poisson" : "periodic", c->size,
+            lg_payload_name(c->payload), c->room_size, c->compress ? "on" : "off");
+    fprintf(f,
+            "            %g s measured after %g s warm-up, ramp %g s, timeout %" PRIu32
+            " ms, seed %" PRIu64 ", label %s\n",
+            c->duration_s, c->warmup_s, c->ramp_s, c->timeout_ms, c->seed, c->label);
+    fprintf(f,
+            "connections: %" PRIu64 " connected, %" PRIu64
+            " failed; set-up p50 %s, p99 %s, max %s\n",
+            s->connected, s->connect_failed, dur(hist_percentile(&s->connect, 50), b1, 24),
+            dur(hist_percentile(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
+    fprintf(f,
+            "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
+            " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink), %" PRIu64 " late ACKs\n",
+            s->sent, achieved(r), s->acked, (double)s->acked / c->duration_s, s->lost,
+            pct(s->lost, s->sent), up, s->lost - up, s->late);
+    fprintf(f,
+            "order:       %" PRIu64 " reordered, %" PRIu64 " duplicates, jitter %s (RFC 3550, "
+            "mean over clients)\n",
+            s->reordered, s->duplicates,
+            dur(s->jitter_n ? (uint64_t)(s->jitter_sum_ns / (double)s->jitter_n) : 0, b1, 24));
+    if (c->room_size > 1) {
+        fprintf(f,
+                "fan-out:     %" PRIu64 " FROMs expected, %" PRIu64
+                " received (%.3f %% lost), %" PRIu64 " duplicates, %" PRIu64 " reordered\n",
+                s->fanout_expected, s->fanout_received,
+                pct(s->fanout_expected > s->fanout_received
+                        ? s->fanout_expected - s->fanout_received
+                        : 0,
+                    s->fanout_expected),
+                s->fanout_dup, s->fanout_reordered);
+    }
+    fprintf(f, "latency        %9s %9s %9s %9s %9s %9s %9s %10s\n", "p50", "p90", "p99", "p99.9",
+            "p99.99", "max", "mean", "samples");
+    lat_line(f, "ack", &s->ack);
+    lat_line(f, "ack (raw)", &s->ack_raw);
+    if (c->room_size > 1) {
+        lat_line(f, "fan-out", &s->fanout);
+        lat_line(f, "fan-out last", &s->fanout_last);
+    }
+    lat_line(f, "send lag", &s->lag);
+    fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
+               "the actual send)\n");
+    const char *cr = lg_row_get(row, "compress_ratio");
+    double crv = ratio((double)s->bytes_sent_wire, (double)s->bytes_sent_plain);
+    fprintf(f, "bytes:       sent %s on the wire for %s of frames",
+            bytes(s->bytes_sent_wire, b1, 24), bytes(s->bytes_sent_plain, b2, 24));
+    if (c->compress)
+        fprintf(f, " (ratio %s: compression made them %s)", cr ? cr : "-",
+                crv > 1 ? "LARGER" : "smaller");
+    fprintf(f, "; received %s (%s of frames)\n", bytes(s->bytes_recv_wire, b1, 24),
+            bytes(s->bytes_recv_plain, b2, 24));
+    fprintf(f, "loadgen cpu: %.2f s user, %.2f s sys, %s per message sent; %" PRIu64 " errors\n",
+            r->cpu_user_s, r->cpu_sys_s,
+            lg_row_get(row, "cpu_us_per_msg") ? lg_row_get(row, "cpu_us_per_msg") : "-", s->errors);
+    uint64_t lag99 = hist_percentile(&s->lag, 99);
+    double offered = c->rate * (double)s->connected;
+    if (lg_report_bound(r))
+        fprintf(f,
+                "self-check:  LOADGEN-BOUND: the load generator, not the server, was the "
+                "bottleneck (send lag p99 %s, limit %s; achieved %.1f %% of the offered rate, "
+                "limit %.0f %%). Use more threads, fewer clients or a lower rate.\n",
+                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24),
+                pct((uint64_t)achieved(r), (uint64_t)offered), LG_RATE_BOUND * 100);
+    else
+        fprintf(f,
+                "self-check:  OK: the load generator kept up (send lag p99 %s <= %s, achieved "
+                "%.1f %% of the offered rate)\n",
+                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24),
+                offered > 0 ? 100.0 * achieved(r) / offered : 0.0);
+    if (r->interrupted)
+        fprintf(f, "note:        interrupted: the figures cover the run up to the signal\n");
+}
+
+static int mkdir_p(const char *dir)
+{
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
+        return 0;
+    return -errno;
+}
+
+static int write_latency(const struct lg_result *r, const char *path)
+{
+    const struct lg_stats *s = &r->st;
+    const struct {
+        const char *kind;
+        const struct hist *h;
+    } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
+                 {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
+                 {"connect", &s->connect}, {"lag", &s->lag}};
+    /* linear tenths, then HdrHistogram-style halvings towards 100, then 100 */
+    double ps[64];
+    size_t np = 0;
+    for (int i = 0; i <= 9; i++)
+        ps[np++] = i * 10.0;
+    for (int k = 2; k <= 20; k++)
+        ps[np++] = 100.0 - 100.0 / (double)(1u << k);
+    ps[np++] = 99.0;
+    ps[np++] = 99.9;
+    ps[np++] = 99.99;
+    ps[np++] = 99.999;
+    ps[np++] = 100.0;
+    /* sort (insertion) and drop duplicates, so the spectrum is monotone for a CDF plot */
+    for (size_t i = 1; i < np; i++)
+        for (size_t j = i; j > 0 && ps[j] < ps[j - 1]; j--) {
+            double t = ps[j];
+            ps[j] = ps[j - 1];
+            ps[j - 1] = t;
+        }
+    struct lg_row row;
+    lg_row_init(&row);
+    int rc = 0;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && rc == 0; k++) {
+        if (kinds[k].h->total == 0)
+            continue;
+        for (size_t i = 0; i < np && rc == 0; i++) {
+            if (i > 0 && ps[i] == ps[i - 1])
+                continue;
+            lg_row_clear(&row);
+            lg_row_str(&row, "label", r->cfg->label);
+            lg_row_str(&row, "kind", kinds[k].kind);
+            lg_row_dbl(&row, "percentile", ps[i]);
+            lg_row_dbl(&row, "value_us", us(hist_percentile(kinds[k].h, ps[i])));
+            lg_row_u64(&row, "count", kinds[k].h->total);
+            rc = lg_csv_append(path, &row);
+        }
+    }
+    lg_row_destroy(&row);
+    return rc;
+}
+
+static int write_hists(const struct lg_result *r)
+{
+    const struct lg_stats *s = &r->st;
+    const struct {
+        const char *kind;
+        const struct hist *h;
+    } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
+                 {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
+                 {"connect", &s->connect}, {"lag", &s->lag}};
+    char path[4200];
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, r->cfg->label,
+                 kinds[k].kind);
+        FILE *f = fopen(path, "w");
+        if (f == NULL)
+            return -errno;
+        int rc = hist_save(kinds[k].h, f);
+        if (fclose(f) != 0 && rc == 0)
+            rc = -errno;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int lg_report_files(const struct lg_result *r, const struct lg_row *row,
+                    const struct lg_row *series, size_t nseries)
+{
+    const char *dir = r->cfg->out_dir;
+    char path[4200];
+    int rc = mkdir_p(dir);
+    const char *what = dir;
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/summary.csv", dir);
+        what = "summary.csv";
+        rc = lg_csv_append(path, row);
+    }
+    for (size_t i = 0; i < nseries && rc == 0; i++) {
+        snprintf(path, sizeof(path), "%s/timeseries.csv", dir);
+        what = "timeseries.csv";
+        rc = lg_csv_append(path, &series[i]);
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/latency.csv", dir);
+        what = "latency.csv";
+        rc = write_latency(r, path);
+    }
+    if (rc == 0) {
+        what = "histograms";
+        rc = write_hists(r);
+    }
+    if (rc < 0)
+        fprintf(stderr, "loadgen: cannot write %s in %s: %s%s\n", what, dir, strerror(-rc),
+                rc == -EPROTO ? " (the file has other columns: use another --out)" : "");
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* report: the load generator's results: the summary row (CSV and JSON), the text summary,
+ * and the files under --out. Called by main after every worker has been joined. */
+#ifndef CHATBENCH_LG_REPORT_H
+#define CHATBENCH_LG_REPORT_H
+
+#include <stdio.h>
+
+#include "csv.h"
+#include "lg.h"
+
+struct lg_result {
+    const struct lg_config *cfg;
+    struct lg_stats st; /* merged over the workers */
+    double cpu_user_s, cpu_sys_s;
+    long nofile; /* RLIMIT_NOFILE in force */
+    bool interrupted;
+};
+
+/* Fills row with every parameter and figure (summary.csv's columns, units in names). */
+void lg_report_row(const struct lg_result *r, struct lg_row *row);
+
+/* The text summary, in the manner of wrk and iperf3. */
+void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f);
+
+/* Writes summary.csv (appended), latency.csv (appended) and LABEL.KIND.hist into
+ * cfg->out_dir, creating the directory if needed. timeseries rows are appended too.
+ * Returns 0, or -errno after printing what failed on stderr. */
+int lg_report_files(const struct lg_result *r, const struct lg_row *row,
+                    const struct lg_row *series, size_t nseries);
+
+/* 1 when the load generator was the bottleneck (see LG_LAG_BOUND_NS, LG_RATE_BOUND). */
+int lg_report_bound(const struct lg_result *r);
+
+#endif

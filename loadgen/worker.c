@@ -1,0 +1,351 @@
+/* worker: one thread, one libevent event_base, one slice of the clients (whole rooms, so a
+ * room's fan-out bookkeeping never crosses threads), its own statistics.
+ *
+ * Sends are driven by a per-thread min-heap of clients keyed by their next intended send
+ * time and a single event_base timer armed for the heap's top: 10,000 clients at 10 msg/s
+ * cost one timer, not 10,000. A 10 ms housekeeping tick launches connections along the
+ * ramp, retries UDP set-up, expires UDP messages past --timeout and hands interval
+ * statistics to the main thread.
+ *
+ * Interval statistics: the worker records into cur without any lock; when the main thread
+ * asks (swap_req), the tick swaps cur and pub under a mutex that only the tick and the main
+ * thread take, never the send or receive path. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lg.h"
+
+atomic_uint_fast64_t lg_t0_ns;
+atomic_int lg_stop;
+
+/* --- the send heap --- */
+
+static uint64_t key(const struct lg_worker *w, uint32_t i)
+{
+    return lg_sched_peek(&w->clients[w->heap[i]].sched);
+}
+
+static void heap_swap(struct lg_worker *w, uint32_t a, uint32_t b)
+{
+    uint32_t t = w->heap[a];
+    w->heap[a] = w->heap[b];
+    w->heap[b] = t;
+}
+
+static void heap_down(struct lg_worker *w, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->heap_n && key(w, l) < key(w, m))
+            m = l;
+        if (r < w->heap_n && key(w, r) < key(w, m))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(w, i, m);
+        i = m;
+    }
+}
+
+static void heap_pop(struct lg_worker *w)
+{
+    w->heap[0] = w->heap[--w->heap_n];
+    heap_down(w, 0);
+}
+
+static void heap_build(struct lg_worker *w)
+{
+    for (uint32_t i = w->heap_n / 2; i-- > 0;)
+        heap_down(w, i);
+}
+
+static void arm_send_timer(struct lg_worker *w, uint64_t now)
+{
+    if (w->heap_n == 0) {
+        w->sends_done = true;
+        return;
+    }
+    uint64_t due = key(w, 0);
+    uint64_t d = due > now ? due - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(d / 1000000000u),
+                         .tv_usec = (suseconds_t)((d % 1000000000u) / 1000u)};
+    if (evtimer_add(w->send_timer, &tv) < 0)
+        w->st.errors++;
+}
+
+static void send_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lg_worker *w = arg;
+    (void)fd;
+    (void)what;
+    uint64_t now = clock_now_ns();
+    /* a bounded batch, so a late timer cannot starve the reads */
+    for (int batch = 0; w->heap_n > 0 && batch < 4096; batch++) {
+        struct lg_client *c = &w->clients[w->heap[0]];
+        uint64_t due = lg_sched_peek(&c->sched);
+        if (c->state != LG_READY || due >= w->t_end) {
+            heap_pop(w);
+            continue;
+        }
+        if (due > now) {
+            now = clock_now_ns();
+            if (due > now)
+                break;
+        }
+        lg_client_send_msg(w, c, now);
+        heap_down(w, 0);
+    }
+    arm_send_timer(w, clock_now_ns());
+}
+
+/* --- start of the measured run --- */
+
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+    struct lg_rng r;
+    lg_rng_seed(&r, a * 0x9E3779B97F4A7C15ull ^ b);
+    return lg_rng_next(&r);
+}
+
+static void start_sending(struct lg_worker *w, uint64_t t0)
+{
+    const struct lg_config *cfg = w->cfg;
+    w->t0 = t0;
+    w->warm_end = t0 + (uint64_t)(cfg->warmup_s * 1e9);
+    w->t_end = w->warm_end + (uint64_t)(cfg->duration_s * 1e9);
+    w->started = true;
+    /* who is in: a client not in its room by t0 is a failed set-up */
+    for (uint32_t k = 0; k < w->nmine; k++) {
+        struct lg_client *c = &w->clients[w->mine[k]];
+        if (c->state != LG_READY && c->state != LG_FAILED) {
+            if (c->state == LG_IDLE) {
+                c->state = LG_FAILED; /* never launched: the ramp did not reach it */
+                w->st.connect_failed++;
+                atomic_fetch_add(&w->n_failed, 1);
+            } else {
+                lg_client_fail(w, c);
+            }
+        }
+    }
+    for (uint32_t k = 0; k < w->nmine; k++) {
+        struct lg_client *c = &w->clients[w->mine[k]];
+        if (c->state != LG_READY)
+            continue;
+        uint32_t first = c->room * cfg->room_size, members = 0;
+        for (uint32_t j = first; j < first + cfg->room_size && j < cfg->clients; j++)
+            members += w->clients[j].state == LG_READY;
+        c->room_members = members;
+        lg_sched_init(&c->sched, t0, cfg->rate, cfg->poisson, mix(cfg->seed, c->index));
+        w->heap[w->heap_n++] = c->index;
+    }
+    heap_build(w);
+    arm_send_timer(w, clock_now_ns());
+}
+
+/* --- housekeeping --- */
+
+static void finish(struct lg_worker *w)
+{
+    for (uint32_t k = 0; k < w->nmine; k++) {
+        struct lg_client *c = &w->clients[w->mine[k]];
+        lg_client_finish(w, c);
+        w->st.sent_all += c->sent_all;
+        w->st.server_counted += c->max_n < c->sent_all ? c->max_n : c->sent_all;
+        if (c->ack_ss.have_transit) {
+            w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
+            w->st.jitter_n++;
+        }
+    }
+    if (event_base_loopbreak(w->base) < 0)
+        w->st.errors++;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lg_worker *w = arg;
+    const struct lg_config *cfg = w->cfg;
+    (void)fd;
+    (void)what;
+    uint64_t now = clock_now_ns();
+
+    unsigned req = atomic_load(&w->swap_req);
+    if (req != atomic_load(&w->swap_done)) {
+        pthread_mutex_lock(&w->lock);
+        struct lg_ival *t = w->cur;
+        w->cur = w->pub;
+        w->pub = t;
+        pthread_mutex_unlock(&w->lock);
+        atomic_store(&w->swap_done, req);
+    }
+
+    if (!w->started) {
+        while (w->launched < w->nmine && w->handshakes < LG_MAX_HANDSHAKES) {
+            uint64_t at = w->start_ns + (uint64_t)(cfg->ramp_s * 1e9 * w->launched / w->nmine);
+            if (at > now)
+                break;
+            lg_client_launch(w, &w->clients[w->mine[w->launched++]]);
+        }
+        uint64_t t0 = atomic_load(&lg_t0_ns);
+        if (t0 != 0)
+            start_sending(w, t0);
+    }
+    if (w->started && atomic_load(&lg_stop) && w->t_end > now)
+        w->t_end = now; /* interrupted: stop sending, still drain */
+
+    uint64_t inflight = 0;
+    for (uint32_t k = 0; k < w->nmine; k++) {
+        struct lg_client *c = &w->clients[w->mine[k]];
+        lg_client_tick(w, c, now);
+        inflight += lg_client_inflight(c);
+    }
+
+    if (w->started && !w->sends_done && now >= w->t_end)
+        w->sends_done = true; /* the send timer may sleep past t_end: no more sends */
+    if (w->sends_done) {
+        if (w->drain_end == 0) {
+            uint64_t tmo = (uint64_t)cfg->timeout_ms * 1000000u;
+            /* TCP loses nothing: give it at least 5 s to deliver what is in flight */
+            if (cfg->proto == LG_TCP && tmo < 5000000000u)
+                tmo = 5000000000u;
+            w->drain_end = (now > w->t_end ? now : w->t_end) + tmo + LG_TICK_NS;
+        }
+        if (inflight == 0 || now >= w->drain_end || atomic_load(&lg_stop) > 1)
+            finish(w);
+    }
+}
+
+/* --- life cycle --- */
+
+int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg,
+                   struct lg_client *clients, uint32_t *mine, uint32_t nmine)
+{
+    int rc = -ENOMEM;
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->cfg = cfg;
+    w->clients = clients;
+    w->mine = mine;
+    w->nmine = nmine;
+    snprintf(w->id_prefix, sizeof(w->id_prefix), "L%ld-", (long)getpid());
+    w->id_prefix_len = strlen(w->id_prefix);
+    lg_rng_seed(&w->rng, mix(cfg->seed, 0x10000000ull + id));
+    if (pthread_mutex_init(&w->lock, NULL) != 0)
+        return -ENOMEM;
+    if ((rc = lg_stats_init(&w->st)) < 0 || (rc = lg_ival_init(&w->ival[0])) < 0 ||
+        (rc = lg_ival_init(&w->ival[1])) < 0)
+        return rc;
+    w->cur = &w->ival[0];
+    w->pub = &w->ival[1];
+    if (cfg->compress && (rc = zframe_init(&w->z, NULL)) < 0)
+        return rc;
+    w->pool_len = 65536 + 4 * (size_t)cfg->size;
+    w->pool = malloc(w->pool_len);
+    w->scratch = malloc(LG_ZBUF + 16);
+    w->scratch2 = malloc(LG_ZBUF + 16);
+    w->heap = calloc(nmine ? nmine : 1, sizeof(*w->heap));
+    if (w->pool == NULL || w->scratch == NULL || w->scratch2 == NULL || w->heap == NULL)
+        return -ENOMEM;
+    lg_payload_fill(cfg->payload, mix(cfg->seed, 0x20000000ull + id), w->pool, w->pool_len);
+
+    struct event_config *ec = event_config_new();
+    if (ec == NULL)
+        return -ENOMEM;
+    /* one thread per base: no locks inside libevent; timerfd for sub-millisecond timers */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (w->base == NULL)
+        return -ENOMEM;
+    w->send_timer = evtimer_new(w->base, send_cb, w);
+    w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    if (w->send_timer == NULL || w->tick == NULL)
+        return -ENOMEM;
+
+    /* in-flight ring: twice what a --timeout holds at the client's rate, grown on demand */
+    double want = cfg->rate * cfg->timeout_ms / 1000.0 * 2 + 8;
+    uint32_t ring = 8;
+    while (ring < want && ring < (1u << 16))
+        ring *= 2;
+    bool from_streams = cfg->room_size > 1 &&
+                        (uint64_t)cfg->clients * (cfg->room_size - 1) * sizeof(struct seqstats) <=
+                            LG_FROM_STREAMS_MAX;
+    for (uint32_t k = 0; k < nmine; k++) {
+        struct lg_client *c = &clients[mine[k]];
+        c->w = w;
+        c->fd = -1;
+        c->first_measured = UINT64_MAX;
+        c->ring = calloc(ring, sizeof(*c->ring));
+        c->mask = ring - 1;
+        if (c->ring == NULL)
+            return -ENOMEM;
+        seqstats_init(&c->ack_ss);
+        if (from_streams) {
+            c->from_ss = malloc(cfg->room_size * sizeof(*c->from_ss));
+            if (c->from_ss == NULL)
+                return -ENOMEM;
+            for (uint32_t j = 0; j < cfg->room_size; j++)
+                seqstats_init(&c->from_ss[j]);
+        }
+    }
+    return 0;
+}
+
+void lg_worker_destroy(struct lg_worker *w)
+{
+    for (uint32_t k = 0; k < w->nmine; k++) {
+        struct lg_client *c = &w->clients[w->mine[k]];
+        lg_client_close(c);
+        free(c->ring);
+        free(c->from_ss);
+        c->ring = NULL;
+        c->from_ss = NULL;
+    }
+    if (w->send_timer != NULL)
+        event_free(w->send_timer);
+    if (w->tick != NULL)
+        event_free(w->tick);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    zframe_destroy(&w->z);
+    free(w->pool);
+    free(w->scratch);
+    free(w->scratch2);
+    free(w->heap);
+    lg_stats_destroy(&w->st);
+    lg_ival_destroy(&w->ival[0]);
+    lg_ival_destroy(&w->ival[1]);
+    pthread_mutex_destroy(&w->lock);
+}
+
+void *lg_worker_main(void *arg)
+{
+    struct lg_worker *w = arg;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_TICK_NS / 1000)};
+    w->start_ns = clock_now_ns();
+    if (event_add(w->tick, &tv) < 0 || event_base_dispatch(w->base) < 0)
+        w->st.errors++;
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+void lg_worker_collect(struct lg_worker *w, struct lg_ival *dst)
+{
+    unsigned req = atomic_fetch_add(&w->swap_req, 1) + 1;
+    while (atomic_load(&w->swap_done) != req && !atomic_load(&w->done)) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+        nanosleep(&ts, NULL); /* an interrupted sleep only loops again */
+    }
+    pthread_mutex_lock(&w->lock);
+    if (atomic_load(&w->swap_done) != req) { /* the worker has finished: take cur as well */
+        lg_ival_add(dst, w->cur);
+        lg_ival_reset(w->cur);
+    }
+    lg_ival_add(dst, w->pub);
+    lg_ival_reset(w->pub);
+    pthread_mutex_unlock(&w->lock);
+}
