@@ -54,6 +54,15 @@ udp_impair_SRCS = loadgen/udp_impair.c loadgen/impair_core.c loadgen/impair_opts
 udp_impair_LIBS = $(LIBS_Z)
 test_impair_EXTRA = loadgen/impair_core.c
 
+PROGRAMS += loadgen
+loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \
+               loadgen/stats.c loadgen/report.c loadgen/csv.c loadgen/schedule.c \
+               loadgen/payload.c loadgen/seqstats.c
+loadgen_LIBS = $(LIBS_EVENT) $(LIBS_Z) -lm
+test_schedule_EXTRA = loadgen/schedule.c
+test_payload_EXTRA = loadgen/payload.c loadgen/schedule.c
+test_csv_EXTRA = loadgen/csv.c
+
 PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
 
 # --- unit tests: tests/unit/test_NAME.c, linked with common/ and test_NAME_EXTRA ---
