@@ -252,9 +252,11 @@ static void do_hello(struct udp_ctx *cx, struct udp_client *c, const struct sock
     room_enter(lobby, c);
     pthread_mutex_unlock(&s->tab_lock);
 
+    /* every log line is written before the reply is queued: who sees the reply may rely on
+     * the line (the tests do) */
+    log_line("REGISTER", "Novo cliente %s registrado de %s", id, addr);
     send_one(cx, from, zip, proto_fmt_welcome(cx->out, cx->out_cap - 1, id, addr));
     send_gathered(cx, proto_fmt_joined(cx->out, cx->out_cap - 1, id, PROTO_DEFAULT_ROOM), false);
-    log_line("REGISTER", "Novo cliente %s registrado de %s", id, addr);
 }
 
 static void do_msg(struct udp_ctx *cx, struct udp_client *c, bool zip, const struct proto_frame *f)
@@ -266,11 +268,13 @@ static void do_msg(struct udp_ctx *cx, struct udp_client *c, bool zip, const str
     gather_room(cx, c->room, c);
     pthread_mutex_unlock(&cx->s->tab_lock);
 
-    send_one(cx, &from, zip, proto_fmt_ack(cx->out, cx->out_cap - 1, f->seq, n));
+    log_message(id, f->text, f->text_len);
+    /* relayed before the ACK, as tcp_server does: once the sender has its ACK, its
+     * FROMs are queued */
     send_gathered(cx,
                   proto_fmt_from(cx->out, cx->out_cap - 1, false, id, f->seq, f->text, f->text_len),
                   false);
-    log_message(id, f->text, f->text_len);
+    send_one(cx, &from, zip, proto_fmt_ack(cx->out, cx->out_cap - 1, f->seq, n));
 }
 
 static void do_to(struct udp_ctx *cx, struct udp_client *c, bool zip, const struct proto_frame *f)
@@ -288,11 +292,11 @@ static void do_to(struct udp_ctx *cx, struct udp_client *c, bool zip, const stru
         send_err(cx, &from, zip, PROTO_E_UNKNOWN_USER);
         return;
     }
-    send_one(cx, &from, zip, proto_fmt_ack(cx->out, cx->out_cap - 1, f->seq, n));
+    log_message(id, f->text, f->text_len);
     send_gathered(cx,
                   proto_fmt_from(cx->out, cx->out_cap - 1, true, id, f->seq, f->text, f->text_len),
                   false);
-    log_message(id, f->text, f->text_len);
+    send_one(cx, &from, zip, proto_fmt_ack(cx->out, cx->out_cap - 1, f->seq, n));
 }
 
 static void do_join(struct udp_ctx *cx, struct udp_client *c, bool zip, const struct proto_frame *f)
@@ -320,9 +324,9 @@ static void do_join(struct udp_ctx *cx, struct udp_client *c, bool zip, const st
     }
     pthread_mutex_unlock(&s->tab_lock);
 
+    log_line("INFO", "Cliente %s entrou na sala %s", id, room);
     send_one(cx, &from, zip, proto_fmt_joined(cx->out, cx->out_cap - 1, id, room));
     send_gathered(cx, proto_fmt_joined(cx->out, cx->out_cap - 1, id, room), false);
-    log_line("INFO", "Cliente %s entrou na sala %s", id, room);
 }
 
 /* One WHO line's worth, copied out so that formatting happens without the lock. */
@@ -365,9 +369,9 @@ static void do_bye(struct udp_ctx *cx, struct udp_client *c)
     client_remove(cx, c, &g);
     pthread_mutex_unlock(&cx->s->tab_lock);
 
+    log_line("DISCONNECT", "Cliente %s desconectado", g.id);
     send_one(cx, &g.addr, g.zip, proto_fmt_bye(cx->out, cx->out_cap - 1, PROTO_R_QUIT));
     send_gathered(cx, proto_fmt_left(cx->out, cx->out_cap - 1, g.id, g.room, PROTO_R_QUIT), false);
-    log_line("DISCONNECT", "Cliente %s desconectado", g.id);
 }
 
 /* --- one datagram --- */
@@ -472,13 +476,13 @@ void udp_expire(struct udp_ctx *cx, uint64_t now_ms)
     while (s->lru != NULL && now_ms - s->lru->last_ms > limit_ms) {
         struct gone g;
         client_remove(cx, s->lru, &g);
+        log_line("TIMEOUT", "Cliente %s removido por inatividade", g.id);
         /* pushed under tab_lock (allowed, see udp_server.h): rare, and it keeps the
          * notices in order with the table */
         send_one(cx, &g.addr, g.zip, proto_fmt_bye(cx->out, cx->out_cap - 1, PROTO_R_TIMEOUT));
         send_gathered(cx, proto_fmt_left(cx->out, cx->out_cap - 1, g.id, g.room, PROTO_R_TIMEOUT),
                       false);
         atomic_fetch_add(&s->timeouts, 1);
-        log_line("TIMEOUT", "Cliente %s removido por inatividade", g.id);
     }
     pthread_mutex_unlock(&s->tab_lock);
 }

@@ -271,7 +271,8 @@ class UdpServerTest(unittest.TestCase):
             a.send(frame)
             a.expect(r"^ERR not_registered ")
         a.hello("late")
-        self.assertEqual(p.count(r"\[REGISTER\]"), 1)
+        p.wait_line(r"^\[REGISTER\] Novo cliente late ")
+        self.assertEqual(p.count(r"\[REGISTER\]"), 1)  # the refused frames registered nobody
 
     def test_too_long_and_max_datagram(self):
         self.server("--max-frame", "64")
