@@ -61,6 +61,7 @@ loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \
 loadgen_LIBS = $(LIBS_EVENT) $(LIBS_Z) -lm
 test_schedule_EXTRA = loadgen/schedule.c
 test_payload_EXTRA = loadgen/payload.c loadgen/schedule.c
+$(BIN)/tests/test_schedule $(BIN)/tests/test_payload: LIBS_Z += -lm
 test_csv_EXTRA = loadgen/csv.c
 
 PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
@@ -159,5 +160,84 @@ lint: | $(DEPS_STAMP)
 
 clean:
 	rm -rf $(BUILD) $(BIN)
+
+# --- hardening: fuzzers, sanitizer builds, valgrind (tests/fuzz/README.md) ---
+# Each sanitizer build has its own BUILD/BIN pair, so build/ and bin/ are never touched.
+#   make fuzz [FUZZ_SECONDS=60]  regressions, then each libFuzzer harness for FUZZ_SECONDS
+#   make fuzz-regress            every harness over its seeds and regression inputs, no fuzzing
+#   make test-asan | test-tsan   unit + integration tests on ASan+UBSan / TSan builds
+#   make test-valgrind           a full session of each server under valgrind memcheck
+#   make robustness              the figures of REPORT.md's Robustness section
+FUZZ_SECONDS ?= 60
+FUZZERS = proto zframe tcp udp
+FUZZ_MAX_LEN = 16384
+SAN_ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_TSAN = -fsanitize=thread
+SAN_OPT = -O1 -g
+fuzz_tcp_EXTRA = servers/outq.c servers/registry.c
+fuzz_tcp_LINK = -Wl,--wrap=send -Wl,--wrap=sendmsg
+fuzz_udp_EXTRA = servers/udp_handle.c servers/udp_outq.c
+FUZZ_BINS = $(FUZZERS:%=bin-fuzz/fuzz/fuzz_%)
+SAN_UNIT = $(UNIT_SRCS:tests/unit/%.c=$(1)/tests/%)
+# sanitizer reports go to files, so a report from any server process fails the target
+SAN_ENV = ASAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/asan:detect_leaks=1:abort_on_error=1 \
+          UBSAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/ubsan:print_stacktrace=1:halt_on_error=1 \
+          TSAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/tsan:halt_on_error=0:second_deadlock_stack=1 \
+          CHATBENCH_BIN=$(CURDIR)/$(1)
+
+.PHONY: fuzz-build fuzz-regress test-valgrind robustness
+
+$(BIN)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(COMMON_OBJS) $$(foreach f,$$(fuzz_$$*_EXTRA),$(BUILD)/$$(basename $$f).o)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(fuzz_$*_LINK) $(LIBS_Z)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz BIN=bin-fuzz CC=clang OPT="$(SAN_OPT)" \
+	    SAN="$(SAN_ASAN) -fsanitize=fuzzer-no-link" $(FUZZ_BINS)
+
+fuzz-regress: fuzz-build
+	@for f in $(FUZZERS); do \
+	    echo "== fuzz-regress: $$f"; \
+	    bin-fuzz/fuzz/fuzz_$$f -runs=0 -max_len=$(FUZZ_MAX_LEN) tests/fuzz/corpus/$$f \
+	        $$(ls -d tests/fuzz/regress/$$f 2>/dev/null) >build-fuzz/regress-$$f.log 2>&1 \
+	        || { tail -n 40 build-fuzz/regress-$$f.log; exit 1; }; \
+	    grep -E 'INITED|DONE' build-fuzz/regress-$$f.log; \
+	done
+
+fuzz: fuzz-regress
+	@mkdir -p build-fuzz/artifacts build-fuzz/logs
+	@for f in $(FUZZERS); do \
+	    mkdir -p build-fuzz/corpus/$$f; \
+	    echo "== fuzz: $$f for $(FUZZ_SECONDS) s (log: build-fuzz/logs/$$f.log)"; \
+	    bin-fuzz/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/artifacts/$$f- build-fuzz/corpus/$$f tests/fuzz/corpus/$$f \
+	        $$(ls -d tests/fuzz/regress/$$f 2>/dev/null) >build-fuzz/logs/$$f.log 2>&1; \
+	    rc=$$?; grep -E 'stat::number_of_executed_units|stat::new_units_added|Done [0-9]+ runs' \
+	        build-fuzz/logs/$$f.log; \
+	    if [ $$rc -ne 0 ]; then tail -n 40 build-fuzz/logs/$$f.log; \
+	        echo "fuzz_$$f found a crash: keep its input under tests/fuzz/regress/$$f/"; exit 1; fi; \
+	done
+
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan CC=clang OPT="$(SAN_OPT)" \
+	    SAN="$(SAN_ASAN)" all $(call SAN_UNIT,bin-asan)
+	@rm -rf bin-asan/reports && mkdir -p bin-asan/reports
+	$(call SAN_ENV,bin-asan) scripts/run-tests.sh $(call SAN_UNIT,bin-asan); rc=$$?; \
+	    tests/fuzz/check-reports.sh bin-asan/reports && exit $$rc
+
+test-tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=bin-tsan CC=clang OPT="$(SAN_OPT)" \
+	    SAN="$(SAN_TSAN)" all $(call SAN_UNIT,bin-tsan)
+	@rm -rf bin-tsan/reports && mkdir -p bin-tsan/reports
+	$(call SAN_ENV,bin-tsan) CHATBENCH_SLOW=1 scripts/run-tests.sh $(call SAN_UNIT,bin-tsan); \
+	    rc=$$?; tests/fuzz/check-reports.sh bin-tsan/reports && exit $$rc
+
+test-valgrind: $(BIN)/tcp_server $(BIN)/udp_server
+	@scripts/deps.sh test
+	python3 tests/integration/valgrind_session.py
+
+robustness:
+	@analysis/robustness.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

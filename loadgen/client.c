@@ -422,9 +422,14 @@ static void udp_read(struct lg_worker *w, struct lg_client *c)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                w->st.errors++; /* ECONNREFUSED: ICMP from a missing server */
-            return;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            w->st.errors++; /* ECONNREFUSED: ICMP port unreachable, no server there */
+            if (errno == ECONNREFUSED && c->state != LG_READY) {
+                lg_client_fail(w, c);
+                return;
+            }
+            continue;
         }
         uint64_t now = clock_now_ns();
         w->st.bytes_recv_wire += (uint64_t)n;
@@ -601,9 +606,9 @@ void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
         if (now > c->launch_ns && now - c->launch_ns > LG_CONNECT_TIMEOUT_NS) {
             lg_client_fail(w, c);
         } else if (is_udp(w) && c->state != LG_CONNECTING && now >= c->retry_ns) {
-            if (++c->tries >= LG_HELLO_TRIES)
-                lg_client_fail(w, c);
-            else if (c->state == LG_HELLO)
+            /* a busy server drops datagrams: retry every second until the set-up timeout */
+            c->tries++;
+            if (c->state == LG_HELLO)
                 send_hello(w, c, now);
             else
                 send_join(w, c, now);

@@ -27,10 +27,9 @@
 #define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
 #define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
-#define LG_HELLO_TRIES 5
-#define LG_TICK_NS 10000000ull            /* housekeeping period of a worker */
-#define LG_MAX_HANDSHAKES 256             /* TCP connects in progress per worker */
-#define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
+#define LG_TICK_NS 10000000ull               /* housekeeping period of a worker */
+#define LG_MAX_HANDSHAKES 256                /* TCP connects in progress per worker */
+#define LG_FROM_STREAMS_MAX (64ull << 20)    /* bytes of per-stream FROM accounting */
 
 enum lg_proto { LG_TCP, LG_UDP };
 

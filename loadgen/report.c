@@ -18,6 +18,13 @@ static double us(uint64_t ns)
     return (double)ns / 1000.0;
 }
 
+/* Percentiles are reported as the highest value of their bucket; never above the max. */
+static uint64_t pv(const struct hist *h, double p)
+{
+    uint64_t v = hist_percentile(h, p), m = hist_max(h);
+    return v < m ? v : m;
+}
+
 static double ratio(double a, double b)
 {
     return b > 0 ? a / b : NAN;
@@ -37,7 +44,7 @@ static double achieved(const struct lg_result *r)
 int lg_report_bound(const struct lg_result *r)
 {
     double offered = r->cfg->rate * (double)r->st.connected;
-    uint64_t lag99 = hist_percentile(&r->st.lag, 99);
+    uint64_t lag99 = pv(&r->st.lag, 99);
     return lag99 > LG_LAG_BOUND_NS || achieved(r) < LG_RATE_BOUND * offered;
 }
 
@@ -52,7 +59,7 @@ static void pct_cols(struct lg_row *row, const char *kind, const struct hist *h,
         if (!all && i != 0 && i != 2)
             continue;
         snprintf(name, sizeof(name), "%s_%s_us", kind, ps[i].name);
-        lg_row_dbl(row, name, us(hist_percentile(h, ps[i].p)));
+        lg_row_dbl(row, name, us(pv(h, ps[i].p)));
     }
     snprintf(name, sizeof(name), "%s_max_us", kind);
     lg_row_dbl(row, name, us(hist_max(h)));
@@ -83,8 +90,8 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "seed", c->seed);
     lg_row_u64(row, "connected", s->connected);
     lg_row_u64(row, "connect_failed", s->connect_failed);
-    lg_row_dbl(row, "connect_p50_us", us(hist_percentile(&s->connect, 50)));
-    lg_row_dbl(row, "connect_p99_us", us(hist_percentile(&s->connect, 99)));
+    lg_row_dbl(row, "connect_p50_us", us(pv(&s->connect, 50)));
+    lg_row_dbl(row, "connect_p99_us", us(pv(&s->connect, 99)));
     lg_row_dbl(row, "connect_max_us", us(hist_max(&s->connect)));
     lg_row_u64(row, "sent", s->sent);
     lg_row_u64(row, "acked", s->acked);
@@ -100,8 +107,8 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "fanout_expected", s->fanout_expected);
     lg_row_u64(row, "fanout_received", s->fanout_received);
     pct_cols(row, "fanout", &s->fanout, false);
-    lg_row_dbl(row, "fanout_last_p50_us", us(hist_percentile(&s->fanout_last, 50)));
-    lg_row_dbl(row, "fanout_last_p99_us", us(hist_percentile(&s->fanout_last, 99)));
+    lg_row_dbl(row, "fanout_last_p50_us", us(pv(&s->fanout_last, 50)));
+    lg_row_dbl(row, "fanout_last_p99_us", us(pv(&s->fanout_last, 99)));
     lg_row_dbl(row, "jitter_us", s->jitter_n ? s->jitter_sum_ns / (double)s->jitter_n / 1e3 : 0);
     lg_row_u64(row, "bytes_sent_wire", s->bytes_sent_wire);
     lg_row_u64(row, "bytes_recv_wire", s->bytes_recv_wire);
@@ -114,8 +121,8 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "cpu_sys_s", r->cpu_sys_s);
     lg_row_dbl(row, "cpu_us_per_msg",
                ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all));
-    lg_row_dbl(row, "lag_p50_us", us(hist_percentile(&s->lag, 50)));
-    lg_row_dbl(row, "lag_p99_us", us(hist_percentile(&s->lag, 99)));
+    lg_row_dbl(row, "lag_p50_us", us(pv(&s->lag, 50)));
+    lg_row_dbl(row, "lag_p99_us", us(pv(&s->lag, 99)));
     lg_row_dbl(row, "lag_max_us", us(hist_max(&s->lag)));
     lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
     /* beyond the agreed columns */
@@ -173,9 +180,8 @@ static void lat_line(FILE *f, const char *name, const struct hist *h)
         return;
     }
     fprintf(f, "  %-13s %9s %9s %9s %9s %9s %9s %9s %10" PRIu64 "\n", name,
-            dur(hist_percentile(h, 50), b[0], 24), dur(hist_percentile(h, 90), b[1], 24),
-            dur(hist_percentile(h, 99), b[2], 24), dur(hist_percentile(h, 99.9), b[3], 24),
-            dur(hist_percentile(h, 99.99), b[4], 24), dur(hist_max(h), b[5], 24),
+            dur(pv(h, 50), b[0], 24), dur(pv(h, 90), b[1], 24), dur(pv(h, 99), b[2], 24),
+            dur(pv(h, 99.9), b[3], 24), dur(pv(h, 99.99), b[4], 24), dur(hist_max(h), b[5], 24),
             dur((uint64_t)hist_mean(h), b[6], 24), h->total);
 }
 
@@ -205,8 +211,8 @@ void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f
     fprintf(f,
             "connections: %" PRIu64 " connected, %" PRIu64
             " failed; set-up p50 %s, p99 %s, max %s\n",
-            s->connected, s->connect_failed, dur(hist_percentile(&s->connect, 50), b1, 24),
-            dur(hist_percentile(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
+            s->connected, s->connect_failed, dur(pv(&s->connect, 50), b1, 24),
+            dur(pv(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
     fprintf(f,
             "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
             " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink), %" PRIu64 " late ACKs\n",
@@ -239,19 +245,17 @@ void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f
     lat_line(f, "send lag", &s->lag);
     fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
                "the actual send)\n");
-    const char *cr = lg_row_get(row, "compress_ratio");
     double crv = ratio((double)s->bytes_sent_wire, (double)s->bytes_sent_plain);
     fprintf(f, "bytes:       sent %s on the wire for %s of frames",
             bytes(s->bytes_sent_wire, b1, 24), bytes(s->bytes_sent_plain, b2, 24));
     if (c->compress)
-        fprintf(f, " (ratio %s: compression made them %s)", cr ? cr : "-",
-                crv > 1 ? "LARGER" : "smaller");
+        fprintf(f, " (ratio %.3f: compression made them %s)", crv, crv > 1 ? "LARGER" : "smaller");
     fprintf(f, "; received %s (%s of frames)\n", bytes(s->bytes_recv_wire, b1, 24),
             bytes(s->bytes_recv_plain, b2, 24));
-    fprintf(f, "loadgen cpu: %.2f s user, %.2f s sys, %s per message sent; %" PRIu64 " errors\n",
+    fprintf(f, "loadgen cpu: %.2f s user, %.2f s sys, %s us per message sent; %" PRIu64 " errors\n",
             r->cpu_user_s, r->cpu_sys_s,
             lg_row_get(row, "cpu_us_per_msg") ? lg_row_get(row, "cpu_us_per_msg") : "-", s->errors);
-    uint64_t lag99 = hist_percentile(&s->lag, 99);
+    uint64_t lag99 = pv(&s->lag, 99);
     double offered = c->rate * (double)s->connected;
     if (lg_report_bound(r))
         fprintf(f,
@@ -318,7 +322,7 @@ static int write_latency(const struct lg_result *r, const char *path)
             lg_row_str(&row, "label", r->cfg->label);
             lg_row_str(&row, "kind", kinds[k].kind);
             lg_row_dbl(&row, "percentile", ps[i]);
-            lg_row_dbl(&row, "value_us", us(hist_percentile(kinds[k].h, ps[i])));
+            lg_row_dbl(&row, "value_us", us(pv(kinds[k].h, ps[i])));
             lg_row_u64(&row, "count", kinds[k].h->total);
             rc = lg_csv_append(path, &row);
         }
