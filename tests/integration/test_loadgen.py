@@ -1,0 +1,200 @@
+"""test_loadgen: bin/loadgen against the real tcp_server and udp_server on free ports.
+
+Counts must add up exactly: TCP acknowledges every message and delivers every FROM; UDP
+accounts every message as acked or lost. No timing thresholds: a slow machine changes the
+latencies, never the identities checked here.
+"""
+import csv
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+LOADGEN = os.path.join(harness.BIN, "loadgen")
+RUN_TIMEOUT = 60  # seconds for one short run, set-up and drain included
+
+
+def loadgen(*args, timeout=RUN_TIMEOUT):
+    return subprocess.run([LOADGEN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_json(test, *args):
+    """Runs loadgen --json with short defaults; returns (summary dict, completed process)."""
+    p = loadgen("--duration", "2", "--warmup", "0.5", "--rate", "10", "--threads", "2",
+                "--json", *args)
+    test.assertTrue(p.stdout.strip(), f"no output; stderr:\n{p.stderr}")
+    return json.loads(p.stdout), p
+
+
+def free_port(kind):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+    s.bind((harness.HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class LoadgenOptions(unittest.TestCase):
+    def test_help_exits_0(self):
+        p = loadgen("--help")
+        self.assertEqual(p.returncode, 0)
+        for opt in ("--proto", "--clients", "--rate", "--total-rate", "--room-size",
+                    "--compress", "--timeout", "--out", "--json", "--seed"):
+            self.assertIn(opt, p.stdout)
+
+    def test_version_exits_0(self):
+        p = loadgen("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^loadgen \(chatbench\) \S+")
+
+    def test_bad_options_exit_2(self):
+        bad = [
+            ["--proto", "sctp"], ["--clients", "0"], ["--clients", "ten"], ["--port", "70000"],
+            ["--rate", "-1"], ["--rate", "5", "--total-rate", "100"], ["--size", "100000"],
+            ["--payload", "binary"], ["--room-size", "0"], ["--timeout", "0"],
+            ["--duration", "0"], ["--label", "a,b"], ["--threads", "0"], ["--bogus"],
+            ["--clients"], ["--proto", "tcp", "--compress"], ["extra-argument"],
+        ]
+        for args in bad:
+            with self.subTest(args=args):
+                p = loadgen(*args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("loadgen:", p.stderr)
+                self.assertEqual(p.stdout, "")
+
+    def test_no_server_fails(self):
+        p = loadgen("--proto", "udp", "--port", str(free_port("udp")), "--clients", "3",
+                    "--duration", "0.5", "--warmup", "0", "--quiet")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no client connected", p.stderr)
+
+
+class LoadgenTcp(unittest.TestCase):
+    def test_tcp_acks_everything(self):
+        _, port = harness.start_server("tcp", "-q", test=self)
+        s, p = run_json(self, "--proto", "tcp", "--port", str(port), "--clients", "24")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(s["connected"], 24)
+        self.assertEqual(s["connect_failed"], 0)
+        self.assertGreater(s["sent"], 0)
+        self.assertEqual(s["acked"], s["sent"])
+        self.assertEqual(s["lost"], 0)
+        self.assertEqual(s["reordered"], 0)
+        self.assertEqual(s["duplicates"], 0)
+        self.assertEqual(s["fanout_expected"], 0)  # room size 1: ACK only
+        self.assertEqual(s["fanout_received"], 0)
+        self.assertGreater(s["ack_p50_us"], 0)
+        self.assertLessEqual(s["ack_p50_us"], s["ack_p99_us"])
+        self.assertLessEqual(s["ack_p99_us"], s["ack_max_us"])
+        self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
+
+    def test_tcp_fanout_room_of_3(self):
+        _, port = harness.start_server("tcp", "-q", test=self)
+        s, p = run_json(self, "--proto", "tcp", "--port", str(port), "--clients", "30",
+                        "--room-size", "3", "--payload", "text")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(s["connected"], 30)
+        self.assertEqual(s["acked"], s["sent"])
+        self.assertEqual(s["fanout_expected"], 2 * s["sent"])
+        self.assertEqual(s["fanout_received"], 2 * s["sent"])
+        self.assertEqual(s["fanout_lost"], 0)
+        self.assertGreater(s["fanout_p99_us"], 0)
+        self.assertGreater(s["fanout_last_p50_us"], 0)
+
+
+class LoadgenUdp(unittest.TestCase):
+    def check_udp_identities(self, s):
+        self.assertGreater(s["sent"], 0)
+        self.assertEqual(s["acked"] + s["lost"], s["sent"])
+        self.assertEqual(s["lost_uplink"] + s["lost_downlink"], s["lost"])
+        self.assertLessEqual(s["late"], s["lost"])
+        self.assertLessEqual(s["fanout_received"], s["fanout_expected"])
+
+    def test_udp_counts_consistent(self):
+        _, port = harness.start_server("udp", "-q", test=self)
+        s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "24",
+                        "--room-size", "3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(s["connected"], 24)
+        self.check_udp_identities(s)
+        self.assertEqual(s["fanout_expected"], 2 * s["sent"])
+        self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
+
+    def test_udp_compress_reports_ratio(self):
+        _, port = harness.start_server("udp", "-q", test=self)
+        s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "24",
+                        "--compress", "--payload", "text", "--size", "400")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(s["compress"], 1)
+        self.assertEqual(s["connected"], 24)
+        self.check_udp_identities(s)
+        self.assertGreater(s["acked"], 0)  # the server understood the compressed frames
+        ratio = s["bytes_sent_wire"] / s["bytes_sent_plain"]
+        self.assertAlmostEqual(s["compress_ratio"], ratio, places=4)
+        self.assertLess(s["compress_ratio"], 1.0)  # 400 B of chat text does compress
+
+    def test_udp_random_payload_ratio_above_1(self):
+        _, port = harness.start_server("udp", "-q", test=self)
+        s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "6",
+                        "--compress", "--payload", "random", "--size", "200")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_udp_identities(s)
+        self.assertGreater(s["compress_ratio"], 1.0)  # reported honestly, not hidden
+
+
+class LoadgenOutput(unittest.TestCase):
+    def read_csv(self, path):
+        with open(path, newline="") as f:
+            return list(csv.reader(f))
+
+    def test_out_writes_csvs_and_histograms(self):
+        _, port = harness.start_server("tcp", "-q", test=self)
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "res")
+            args = ["--proto", "tcp", "--port", str(port), "--clients", "6", "--duration", "2",
+                    "--warmup", "0", "--rate", "10", "--out", out, "--label", "t1", "--quiet"]
+            p = loadgen(*args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "")  # --quiet
+            rows = self.read_csv(os.path.join(out, "summary.csv"))
+            self.assertEqual(len(rows), 2)
+            hdr = rows[0]
+            for col in ("label", "proto", "clients", "sent", "acked", "lost", "ack_p99_us",
+                        "compress_ratio", "cpu_us_per_msg", "lag_p99_us", "loadgen_bound"):
+                self.assertIn(col, hdr)
+            self.assertEqual(len(rows[1]), len(hdr))
+            rec = dict(zip(hdr, rows[1]))
+            self.assertEqual(rec["label"], "t1")
+            self.assertEqual(rec["acked"], rec["sent"])
+            ts = self.read_csv(os.path.join(out, "timeseries.csv"))
+            self.assertEqual(ts[0][:9], ["label", "t_s", "connected", "sent", "acked", "lost",
+                                         "ack_p50_us", "ack_p99_us", "fanout_p99_us"])
+            self.assertGreaterEqual(len(ts), 2)
+            self.assertTrue(all(len(r) == len(ts[0]) for r in ts))
+            # intervals cover the run: their sends add up to every message sent
+            self.assertEqual(sum(int(dict(zip(ts[0], r))["sent"]) for r in ts[1:]),
+                             int(rec["sent_all"]))
+            lat = self.read_csv(os.path.join(out, "latency.csv"))
+            self.assertEqual(lat[0], ["label", "kind", "percentile", "value_us", "count"])
+            kinds = {r[1] for r in lat[1:]}
+            self.assertTrue({"ack", "ack_raw", "connect", "lag"} <= kinds)
+            ack = [(float(r[2]), float(r[3])) for r in lat[1:] if r[1] == "ack"]
+            self.assertEqual([v for _, v in ack], sorted(v for _, v in ack))  # a CDF
+            for kind in ("ack", "ack_raw", "connect", "lag"):
+                path = os.path.join(out, f"t1.{kind}.hist")
+                with open(path) as f:
+                    self.assertTrue(f.readline().startswith("hist v1 "), path)
+            # a second run appends one row under the same single header
+            p = loadgen(*args[:-3], "--label", "t2", "--quiet")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            rows = self.read_csv(os.path.join(out, "summary.csv"))
+            self.assertEqual(len(rows), 3)
+            self.assertEqual([r[0] for r in rows], ["label", "t1", "t2"])
+
+
+if __name__ == "__main__":
+    unittest.main()
