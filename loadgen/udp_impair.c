@@ -24,8 +24,10 @@
 #include <unistd.h>
 #include <uthash.h>
 
-#define IMP_BATCH 64        /* datagrams read from one socket per wake-up (fairness) */
-#define IMP_MAX_DGRAM 65536 /* larger than any UDP payload, so nothing is truncated */
+#define IMP_BATCH 64                 /* datagrams read from one socket per wake-up (fairness) */
+#define IMP_MAX_DGRAM 65536          /* larger than any UDP payload, so nothing is truncated */
+#define IMP_LISTEN_RCVBUF (16 << 20) /* every client's uplink shares it */
+#define IMP_MAP_RCVBUF (2 << 20)
 #define IMP_SWEEP_NS 1000000000ull
 #define IMP_NO_IDX UINT64_MAX /* datagrams outside --match: no jitter accounting */
 
@@ -363,6 +365,15 @@ static void enable_rxq_ovfl(int fd)
     (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 }
 
+/* A receive queue deep enough that a burst is not dropped while the relay is busy (or,
+ * under a loaded machine, not scheduled). It is a cap, not an allocation. The forced variant
+ * needs CAP_NET_ADMIN; the plain one is capped by net.core.rmem_max. Best effort. */
+static void set_rcvbuf(int fd, int bytes)
+{
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
 static struct imp_map *map_get(const struct sockaddr_in *client)
 {
     uint64_t key = map_key(client);
@@ -379,6 +390,7 @@ static struct imp_map *map_get(const struct sockaddr_in *client)
     if (m->fd < 0)
         goto fail;
     enable_rxq_ovfl(m->fd);
+    set_rcvbuf(m->fd, IMP_MAP_RCVBUF);
     if (connect(m->fd, (const struct sockaddr *)&R.server, sizeof R.server) < 0)
         goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = m};
@@ -592,11 +604,7 @@ static void setup(void)
                    c->listen_port, strerror(-rc));
     if (net_set_nonblock(R.lfd, 1) < 0)
         impair_die(1, "cannot make the listening socket non-blocking: %s", strerror(errno));
-    /* A deep receive queue so that bursts are not dropped by the relay's own socket; the
-     * forced variant needs CAP_NET_ADMIN, the plain one is capped by rmem_max. */
-    int rcv = 8 << 20;
-    if (setsockopt(R.lfd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
-        (void)setsockopt(R.lfd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv); /* best effort */
+    set_rcvbuf(R.lfd, IMP_LISTEN_RCVBUF);
     enable_rxq_ovfl(R.lfd);
     uint16_t port = 0;
     if (net_local_port(R.lfd, &port) < 0)
