@@ -3,12 +3,13 @@
 The clients are driven through pipes (line mode), except one test that types into a
 pseudo-terminal to check that readline keeps the partial input intact when a message arrives.
 """
+import fcntl
 import os
-import pty
 import re
 import select
 import signal
 import subprocess
+import termios
 import time
 import unittest
 
@@ -205,14 +206,22 @@ class TcpClientTest(ClientChat, unittest.TestCase):
     kind = "tcp"
 
     def test_reconnects_after_server_restart(self):
+        # SIGTERM: the server says BYE shutdown and closes; SIGKILL: the kernel resets
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with self.subTest(signal=sig.name):
+                self.reconnect_after(sig)
+
+    def reconnect_after(self, sig):
         srv, port = self.server()
         a, b = self.clients(port, "alice", "bob")
         a.say("/join sala2")
         a.expect(r"^\* você entrou na sala sala2$")
         b.say("/join sala2")
         a.expect(r"^\* bob entrou na sala sala2$")
-        self.assertEqual(srv.stop(signal.SIGKILL), -signal.SIGKILL)
+        self.assertIn(srv.stop(sig), (0, -sig))
         a.expect(r"^\* conexão perdida, reconectando em \d+\.\d s\.\.\.$")
+        if sig == signal.SIGTERM:
+            a.expect(r"^\* o servidor encerrou a sessão \(shutdown\)$")
         restart_server("tcp", port, test=self)
         a.connected(2, timeout=15)
         b.connected(2, timeout=15)
@@ -386,9 +395,10 @@ class CommandLineTest(unittest.TestCase):
 class ReadlineTest(unittest.TestCase):
     """A real pseudo-terminal: the partial input survives an incoming message."""
 
-    def read_until(self, fd, needle, timeout=TIMEOUT):
+    def read_until(self, fd, needle, timeout=TIMEOUT, start=0):
+        """Reads the terminal until needle appears at or after offset start of self.out."""
         deadline = time.monotonic() + timeout
-        while needle not in self.out:
+        while needle not in self.out[start:]:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {needle!r} on the terminal; got {self.out[-400:]!r}")
@@ -402,14 +412,20 @@ class ReadlineTest(unittest.TestCase):
                     raise AssertionError(f"terminal closed before {needle!r}: {self.out!r}")
                 self.out += chunk
 
+    @staticmethod
+    def spawn_on_pty(argv, slave):
+        """Starts argv with the pty slave as its controlling terminal (so ^C is SIGINT)."""
+        env = dict(os.environ, TERM="xterm", INPUTRC="/dev/null")
+        return subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                start_new_session=True,
+                                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+
     def test_partial_input_is_redrawn(self):
         _, port = start_server("tcp", test=self)
         (bob,) = [Client(self, "tcp", port, "bob")]
         bob.connected()
         master, slave = os.openpty()
-        env = dict(os.environ, TERM="xterm", INPUTRC="/dev/null")
-        p = subprocess.Popen([TCP_CLIENT, "--port", str(port), "--id", "tina"], stdin=slave,
-                             stdout=slave, stderr=slave, env=env, start_new_session=True)
+        p = self.spawn_on_pty([TCP_CLIENT, "--port", str(port), "--id", "tina"], slave)
         os.close(slave)
         self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), os.close(master)))
         self.out = b""
@@ -419,15 +435,36 @@ class ReadlineTest(unittest.TestCase):
         self.read_until(master, b"meio digit")
         mark = len(self.out)
         bob.say("chegou agora")
-        self.read_until(master, b'bob : "chegou agora"')
-        self.read_until(master, b"> meio digit")  # the prompt and the partial line, redrawn
-        after = self.out[mark:]
-        self.assertLess(after.index(b'bob : "chegou agora"'), after.rindex(b"> meio digit"))
+        self.read_until(master, b'bob : "chegou agora"', start=mark)
+        shown = self.out.index(b'bob : "chegou agora"', mark)
+        # the prompt and the partial line, redrawn below the message
+        self.read_until(master, b"> meio digit", start=shown)
         os.write(master, b"ado\r")
         bob.expect(r'^tina : "meio digitado"$')
         self.read_until(master, b'tina : "ACK"')
         os.write(master, b"/quit\r")
         self.assertEqual(p.wait(10), 0)
+
+    def test_id_prompt_and_ctrl_c_restore_the_terminal(self):
+        _, port = start_server("tcp", test=self)
+        master, slave = os.openpty()
+        before = termios.tcgetattr(slave)
+        p = self.spawn_on_pty([TCP_CLIENT, "--port", str(port)], slave)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), os.close(master),
+                                 os.close(slave)))
+        self.out = b""
+        self.read_until(master, b"Id: ")
+        os.write(master, b"bad id\r")
+        self.read_until(master, b"an id is 1 to 32")
+        os.write(master, b"tty1\r")
+        self.read_until(master, b"Cliente: tty1")
+        self.read_until(master, b"Conectado ao servidor!")
+        os.write(master, b"half typed")
+        self.read_until(master, b"half typed")
+        self.assertNotEqual(termios.tcgetattr(slave)[3], before[3], "readline owns the tty")
+        os.write(master, b"\x03")  # Ctrl-C: the terminal sends SIGINT
+        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(termios.tcgetattr(slave), before)
 
 
 if __name__ == "__main__":
