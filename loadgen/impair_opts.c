@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "                       as MSG up, ACK/FROM down\n"
             "  --idle S             forget a client silent for S seconds (default 60)\n"
             "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
-            "  --log FILE           one line per action: t_ns dir verb action seq\n"
+            "  --log FILE           one line per action: t_ns dir verb action seq client\n"
             "  --report FILE        the final report as JSON\n"
             "  --help, --version\n",
             IMPAIR_DEFAULT_MATCH);

@@ -80,6 +80,7 @@ static const uint32_t pool_caps[] = {512, 4096, IMP_MAX_DGRAM};
 struct imp_map {
     uint64_t key; /* s_addr << 16 | port, network byte order values */
     struct sockaddr_in client;
+    char name[NET_ADDRSTRLEN]; /* client as "ip:port", for the log */
     int fd;
     uint64_t last_ns;
     unsigned inflight;                  /* delayed packets not sent yet */
@@ -115,16 +116,18 @@ struct imp_relay {
 static struct imp_relay R;
 
 /* --- log --- */
-static void log_action(enum impair_dir dir, enum impair_verb verb, const char *action, uint64_t seq)
+/* "t_ns dir verb action seq client": seq is "-" when the frame has none; client is the
+ * mapping's source address, so that a test can follow each client's sequence space. */
+static void log_action(const struct imp_map *m, enum impair_dir dir, enum impair_verb verb,
+                       const char *action, uint64_t seq)
 {
     if (!R.log)
         return;
-    if (seq == IMPAIR_NO_SEQ)
-        fprintf(R.log, "%" PRIu64 " %s %s %s -\n", R.now, dir_names[dir], impair_verb_name(verb),
-                action);
-    else
-        fprintf(R.log, "%" PRIu64 " %s %s %s %" PRIu64 "\n", R.now, dir_names[dir],
-                impair_verb_name(verb), action, seq);
+    char seqs[24] = "-";
+    if (seq != IMPAIR_NO_SEQ)
+        snprintf(seqs, sizeof seqs, "%" PRIu64, seq);
+    fprintf(R.log, "%" PRIu64 " %s %s %s %s %s\n", R.now, dir_names[dir], impair_verb_name(verb),
+            action, seqs, m->name);
 }
 
 /* --- packet pool --- */
@@ -181,13 +184,13 @@ static void send_now(struct imp_map *m, enum impair_dir dir, enum impair_verb ve
     if (n < 0) {
         /* UDP is best effort: a refused copy is counted, never retried. */
         count(dir, verb, IS_SEND_ERRORS);
-        log_action(dir, verb, "send-error", seq);
+        log_action(m, dir, verb, "send-error", seq);
     }
     if (idx == IMP_NO_IDX)
         return;
     if (idx + 1 < m->sent_hi[dir]) {
         count(dir, verb, IS_JITTER_REORDERED);
-        log_action(dir, verb, "jitter-reordered", seq);
+        log_action(m, dir, verb, "jitter-reordered", seq);
     } else {
         m->sent_hi[dir] = idx + 1;
     }
@@ -250,7 +253,7 @@ static void release_if_next(struct imp_map *m, enum impair_dir dir, uint64_t str
         return;
     m->held[dir] = NULL;
     count(dir, p->verb, IS_REORDERED);
-    log_action(dir, p->verb, "reordered", p->seq);
+    log_action(m, dir, p->verb, "reordered", p->seq);
     emit_pkt(p);
 }
 
@@ -259,7 +262,7 @@ static void flush_held(struct imp_map *m, enum impair_dir dir)
     struct imp_pkt *p = m->held[dir];
     m->held[dir] = NULL;
     count(dir, p->verb, IS_HELD_FLUSHED);
-    log_action(dir, p->verb, "held-flushed", p->seq);
+    log_action(m, dir, p->verb, "held-flushed", p->seq);
     emit_pkt(p);
 }
 
@@ -284,7 +287,7 @@ static void process(struct imp_map *m, enum impair_dir dir, const char *data, si
     m->last_ns = R.now;
     if (!impair_matched(R.cfg.match, in.verb, dir)) {
         count(dir, in.verb, IS_FORWARDED);
-        log_action(dir, in.verb, "passed", in.seq);
+        log_action(m, dir, in.verb, "passed", in.seq);
         send_now(m, dir, in.verb, in.seq, data, len, IMP_NO_IDX);
         return;
     }
@@ -293,7 +296,7 @@ static void process(struct imp_map *m, enum impair_dir dir, const char *data, si
     uint64_t delay = R.cfg.delay_ns[dir] + jitter;
     if (a == IA_DROP) {
         count(dir, in.verb, IS_DROPPED);
-        log_action(dir, in.verb, "dropped", in.seq);
+        log_action(m, dir, in.verb, "dropped", in.seq);
         return;
     }
     count(dir, in.verb, IS_FORWARDED);
@@ -313,7 +316,7 @@ static void process(struct imp_map *m, enum impair_dir dir, const char *data, si
                 m->held[dir] = p;
                 m->held_stream[dir] = in.stream;
                 count(dir, in.verb, IS_HELD);
-                log_action(dir, in.verb, "held", in.seq);
+                log_action(m, dir, in.verb, "held", in.seq);
                 return;
             }
             pkt_put(p);
@@ -324,10 +327,10 @@ static void process(struct imp_map *m, enum impair_dir dir, const char *data, si
      * the next datagram of a held one's stream is never held itself. */
     if (a == IA_DUP) {
         count(dir, in.verb, IS_DUPLICATED);
-        log_action(dir, in.verb, "duplicated", in.seq);
+        log_action(m, dir, in.verb, "duplicated", in.seq);
         emit(m, dir, &in, data, len, delay, 2);
     } else {
-        log_action(dir, in.verb, "forwarded", in.seq);
+        log_action(m, dir, in.verb, "forwarded", in.seq);
         emit(m, dir, &in, data, len, delay, 1);
     }
     release_if_next(m, dir, in.stream);
@@ -386,6 +389,7 @@ static struct imp_map *map_get(const struct sockaddr_in *client)
         return NULL;
     m->key = key;
     m->client = *client;
+    net_addr_str(client, m->name);
     m->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (m->fd < 0)
         goto fail;

@@ -147,7 +147,7 @@ def expected_order(log, direction, verb):
     out when its 'reordered' or 'held-flushed' line is written, after the datagram that
     released it; a duplicated one goes out twice."""
     out = []
-    for _, d, v, action, seq in log:
+    for _, d, v, action, seq, _client in log:
         if d != direction or v != verb:
             continue
         if action in ("forwarded", "reordered", "held-flushed", "passed"):
@@ -453,7 +453,7 @@ class ImpairMechanics(unittest.TestCase):
         self.assertEqual(up["MSG"], dict(up["MSG"], received=1, dropped=1, compressed=1))
         self.assertEqual(up["PING"], dict(up["PING"], received=2, forwarded=2, compressed=1))
         self.assertEqual(up["ZLIB"], dict(up["ZLIB"], received=1, dropped=1, compressed=0))
-        self.assertEqual([a[2:] for a in log if a[3] == "dropped"],
+        self.assertEqual([a[2:5] for a in log if a[3] == "dropped"],
                          [["MSG", "dropped", "5"], ["ZLIB", "dropped", "-"]])
         self.assertEqual(len(peer.got), 2)  # the two PINGs
 
