@@ -42,11 +42,11 @@ udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c
 udp_server_LIBS = $(LIBS_Z)
 
 PROGRAMS += tcp_client
-tcp_client_SRCS = clients/tcp_client.c clients/client_common.c
+tcp_client_SRCS = clients/tcp_client.c clients/client_common.c clients/client_opts.c
 tcp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_client
-udp_client_SRCS = clients/udp_client.c clients/client_common.c
+udp_client_SRCS = clients/udp_client.c clients/client_common.c clients/client_opts.c
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair

@@ -95,6 +95,13 @@ struct cli_session {
  * Returns the process exit code (0 ok, 1 gave up, 2 bad usage). */
 int cli_main(int argc, char **argv, const struct cli_transport *tp);
 
+/* client_opts.c: parses the command line into *o (defaults from tp). Returns -1 to go on,
+ * or the exit code: 0 after --help/--version, 2 on bad usage (message on stderr). */
+int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct cli_opts *o);
+
+/* client_opts.c: asks for the id on the terminal until a valid one; false at EOF. */
+bool cli_ask_id(struct cli_opts *o);
+
 /* Prints one line for the user; any thread. Never blocks on the network. */
 void cli_printf(struct cli_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
