@@ -268,8 +268,6 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
 {
     if (f->seq == PROTO_NO_SEQ)
         return;
-    if (f->n > c->max_n)
-        c->max_n = f->n;
     struct lg_slot *s = &c->ring[f->seq & c->mask];
     bool found = s->used && s->seq == f->seq;
     /* an unknown send time must not disturb the jitter: pretend the transit did not change */
@@ -284,6 +282,11 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         if (meas)
             w->st.duplicates++;
         return;
+    }
+    if (!c->have_hi || f->seq > c->hi_seq) {
+        c->have_hi = true;
+        c->hi_seq = f->seq;
+        c->hi_n = f->n;
     }
     if (meas && (k == SEQ_REORDERED || k == SEQ_TOO_OLD))
         w->st.reordered++;

@@ -93,8 +93,11 @@ struct lg_client {
     /* in-flight ring */
     struct lg_slot *ring;
     uint32_t mask;
-    uint64_t base;  /* oldest seq still in the ring */
-    uint64_t max_n; /* highest ACK n: frames the server has counted from us */
+    uint64_t base; /* oldest seq still in the ring */
+    /* the ACK of the highest seq and its n (frames the server had counted from us): every
+     * seq up to hi_seq that the server never counted was lost on the way up */
+    bool have_hi;
+    uint64_t hi_seq, hi_n;
     uint64_t sent_all;
     struct seqstats ack_ss;
     struct seqstats *from_ss; /* one per room member (by position), or NULL */
@@ -114,7 +117,10 @@ struct lg_stats {
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
     uint64_t connected, connect_failed, errors, tcp_disorder;
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
-    uint64_t sent_all, server_counted; /* whole run, for the uplink/downlink split */
+    /* whole run, for the uplink/downlink split: uplink_all = seqs up to each client's highest
+     * ACKed seq that the server never counted; tail_all = seqs after it (never ACKed, and no
+     * later ACK tells which way they were lost) */
+    uint64_t sent_all, uplink_all, tail_all;
     double jitter_sum_ns;
     uint64_t jitter_n;
 };

@@ -171,8 +171,11 @@ int main(int argc, char **argv)
     if (lg_ival_init(&iv) < 0)
         die("out of memory", ENOMEM);
     bool all_done = false;
+    uint64_t stop_ns = 0;
     while (!all_done) {
         uint64_t now = clock_now_ns();
+        if (stop_ns == 0 && atomic_load(&lg_stop))
+            stop_ns = now;
         all_done = true;
         for (uint32_t t = 0; t < nth; t++)
             all_done = all_done && atomic_load(&workers[t].done);
@@ -219,6 +222,11 @@ int main(int argc, char **argv)
     res.cpu_user_s = cpu_s(&ru1.ru_utime) - cpu_s(&ru0.ru_utime);
     res.cpu_sys_s = cpu_s(&ru1.ru_stime) - cpu_s(&ru0.ru_stime);
     res.interrupted = atomic_load(&lg_stop) > 0;
+    uint64_t warm_end = t0 + (uint64_t)(cfg.warmup_s * 1e9);
+    uint64_t t_end = warm_end + (uint64_t)(cfg.duration_s * 1e9);
+    if (stop_ns != 0 && stop_ns < t_end)
+        t_end = stop_ns;
+    res.measured_s = t_end > warm_end ? (double)(t_end - warm_end) / 1e9 : 0;
 
     /* --- merge and report --- */
     if (lg_stats_init(&res.st) < 0)

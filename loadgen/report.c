@@ -30,15 +30,24 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : NAN;
 }
 
+/* The loss split (see lg_stats): messages after a client's last ACK are lost in a direction
+ * nothing tells (lost_unknown); of the rest, the server's count says how many never reached
+ * it (uplink), and the others lost their ACK (downlink). Computed over the whole run, so
+ * exact when --warmup is 0 and nothing duplicates frames on the way up. */
+static uint64_t lost_unknown(const struct lg_stats *s)
+{
+    return s->tail_all < s->lost ? s->tail_all : s->lost;
+}
+
 static uint64_t lost_uplink(const struct lg_stats *s)
 {
-    uint64_t up = s->sent_all - s->server_counted;
-    return up < s->lost ? up : s->lost;
+    uint64_t rest = s->lost - lost_unknown(s);
+    return s->uplink_all < rest ? s->uplink_all : rest;
 }
 
 static double achieved(const struct lg_result *r)
 {
-    return (double)r->st.sent / r->cfg->duration_s;
+    return r->measured_s > 0 ? (double)r->st.sent / r->measured_s : 0;
 }
 
 int lg_report_bound(const struct lg_result *r)
@@ -97,11 +106,11 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "acked", s->acked);
     lg_row_u64(row, "lost", s->lost);
     lg_row_u64(row, "lost_uplink", up);
-    lg_row_u64(row, "lost_downlink", s->lost - up);
+    lg_row_u64(row, "lost_downlink", s->lost - up - lost_unknown(s));
     lg_row_u64(row, "reordered", s->reordered);
     lg_row_u64(row, "duplicates", s->duplicates);
     lg_row_dbl(row, "achieved_rate_msgs", achieved(r));
-    lg_row_dbl(row, "acked_rate_msgs", (double)s->acked / c->duration_s);
+    lg_row_dbl(row, "acked_rate_msgs", (r->measured_s > 0 ? (double)s->acked / r->measured_s : 0));
     pct_cols(row, "ack", &s->ack, true);
     pct_cols(row, "ack_raw", &s->ack_raw, false);
     lg_row_u64(row, "fanout_expected", s->fanout_expected);
@@ -126,6 +135,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "lag_max_us", us(hist_max(&s->lag)));
     lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
     /* beyond the agreed columns */
+    lg_row_u64(row, "lost_unknown", lost_unknown(s));
     lg_row_u64(row, "late", s->late);
     lg_row_u64(row, "too_old", s->too_old);
     lg_row_u64(row, "fanout_lost",
@@ -144,6 +154,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "port", c->port);
     lg_row_u64(row, "nofile_limit", (uint64_t)r->nofile);
     lg_row_u64(row, "interrupted", r->interrupted);
+    lg_row_dbl(row, "measured_s", r->measured_s);
     lg_row_str(row, "version", CHATBENCH_VERSION);
 }
 
@@ -215,9 +226,11 @@ void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f
             dur(pv(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
     fprintf(f,
             "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
-            " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink), %" PRIu64 " late ACKs\n",
-            s->sent, achieved(r), s->acked, (double)s->acked / c->duration_s, s->lost,
-            pct(s->lost, s->sent), up, s->lost - up, s->late);
+            " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink, %" PRIu64
+            " at the end, direction unknown), %" PRIu64 " late ACKs\n",
+            s->sent, achieved(r), s->acked,
+            (r->measured_s > 0 ? (double)s->acked / r->measured_s : 0), s->lost,
+            pct(s->lost, s->sent), up, s->lost - up - lost_unknown(s), lost_unknown(s), s->late);
     fprintf(f,
             "order:       %" PRIu64 " reordered, %" PRIu64 " duplicates, jitter %s (RFC 3550, "
             "mean over clients)\n",

@@ -14,6 +14,7 @@ struct lg_result {
     double cpu_user_s, cpu_sys_s;
     long nofile; /* RLIMIT_NOFILE in force */
     bool interrupted;
+    double measured_s; /* the measured window: duration_s, or less when interrupted */
 };
 
 /* Fills row with every parameter and figure (summary.csv's columns, units in names). */

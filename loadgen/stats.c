@@ -67,7 +67,8 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(bytes_sent_plain);
     ADD(bytes_recv_plain);
     ADD(sent_all);
-    ADD(server_counted);
+    ADD(uplink_all);
+    ADD(tail_all);
     ADD(jitter_sum_ns);
     ADD(jitter_n);
 #undef ADD

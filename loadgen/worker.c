@@ -155,7 +155,11 @@ static void finish(struct lg_worker *w)
         struct lg_client *c = &w->clients[w->mine[k]];
         lg_client_finish(w, c);
         w->st.sent_all += c->sent_all;
-        w->st.server_counted += c->max_n < c->sent_all ? c->max_n : c->sent_all;
+        uint64_t upto = c->have_hi ? c->hi_seq + 1 : 0; /* seqs 0..hi_seq */
+        if (upto > c->sent_all)
+            upto = c->sent_all;
+        w->st.uplink_all += upto > c->hi_n ? upto - c->hi_n : 0;
+        w->st.tail_all += c->sent_all - upto;
         if (c->ack_ss.have_transit) {
             w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
             w->st.jitter_n++;

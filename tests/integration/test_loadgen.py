@@ -7,6 +7,7 @@ latencies, never the identities checked here.
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -110,7 +111,7 @@ class LoadgenUdp(unittest.TestCase):
     def check_udp_identities(self, s):
         self.assertGreater(s["sent"], 0)
         self.assertEqual(s["acked"] + s["lost"], s["sent"])
-        self.assertEqual(s["lost_uplink"] + s["lost_downlink"], s["lost"])
+        self.assertEqual(s["lost_uplink"] + s["lost_downlink"] + s["lost_unknown"], s["lost"])
         self.assertLessEqual(s["late"], s["lost"])
         self.assertLessEqual(s["fanout_received"], s["fanout_expected"])
 
@@ -144,6 +145,93 @@ class LoadgenUdp(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.check_udp_identities(s)
         self.assertGreater(s["compress_ratio"], 1.0)  # reported honestly, not hidden
+
+
+class LoadgenThroughImpair(unittest.TestCase):
+    """The accuracy proof: udp_impair between loadgen and udp_server drops, duplicates and
+    reorders with a seed and reports what it did; loadgen's counts must equal it exactly.
+    One impairment per run, --warmup 0 so every message is counted."""
+
+    def run_impaired(self, *impair_args, room=1, clients=8):
+        _, port = harness.start_server("udp", "-q", test=self)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        report = os.path.join(tmp.name, "impair.json")
+        relay = harness.Proc([os.path.join(harness.BIN, "udp_impair"), "--server-port",
+                              str(port), "--listen-port", "0", "--seed", "11",
+                              "--report", report, *impair_args])
+        self.addCleanup(relay.stop)
+        m = relay.wait_line(r"listening on [\d.]+:(\d+)")
+        p = loadgen("--proto", "udp", "--port", m.group(1), "--clients", str(clients),
+                    "--room-size", str(room), "--duration", "3", "--warmup", "0", "--rate", "20",
+                    "--seed", "5", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = json.loads(p.stdout)
+        self.assertEqual(relay.stop(signal.SIGINT), 0)
+        with open(report) as f:
+            r = json.load(f)
+        self.assertEqual(s["connected"], clients)
+        self.assertEqual(s["sent"], s["sent_all"])  # --warmup 0: every message is measured
+        self.assertEqual(r["up"]["verbs"]["MSG"]["received"], s["sent"])
+        return s, r
+
+    @staticmethod
+    def v(r, direction, verb, key):
+        return r[direction]["verbs"].get(verb, {}).get(key, 0)
+
+    def test_drop_up_is_uplink_loss(self):
+        s, r = self.run_impaired("--drop-up", "0.1")
+        dropped = self.v(r, "up", "MSG", "dropped")
+        self.assertGreater(dropped, 0)
+        self.assertEqual(s["lost"], dropped)
+        self.assertEqual(s["acked"], s["sent"] - dropped)
+        self.assertEqual(s["lost_downlink"], 0)
+        self.assertEqual(s["lost_uplink"] + s["lost_unknown"], dropped)
+        self.assertEqual(s["duplicates"], 0)
+        self.assertEqual(s["reordered"], 0)
+
+    def test_drop_down_is_downlink_loss(self):
+        s, r = self.run_impaired("--drop-down", "0.1")
+        dropped = self.v(r, "down", "ACK", "dropped")
+        self.assertGreater(dropped, 0)
+        self.assertEqual(s["lost"], dropped)
+        self.assertEqual(s["lost_uplink"], 0)
+        self.assertEqual(s["lost_downlink"] + s["lost_unknown"], dropped)
+        self.assertEqual(s["duplicates"], 0)
+
+    def test_dup_down_counts_duplicates(self):
+        s, r = self.run_impaired("--dup-down", "0.1")
+        dups = self.v(r, "down", "ACK", "duplicated")
+        self.assertGreater(dups, 0)
+        self.assertEqual(s["duplicates"], dups)
+        self.assertEqual(s["lost"], 0)
+        self.assertEqual(s["acked"], s["sent"])
+        self.assertEqual(s["reordered"], 0)
+
+    def test_dup_up_every_copy_is_acked_once_more(self):
+        s, r = self.run_impaired("--dup-up", "0.1")
+        dups = self.v(r, "up", "MSG", "duplicated")
+        self.assertGreater(dups, 0)
+        self.assertEqual(s["duplicates"], dups)  # the server ACKs each copy
+        self.assertEqual(s["lost"], 0)
+
+    def test_reorder_down_counts_swaps(self):
+        s, r = self.run_impaired("--reorder-down", "0.1")
+        swaps = self.v(r, "down", "ACK", "reordered")
+        self.assertGreater(swaps, 0)
+        self.assertEqual(s["reordered"], swaps)
+        self.assertEqual(s["lost"], 0)
+        self.assertEqual(s["duplicates"], 0)
+
+    def test_fanout_drops_and_duplicates(self):
+        s, r = self.run_impaired("--drop-down", "0.05", "--dup-down", "0.05", room=4)
+        self.assertEqual(s["lost"] + s["duplicates"] > 0, True)
+        self.assertEqual(s["fanout_expected"], 3 * s["sent"])
+        self.assertEqual(s["fanout_expected"] - s["fanout_received"],
+                         self.v(r, "down", "FROM", "dropped"))
+        self.assertEqual(s["fanout_duplicates"], self.v(r, "down", "FROM", "duplicated"))
+        self.assertEqual(s["lost"], self.v(r, "down", "ACK", "dropped"))
+        self.assertEqual(s["duplicates"], self.v(r, "down", "ACK", "duplicated"))
 
 
 class LoadgenOutput(unittest.TestCase):
