@@ -357,6 +357,8 @@ enum proto_err cli_handle_frame(struct cli_session *s, const char *buf, size_t l
             pthread_mutex_lock(&s->lock);
             s->bye_seen = true;
             pthread_mutex_unlock(&s->lock);
+            /* the session is over, whether we asked (/quit, EOF) or not: exit 0 */
+            atomic_store(&s->quit, true);
             wake_main(s);
         }
         cli_printf(s, "* o servidor encerrou a sessão (%s)", s->esc);

@@ -78,7 +78,7 @@ struct cli_session {
     uint64_t next_seq;           /* guarded by lock */
     uint64_t outstanding;        /* guarded by lock: chat frames sent, not yet ACKed */
 
-    atomic_bool quit;     /* everyone stops: set by the main thread or cli_fatal */
+    atomic_bool quit;     /* everyone stops: main thread, cli_fatal, or BYE quit */
     atomic_int exit_code; /* what main returns once quit is set */
 
     int wake_fd[2];           /* receiver threads and signal handlers -> main thread */
