@@ -1,0 +1,148 @@
+/* fuzz_udp: udp_server's datagram path driven without sockets (libFuzzer).
+ *
+ * udp_handle.c already has a socket-free entry point, udp_handle_datagram(), which the
+ * receiver thread calls for each datagram; replies go to the outbound queue (udp_outq),
+ * which this harness drains in place of the sender thread. Datagrams come from four
+ * addresses, plain or compressed (a valid zlib stream made here, so the fuzzer reaches
+ * the inflated frame; raw 0xFF bytes test inflation of anything), whole or truncated as
+ * recvmmsg's MSG_TRUNC reports them. The keep-alive's udp_expire() runs on request, and
+ * udp_farewell() ends every input as shutdown does.
+ *
+ * Checks: every queued datagram is a frame a client can parse (after inflating it when
+ * compressed) and within the reply size; log lines are whole and escaped; the client
+ * table and its rooms are empty after farewell; and ASan/UBSan/LSan watch every access,
+ * leak and inflation (zlib bombs, truncated and corrupt streams).
+ *
+ * Input: byte 0 picks --max-frame and --max-clients; then records:
+ *   op: bits 0-1 source address, bit 2 compress the payload, bit 3 truncated,
+ *       bits 4-5 both set: run the keep-alive 31 s later instead (no payload),
+ *       bit 6: a 2-byte little-endian length follows instead of 1 byte;
+ *   len, payload. */
+#include "../../servers/udp_server.h"
+
+#include "clock.h"
+#include "fuzz_util.h"
+#include "log.h"
+
+#include <errno.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define FZ_ADDRS 4
+#define FZ_MAXES 4
+
+static struct udp_server srv;
+static struct udp_ctx ctxs[FZ_MAXES]; /* one per --max-frame choice: zlib state is costly */
+static struct zframe checker;         /* inflates the replies, as a client would */
+static char *reply;                   /* an inflated reply */
+static int log_fd = -1;
+static const size_t maxes[FZ_MAXES] = {PROTO_MIN_FRAME, 200, PROTO_MAX_FRAME_DEFAULT, 16384};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    log_fd = fz_log_capture();
+    FZ_CHECK(pthread_mutex_init(&srv.tab_lock, NULL) == 0);
+    /* as main() sizes it, for the largest max-frame used here */
+    FZ_CHECK(udp_outq_init(&srv.outq, 16 * zframe_bound(16384 + 128), 4096) == 0);
+    srv.fd = srv.wake_fd = -1;
+    srv.cfg.max_clients = FZ_ADDRS; /* sizes the recipient lists: the most any input uses */
+    for (int i = 0; i < FZ_MAXES; i++) {
+        srv.cfg.max_frame = maxes[i];
+        FZ_CHECK(udp_ctx_init(&ctxs[i], &srv) == 0);
+    }
+    FZ_CHECK(zframe_init(&checker, NULL) == 0);
+    reply = malloc(16384 + 256);
+    FZ_CHECK(reply != NULL);
+    return 0;
+}
+
+/* The sender thread's part: take every queued datagram and check it. */
+static void drain(void)
+{
+    struct udp_outq_ent ents[64];
+    size_t limit = srv.cfg.max_frame + 128;
+    while (srv.outq.ent_count > 0) {
+        size_t k = udp_outq_take(&srv.outq, ents, 64);
+        for (size_t i = 0; i < k; i++) {
+            const char *d = srv.outq.data + ents[i].off;
+            size_t len = ents[i].len;
+            FZ_CHECK(len > 0);
+            if ((unsigned char)d[0] == PROTO_ZMARK) {
+                int n = zframe_decompress(&checker, d, len, reply, limit);
+                FZ_CHECK(n > 0);
+                d = reply;
+                len = (size_t)n;
+            } else {
+                FZ_CHECK(d[len - 1] == '\n'); /* plain replies end with LF, for nc */
+                len--;
+            }
+            FZ_CHECK(len <= limit);
+            struct proto_frame f;
+            if (proto_parse_server(d, len, &f) != PROTO_OK) {
+                fprintf(stderr, "unparsable datagram from the server: \"%.*s\"\n", (int)len, d);
+                abort();
+            }
+        }
+        udp_outq_release(&srv.outq, ents, k);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_in in = {data, size};
+    unsigned cfg = fz_byte(&in);
+    struct udp_ctx *cx = &ctxs[cfg & 3];
+    srv.cfg.max_frame = maxes[cfg & 3];
+    srv.cfg.max_clients = 1 + ((cfg >> 2) & 3); /* 1..4 for 4 addresses: server_full too */
+    srv.cfg.timeout_s = 30;
+    log_set_quiet((cfg & 0x10) != 0);
+    size_t slot = srv.cfg.max_frame + 64; /* the receiver's buffer per datagram */
+    char *buf = malloc(slot);
+    char *zbuf = malloc(zframe_bound(65536));
+    FZ_CHECK(buf != NULL && zbuf != NULL);
+
+    while (in.left > 0) {
+        unsigned op = fz_byte(&in);
+        if ((op & 0x30) == 0x30) {
+            udp_expire(cx, clock_now_ms() + 31000);
+            drain();
+            fz_log_check(log_fd);
+            continue;
+        }
+        size_t want = fz_byte(&in);
+        if (op & 0x40)
+            want |= (size_t)fz_byte(&in) << 8;
+        size_t len;
+        const char *payload = fz_bytes(&in, want, &len);
+        if (op & 4) { /* a valid compressed datagram holding the payload */
+            int zl = zframe_compress(&cx->z, payload, len, zbuf, zframe_bound(65536));
+            FZ_CHECK(zl > 0);
+            payload = zbuf;
+            len = (size_t)zl;
+        }
+        bool truncated = (op & 8) != 0;
+        if (len > slot) { /* recvmmsg fills the slot and sets MSG_TRUNC */
+            len = slot;
+            truncated = true;
+        }
+        memcpy(buf, payload, len);
+        struct sockaddr_in from = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)(40000 + (op & 3))),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        udp_handle_datagram(cx, &from, buf, len, truncated);
+        drain();
+        fz_log_check(log_fd);
+    }
+
+    udp_farewell(cx);
+    drain();
+    FZ_CHECK(srv.nclients == 0 && srv.by_addr == NULL && srv.by_id == NULL);
+    FZ_CHECK(srv.rooms == NULL && srv.lru == NULL);
+    fz_log_check(log_fd);
+    free(buf);
+    free(zbuf);
+    return 0;
+}

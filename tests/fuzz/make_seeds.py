@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""make_seeds: writes the committed seed corpora of tests/fuzz/corpus/<harness>/.
+
+Seeds are hand-written sessions in each harness's input format (see the comment at the top
+of fuzz_<harness>.c), so the fuzzer starts from every verb, both transports' framing, the
+error paths and valid zlib streams instead of having to find them. Deterministic: running
+it again rewrites the same files. Usage: tests/fuzz/make_seeds.py
+"""
+import hashlib
+import os
+import re
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ZMARK = b"\xff"
+
+
+def load_dictionary():
+    with open(os.path.join(ROOT, "common", "zframe_dict.h")) as f:
+        text = f.read()
+    body = text.split("/* BEGIN dictionary */", 1)[1].split("/* END dictionary */", 1)[0]
+    return "".join(re.findall(r'"([^"\\]*)"', body)).encode("ascii")
+
+
+DICT = load_dictionary()
+
+
+def zpack(frame, zdict=DICT, level=9):
+    c = (zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=zdict)
+         if zdict else zlib.compressobj(level))
+    return ZMARK + c.compress(frame) + c.flush()
+
+
+def write(harness, seeds):
+    d = os.path.join(HERE, "corpus", harness)
+    os.makedirs(d, exist_ok=True)
+    for old in os.listdir(d):
+        if old.startswith("seed-"):
+            os.unlink(os.path.join(d, old))
+    for data in seeds:
+        name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    print(f"{harness}: {len(seeds)} seeds")
+
+
+FRAMES = [
+    b"HELLO alice", b"MSG 1 hello room", b"MSG - x", b"just typing works too",
+    b"TO bob 2 psst", b"TO nobody 3 x", b"JOIN games", b"JOIN lobby", b"WHO", b"PING",
+    b"PING 17", b"BYE", b"HELLO bad!id", b"JOIN bad room", b"MSG 18446744073709551614 max",
+    b"MSG 18446744073709551615 over", b"MSG x", b"TO bob", b"HELLO", b"\x1b[2J\x1b]0;owned\x07",
+    b"caf\xc3\xa9 \xff\xfe", b"a\x00b", b"MSG 5 \xe2\x80\xae rtl", b"\r", b"",
+]
+
+
+def proto_seeds():
+    seeds = []
+    for i, f in enumerate(FRAMES):
+        seeds.append(bytes([i]) + f)
+    seeds.append(b"\x00" + b"A" * 70 + b"\n" + b"B" * 10 + b"\r\nC")
+    seeds.append(b"\x07" + b"x" * 64 + b"\r\n")
+    seeds.append(b"\x01" + b"WELCOME a 127.0.0.1:1")
+    seeds.append(b"\x02" + b"LEFT a lobby quit")
+    seeds.append(b"\x03" + b"ERR bad_frame malformed frame")
+    return seeds
+
+
+def zframe_seeds():
+    seeds = []
+    for i, f in enumerate([b"MSG 1 hello", b"", b"A" * 5000, b"FROM alice 3 hi", b"HELLO bob"]):
+        seeds.append(bytes([i & 3]) + zpack(f))
+        seeds.append(bytes([(i + 1) & 3]) + zpack(f, zdict=None, level=1))
+    bomb = zpack(b"\x00" * 100000, zdict=None)
+    seeds.append(b"\x00" + bomb)
+    seeds.append(b"\x02" + zpack(b"MSG 2 truncated")[:-3])
+    seeds.append(b"\x02" + zpack(b"MSG 2 trailing") + b"junk")
+    seeds.append(b"\x02" + zpack(b"MSG 2 other dict", zdict=b"another dictionary"))
+    seeds.append(b"\x02" + b"\xff\x00\x01\x02")
+    seeds.append(b"\x02" + b"MSG 1 not compressed")
+    return seeds
+
+
+# --- fuzz_tcp: op = what | client << 3 ---
+def tcp_data(client, data):
+    out = b""
+    while True:
+        chunk, data = data[:255], data[255:]
+        out += bytes([0 | client << 3, len(chunk)]) + chunk
+        if not data:
+            return out
+
+
+def tcp_lines(client, *lines):
+    return tcp_data(client, b"".join(l + b"\n" for l in lines))
+
+
+def tcp_seeds():
+    s = []
+    hello = tcp_lines(0, b"HELLO alice") + tcp_lines(1, b"HELLO bob")
+    s.append(b"\x00" + hello + tcp_lines(0, b"MSG 1 hi", b"WHO", b"TO bob 2 psst", b"PING 7")
+             + tcp_lines(1, b"JOIN games", b"MSG 3 alone", b"BYE"))
+    s.append(b"\x03" + hello + tcp_lines(2, b"MSG 1 early", b"HELLO alice", b"HELLO carol",
+                                         b"HELLO dave", b"JOIN !!", b"TO x"))
+    # a slow consumer: bob's socket takes 16 bytes, alice floods the room
+    s.append(b"\x04" + hello + bytes([4 | 1 << 3, 2]) +
+             tcp_lines(0, *[b"MSG %d " % i + b"x" * 50 for i in range(12)]) + bytes([5 | 1 << 3]))
+    # a line too long, then a good one; CR LF; an unterminated line and EOF
+    s.append(b"\x01" + hello + tcp_data(0, b"y" * 300 + b"\nMSG 9 ok\r\n" + b"z" * 40)
+             + bytes([6, 0]) + bytes([6 | 1 << 3, 1]))
+    s.append(b"\x02" + tcp_lines(3, b"PING", b"WHO") + bytes([7 | 3 << 3]) + hello)
+    s.append(b"\x21" + hello + tcp_lines(0, b"\x1b[31mred\x1b[0m", b"a\x00b", b"\xc3\x28"))
+    return s
+
+
+# --- fuzz_udp: op = addr | zip << 2 | trunc << 3 | expire (0x30) | long len << 6 ---
+def udp_dgram(addr, payload, zip_=False, trunc=False):
+    if len(payload) > 255:
+        return bytes([addr | zip_ << 2 | trunc << 3 | 0x40]) + struct.pack("<H", len(payload)) + payload
+    return bytes([addr | zip_ << 2 | trunc << 3, len(payload)]) + payload
+
+
+def udp_seeds():
+    s = []
+    hello = udp_dgram(0, b"HELLO alice\n") + udp_dgram(1, b"HELLO bob", zip_=True)
+    s.append(b"\x00" + hello + udp_dgram(0, b"MSG 1 hi") + udp_dgram(1, b"WHO", zip_=True)
+             + udp_dgram(0, b"TO bob 2 x") + udp_dgram(1, b"JOIN games") + udp_dgram(1, b"BYE"))
+    s.append(b"\x01" + udp_dgram(2, b"PING 1") + udp_dgram(2, b"MSG 1 x") + hello
+             + udp_dgram(2, b"HELLO alice") + udp_dgram(2, b"HELLO carol")
+             + udp_dgram(3, b"HELLO dave"))
+    s.append(b"\x02" + hello + udp_dgram(0, zpack(b"\x00" * 70000, zdict=None))
+             + udp_dgram(0, zpack(b"MSG 3 cut")[:-2]) + udp_dgram(0, b"\xff\x78")
+             + udp_dgram(0, b"") + udp_dgram(0, b"A" * 600, trunc=True))
+    s.append(b"\x03" + hello + bytes([0x30]) + udp_dgram(0, b"PING"))
+    s.append(b"\x00" + hello + udp_dgram(0, b"\x1b]0;x\x07 \xe2\x80\x8f\n\r\n"))
+    return s
+
+
+if __name__ == "__main__":
+    write("proto", proto_seeds())
+    write("zframe", zframe_seeds())
+    write("tcp", tcp_seeds())
+    write("udp", udp_seeds())
