@@ -504,5 +504,121 @@ class ImpairMechanics(unittest.TestCase):
             c.close()
 
 
+# --- loadgen through the relay: the issue's exact agreement ---------------------------------
+
+def predict_loadgen(log):
+    """What loadgen's summary must say, computed from the relay's action log alone.
+
+    Per client (the log's last field): the server receives the MSGs in the relay's up
+    emission order and answers each with ACK <seq> <n>, n counting arrivals (duplicates
+    included); the relay's down decisions, in order, are for those ACKs (so the i-th has
+    n = i). loadgen's ACK arrivals are the down emission order, judged like seqstats:
+    a repeat is a duplicate, an arrival below the highest seq seen is reordered. lost =
+    sent - distinct ACKed; lost_uplink = sent_all - sum(min(max n seen, sent)), capped at
+    lost (loadgen/report.c)."""
+    per = {}
+    for _, d, verb, action, seq, who in log:
+        c = per.setdefault(who, {"sent": 0, "acks": [], "ack_n": 0, "max_n": 0})
+        if d == "up" and verb == "MSG" and action in ("forwarded", "dropped", "duplicated",
+                                                      "held"):
+            c["sent"] += 1
+        if d != "down" or verb != "ACK":
+            continue
+        if action in ("forwarded", "dropped", "duplicated", "held"):
+            c["ack_n"] += 1  # a decision: the next ACK the server sent
+            if action != "dropped":
+                c["max_n"] = c["ack_n"]
+        if action in ("forwarded", "reordered", "held-flushed"):
+            c["acks"].append(int(seq))
+        elif action == "duplicated":
+            c["acks"] += [int(seq), int(seq)]
+    out = dict(sent=0, lost=0, duplicates=0, reordered=0, counted=0)
+    for c in per.values():
+        seen, hi = set(), -1
+        for s in c["acks"]:
+            if s in seen:
+                out["duplicates"] += 1
+                continue
+            if s < hi:
+                out["reordered"] += 1
+            seen.add(s)
+            hi = max(hi, s)
+        out["sent"] += c["sent"]
+        out["lost"] += c["sent"] - len(seen)
+        out["counted"] += min(c["max_n"], c["sent"])
+    out["lost_uplink"] = min(out["sent"] - out["counted"], out["lost"])
+    out["lost_downlink"] = out["lost"] - out["lost_uplink"]
+    del out["counted"]
+    return out
+
+
+@unittest.skipUnless(os.access(LOADGEN, os.X_OK), "bin/loadgen not built")
+class ImpairLoadgen(unittest.TestCase):
+    """loadgen --proto udp -> udp_impair -> udp_server: loadgen's loss, duplicate and reorder
+    counts against the relay's report."""
+
+    COLS = ("sent", "lost", "lost_uplink", "lost_downlink", "duplicates", "reordered")
+
+    def run_loadgen(self, relay_args, lg_args=()):
+        _, sport = start_server("udp", "-q", test=self)
+        relay = Relay(self, sport, *relay_args)
+        out = os.path.join(relay.dir, "lg")
+        r = subprocess.run([LOADGEN, "--proto", "udp", "--port", str(relay.port), "--clients",
+                            "4", "--rate", "40", "--duration", "2", "--warmup", "0",
+                            "--timeout", "3000", "--out", out, "--quiet", *lg_args],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(os.path.join(out, "summary.csv")) as f:
+            row = list(csv.DictReader(f))[-1]
+        report, log = relay.finish()
+        check_sums(self, report)
+        self.assertEqual(int(row["errors"]), 0, row)
+        self.assertEqual(int(row["late"]), 0, row)
+        got = {k: int(row[k]) for k in self.COLS}
+        up, down = report["up"]["verbs"]["MSG"], report["down"]["verbs"]["ACK"]
+        self.assertEqual(got["sent"], up["received"])
+        self.assertEqual(got, predict_loadgen(log))
+        return got, up, down
+
+    def test_drop(self):
+        got, up, down = self.run_loadgen(["--drop-up", "0.1", "--drop-down", "0.1", "--seed",
+                                          "21"])
+        self.assertGreater(up["dropped"] * down["dropped"], 0)
+        self.assertEqual(got["lost"], up["dropped"] + down["dropped"])
+        self.assertEqual((got["duplicates"], got["reordered"]), (0, 0))
+
+    def test_duplicate(self):
+        got, up, down = self.run_loadgen(["--dup-up", "0.1", "--dup-down", "0.1", "--seed", "22"])
+        self.assertGreater(up["duplicated"] * down["duplicated"], 0)
+        self.assertEqual(got["duplicates"], up["duplicated"] + down["duplicated"])
+        self.assertEqual((got["lost"], got["reordered"]), (0, 0))
+
+    def test_reorder_up(self):
+        got, up, _ = self.run_loadgen(["--reorder-up", "0.1", "--seed", "23"])
+        self.assertGreater(up["reordered"], 0)
+        self.assertEqual(got["reordered"], up["reordered"])
+        self.assertEqual((got["lost"], got["duplicates"]), (0, 0))
+
+    def test_reorder_down(self):
+        got, _, down = self.run_loadgen(["--reorder-down", "0.1", "--seed", "24"])
+        self.assertGreater(down["reordered"], 0)
+        self.assertEqual(got["reordered"], down["reordered"])
+        self.assertEqual((got["lost"], got["duplicates"]), (0, 0))
+
+    def test_combined(self):
+        args = []
+        for d in ("up", "down"):
+            args += [f"--drop-{d}", "0.05", f"--dup-{d}", "0.05", f"--reorder-{d}", "0.05"]
+        got, up, down = self.run_loadgen(args + ["--seed", "25"])
+        self.assertGreater(got["lost"] * got["duplicates"] * got["reordered"], 0)
+
+    def test_combined_compressed_in_rooms(self):
+        args = []
+        for d in ("up", "down"):
+            args += [f"--drop-{d}", "0.05", f"--dup-{d}", "0.05", f"--reorder-{d}", "0.05"]
+        _, up, _ = self.run_loadgen(args + ["--seed", "26"], ["--compress", "--room-size", "2"])
+        self.assertEqual(up["compressed"], up["received"])
+
+
 if __name__ == "__main__":
     unittest.main()
