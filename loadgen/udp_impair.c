@@ -5,7 +5,29 @@
  * One thread, one epoll loop. Each client source address gets its own upstream socket
  * (connected to the server), so the server sees one address per client and its replies
  * come back on the socket that names the client. Decisions are drawn from one PRNG per
- * direction, so a run is reproducible given the seed and the order of datagrams. */
+ * direction, so a run is reproducible given the seed and the order of datagrams.
+ *
+ * What is impaired, and how it is counted (the report's columns):
+ *  - Only datagrams whose first word is in --match (default MSG,ACK,FROM,PRIV,TO); set-up and
+ *    keep-alive frames pass untouched so that counts stay exact. Compressed datagrams are
+ *    inflated (zframe knows the dictionary) and judged by the frame inside; one that does
+ *    not inflate is "ZLIB" and counts as chat: MSG going up, ACK/FROM going down.
+ *  - Each impaired datagram gets four PRNG draws and exactly one action, in this order:
+ *    dropped, else duplicated (two copies), else held, else forwarded.
+ *    received == forwarded + dropped; held == reordered + held_flushed.
+ *  - A held datagram goes out right after the next forwarded datagram of the same stream
+ *    (verb, plus sender id for FROM/PRIV and target for TO: one sequence space), i.e. the
+ *    two are swapped: "reordered". With --reorder-scope mapping any next impaired datagram
+ *    of the mapping and direction ends the hold; a swap of an ACK with a FROM is then
+ *    invisible to a seq-based receiver, which is why stream is the default. One hold per
+ *    mapping and direction: a hold drawn while one is pending is forwarded instead. No next
+ *    within --reorder-hold: sent alone, "held_flushed", not reordered.
+ *  - Delay (constant + uniform jitter in [0, J], so --delay is a lower bound) applies to every
+ *    copy. Jitter can make a copy overtake one emitted before it; such copies are counted as
+ *    "jitter_reordered" (per mapping and direction, all impaired verbs together), never as
+ *    "reordered".
+ *  - At exit (SIGINT, SIGTERM, --duration) delayed copies are sent at once and held ones are
+ *    flushed, so every received datagram is accounted for. */
 #include "clock.h"
 #include "impair_core.h"
 #include "impair_opts.h"
