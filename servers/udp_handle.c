@@ -99,6 +99,7 @@ static void gather_room(struct udp_ctx *cx, const struct udp_room *room,
     const struct udp_client *m;
     DL_FOREACH2(room->members, m, next)
     {
+        // cppcheck-suppress uninitvar ; false positive: utlist's macro assigns m
         if (m != except)
             add_recipient(cx, m);
     }
@@ -495,6 +496,7 @@ size_t udp_farewell(struct udp_ctx *cx)
     struct udp_client *c, *tmp;
     HASH_ITER(hh_addr, s->by_addr, c, tmp)
     {
+        // cppcheck-suppress uninitvar ; false positive: uthash's macro assigns c
         add_recipient(cx, c);
     }
     /* wait for room in the queue: every client should hear it */
