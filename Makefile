@@ -40,6 +40,7 @@ test_registry_EXTRA = servers/registry.c
 PROGRAMS += udp_server
 udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c
 udp_server_LIBS = $(LIBS_Z)
+test_udp_outq_EXTRA = servers/udp_outq.c
 
 PROGRAMS += tcp_client
 tcp_client_SRCS = clients/tcp_client.c clients/client_common.c clients/client_opts.c

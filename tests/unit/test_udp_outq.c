@@ -1,0 +1,212 @@
+/* test_udp_outq: udp_server's outbound ring: order, sharing, wrap-around, drops, stop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../servers/udp_outq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct sockaddr_in addr(uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sa;
+}
+
+static void expect_ent(struct udp_outq *q, const struct udp_outq_ent *e, uint16_t port,
+                       const char *payload)
+{
+    assert_int_equal(ntohs(e->to.sin_port), port);
+    assert_int_equal(e->len, strlen(payload));
+    assert_memory_equal(q->data + e->off, payload, e->len);
+}
+
+static void test_fifo_and_sharing(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 1024, 64), 0);
+    struct sockaddr_in to[5];
+    for (int i = 0; i < 5; i++)
+        to[i] = addr((uint16_t)(1000 + i));
+    assert_int_equal(udp_outq_push(&q, "FROM a 1 hi", 11, to, 5, false), 5);
+    assert_int_equal(q.data_used, 11); /* one copy for five recipients */
+    assert_int_equal(udp_outq_push(&q, "ACK 1 1", 7, to, 1, false), 1);
+    struct udp_outq_ent e[16];
+    size_t k = udp_outq_take(&q, e, 3);
+    assert_int_equal(k, 3);
+    for (int i = 0; i < 3; i++)
+        expect_ent(&q, &e[i], (uint16_t)(1000 + i), "FROM a 1 hi");
+    udp_outq_release(&q, e, k);
+    assert_int_equal(q.data_used, 18); /* still referenced by the last two */
+    k = udp_outq_take(&q, e, 16);
+    assert_int_equal(k, 3);
+    expect_ent(&q, &e[0], 1003, "FROM a 1 hi");
+    expect_ent(&q, &e[1], 1004, "FROM a 1 hi");
+    expect_ent(&q, &e[2], 1000, "ACK 1 1");
+    udp_outq_release(&q, e, k);
+    assert_int_equal(q.data_used, 0);
+    assert_int_equal(udp_outq_dropped(&q), 0);
+    udp_outq_destroy(&q);
+    udp_outq_destroy(&q); /* twice is harmless */
+}
+
+static void test_full_drops_and_counts(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 100, 4), 0);
+    struct sockaddr_in to[6];
+    for (int i = 0; i < 6; i++)
+        to[i] = addr((uint16_t)(2000 + i));
+    /* entries run out: four queued, two dropped */
+    assert_int_equal(udp_outq_push(&q, "x", 1, to, 6, false), 4);
+    assert_int_equal(udp_outq_dropped(&q), 2);
+    struct udp_outq_ent e[8];
+    size_t k = udp_outq_take(&q, e, 8);
+    assert_int_equal(k, 4);
+    udp_outq_release(&q, e, k);
+    /* bytes run out */
+    char big[80];
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(udp_outq_push(&q, big, 80, to, 1, false), 1);
+    assert_int_equal(udp_outq_push(&q, big, 30, to, 1, false), 0);
+    assert_int_equal(udp_outq_dropped(&q), 3);
+    assert_int_equal(udp_outq_push(&q, big, 20, to, 1, false), 1); /* exactly fits */
+    k = udp_outq_take(&q, e, 8);
+    assert_int_equal(k, 2);
+    udp_outq_release(&q, e, k);
+    assert_int_equal(q.data_used, 0);
+    udp_outq_destroy(&q);
+}
+
+/* A model check: random pushes, takes and releases against a plain FIFO of expectations,
+ * in a small ring so that wrapping and padding happen constantly. */
+static void test_random_against_model(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 257, 32), 0);
+    enum { MODEL = 4096 };
+    struct {
+        char text[64];
+        size_t len;
+        uint16_t port;
+    } *model = calloc(MODEL, sizeof(*model));
+    assert_non_null(model);
+    size_t m_head = 0, m_tail = 0;
+    uint64_t rnd = 88172645463325252ULL;
+    struct udp_outq_ent held[32];
+    size_t nheld = 0;
+    uint64_t dropped = 0;
+    for (int step = 0; step < 200000; step++) {
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        if (rnd % 3 != 0) { /* push to 1..3 recipients */
+            char text[64];
+            size_t len = (size_t)(rnd >> 8) % 60;
+            for (size_t i = 0; i < len; i++)
+                text[i] = (char)('a' + (step + (int)i) % 26);
+            size_t n = 1 + (size_t)(rnd >> 20) % 3;
+            struct sockaddr_in to[3];
+            for (size_t i = 0; i < n; i++)
+                to[i] = addr((uint16_t)(step % 60000 + i));
+            size_t got = udp_outq_push(&q, text, len, to, n, false);
+            dropped += n - got;
+            for (size_t i = 0; i < got; i++) {
+                memcpy(model[m_tail % MODEL].text, text, len);
+                model[m_tail % MODEL].len = len;
+                model[m_tail % MODEL].port = (uint16_t)(step % 60000 + i);
+                m_tail++;
+            }
+        } else if (nheld == 0 && m_head != m_tail) { /* take some, check, hold them */
+            nheld = udp_outq_take(&q, held, 1 + (size_t)(rnd >> 30) % 8);
+            for (size_t i = 0; i < nheld; i++, m_head++) {
+                assert_int_equal(ntohs(held[i].to.sin_port), model[m_head % MODEL].port);
+                assert_int_equal(held[i].len, model[m_head % MODEL].len);
+                assert_memory_equal(q.data + held[i].off, model[m_head % MODEL].text, held[i].len);
+            }
+        } else if (nheld > 0) { /* the held payloads were not overwritten meanwhile */
+            udp_outq_release(&q, held, nheld);
+            nheld = 0;
+        }
+        assert_true(m_tail - m_head <= 32);
+        assert_true(q.data_used <= q.data_cap);
+    }
+    assert_int_equal(udp_outq_dropped(&q), dropped);
+    assert_true(dropped > 0); /* the ring was really full at times */
+    free(model);
+    udp_outq_destroy(&q);
+}
+
+struct drain_arg {
+    struct udp_outq *q;
+    size_t taken;
+};
+
+static void *drain(void *p)
+{
+    struct drain_arg *a = p;
+    struct udp_outq_ent e[4];
+    size_t k;
+    while ((k = udp_outq_take(a->q, e, 4)) > 0) {
+        a->taken += k;
+        udp_outq_release(a->q, e, k);
+    }
+    return NULL;
+}
+
+static void test_wait_and_stop(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 64, 8), 0);
+    struct drain_arg a = {.q = &q};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain, &a), 0);
+    struct sockaddr_in to[100];
+    for (int i = 0; i < 100; i++)
+        to[i] = addr((uint16_t)(3000 + i));
+    /* more recipients than entries: a waiting push hands them over in turns, none lost */
+    for (int r = 0; r < 50; r++)
+        assert_int_equal(udp_outq_push(&q, "BYE shutdown", 12, to, 100, true), 100);
+    udp_outq_stop(&q);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.taken, 5000);
+    assert_int_equal(udp_outq_dropped(&q), 0);
+    /* after stop, take returns 0 at once and pushes that would wait drop instead */
+    struct udp_outq_ent e[1];
+    assert_int_equal(udp_outq_take(&q, e, 1), 0);
+    udp_outq_destroy(&q);
+}
+
+static void test_bad_init(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 0, 8), -EINVAL);
+    assert_int_equal(udp_outq_init(&q, 8, 0), -EINVAL);
+    udp_outq_destroy(&q); /* safe after a failed init */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo_and_sharing),
+        cmocka_unit_test(test_full_drops_and_counts),
+        cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_wait_and_stop),
+        cmocka_unit_test(test_bad_init),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
