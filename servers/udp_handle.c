@@ -473,8 +473,10 @@ void udp_expire(struct udp_ctx *cx, uint64_t now_ms)
     struct udp_server *s = cx->s;
     uint64_t limit_ms = (uint64_t)s->cfg.timeout_s * 1000u;
     pthread_mutex_lock(&s->tab_lock);
-    /* the activity list is oldest first: stop at the first client still alive */
-    while (s->lru != NULL && now_ms - s->lru->last_ms > limit_ms) {
+    /* The activity list is oldest first: stop at the first client still alive. last_ms may
+     * be a little after now_ms (the receiver read the clock later): no subtraction, it
+     * would wrap and expire a client that just spoke. */
+    while (s->lru != NULL && s->lru->last_ms + limit_ms < now_ms) {
         struct gone g;
         client_remove(cx, s->lru, &g);
         log_line("TIMEOUT", "Cliente %s removido por inatividade", g.id);
