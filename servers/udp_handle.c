@@ -234,9 +234,9 @@ static void do_hello(struct udp_ctx *cx, struct udp_client *c, const struct sock
     }
     if (e != PROTO_OK) {
         pthread_mutex_unlock(&s->tab_lock);
-        send_err(cx, from, zip, e);
         if (e == PROTO_E_FULL)
             log_line("WARN", "Servidor cheio: cliente %s de %s recusado", id, addr);
+        send_err(cx, from, zip, e);
         return;
     }
     c->addr = *from;

@@ -239,6 +239,7 @@ static void *keepalive_main(void *arg)
         return NULL;
     }
     uint64_t next = clock_now_ms() + 1000;
+    uint64_t reported = 0; /* drops already logged */
     for (;;) {
         uint64_t now = clock_now_ms();
         if (now < next) {
@@ -254,6 +255,13 @@ static void *keepalive_main(void *arg)
         }
         next = now + 1000;
         udp_expire(&cx, now);
+        /* drops are normal for UDP but should not go unnoticed: one line per second at most */
+        uint64_t dropped = udp_outq_dropped(&s->outq);
+        if (dropped > reported) {
+            log_line("WARN", "Fila de saída cheia: %llu datagramas descartados no último segundo",
+                     (unsigned long long)(dropped - reported));
+            reported = dropped;
+        }
     }
     udp_ctx_destroy(&cx);
     return NULL;
