@@ -63,7 +63,9 @@ void lg_client_fail(struct lg_worker *w, struct lg_client *c)
         return;
     handshake_over(w, c);
     if (c->state == LG_READY) {
-        w->st.errors++; /* a live client lost its connection; its in-flight frames count as lost */
+        /* a live client lost its connection; its in-flight frames count as lost */
+        w->st.errors++;
+        w->st.disconnects++;
     } else {
         w->st.connect_failed++;
         atomic_fetch_add(&w->n_failed, 1);
@@ -153,8 +155,10 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
             /* ENOBUFS/EAGAIN: dropped at our end; ECONNREFUSED: an earlier datagram met no
              * server. Either way the datagram is lost, and the timeout will say so. */
             w->st.errors++;
+            w->st.send_errors++;
             return 0;
         }
+        c->last_tx_ns = clock_now_ns();
         w->st.bytes_sent_wire += olen;
         return 0;
     }
@@ -404,13 +408,13 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
         return;
     case PROTO_ERR:
         w->st.errors++;
+        w->st.err_frames++;
         if (c->state == LG_HELLO && f.code_len == 9 && memcmp(f.code, "id_in_use", 9) == 0)
             lg_client_fail(w, c);
         else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0)
             lg_client_fail(w, c);
         return;
-    case PROTO_BYE:
-        w->st.errors++; /* the server is closing us (shutdown, slow, timeout) */
+    case PROTO_BYE: /* the server is closing us (shutdown, slow, timeout) */
         lg_client_fail(w, c);
         return;
     default:
@@ -618,6 +622,14 @@ void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
         }
         return;
     case LG_READY:
+        if (is_udp(w) && now > c->last_tx_ns + LG_KEEPALIVE_NS) {
+            /* quiet (a long set-up, a low rate): keep the server from timing us out */
+            char ping[] = "PING lg";
+            (void)send_frame(w, c, ping, sizeof(ping) - 1); /* UDP: fails only locally */
+            c->last_tx_ns = now;
+        }
+        sweep(w, c, now, false);
+        return;
     case LG_FAILED:
         sweep(w, c, now, false);
         return;

@@ -26,6 +26,8 @@
 #define LG_RBUF 8192                         /* TCP line buffer of one client */
 #define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
 #define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
+#define LG_SETUP_MAX_NS 120000000000ull      /* the whole set-up phase, after the ramp */
+#define LG_KEEPALIVE_NS 5000000000ull        /* UDP: PING after 5 s without sending */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
 #define LG_TICK_NS 10000000ull               /* housekeeping period of a worker */
 #define LG_MAX_HANDSHAKES 256                /* TCP connects in progress per worker */
@@ -83,7 +85,7 @@ struct lg_client {
     struct event *ev;
     bool want_write; /* TCP: output pending, EV_WRITE registered */
     uint8_t tries;
-    uint64_t launch_ns, hello_ns, retry_ns;
+    uint64_t launch_ns, hello_ns, retry_ns, last_tx_ns;
     uint32_t room, room_members; /* members joined at t0 */
     /* schedule */
     struct lg_sched sched;
@@ -116,6 +118,8 @@ struct lg_stats {
     uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
     uint64_t connected, connect_failed, errors, tcp_disorder;
+    uint64_t disconnects, err_frames, send_errors; /* parts of errors */
+    uint64_t behind; /* messages due in the window that were never sent: the loadgen lagged */
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
     /* whole run, for the uplink/downlink split: uplink_all = seqs up to each client's highest
      * ACKed seq that the server never counted; tail_all = seqs after it (never ACKed, and no

@@ -50,11 +50,15 @@ static double achieved(const struct lg_result *r)
     return r->measured_s > 0 ? (double)r->st.sent / r->measured_s : 0;
 }
 
+/* Share of the messages due in the measured window that were sent (1 when none were due). */
+static double due_share(const struct lg_stats *s)
+{
+    return s->sent + s->behind > 0 ? (double)s->sent / (double)(s->sent + s->behind) : 1.0;
+}
+
 int lg_report_bound(const struct lg_result *r)
 {
-    double offered = r->cfg->rate * (double)r->st.connected;
-    uint64_t lag99 = pv(&r->st.lag, 99);
-    return lag99 > LG_LAG_BOUND_NS || achieved(r) < LG_RATE_BOUND * offered;
+    return pv(&r->st.lag, 99) > LG_LAG_BOUND_NS || due_share(&r->st) < LG_RATE_BOUND;
 }
 
 static void pct_cols(struct lg_row *row, const char *kind, const struct hist *h, bool all)
@@ -136,6 +140,11 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
     /* beyond the agreed columns */
     lg_row_u64(row, "lost_unknown", lost_unknown(s));
+    lg_row_u64(row, "behind", s->behind);
+    lg_row_dbl(row, "sent_share_of_due", due_share(s));
+    lg_row_u64(row, "disconnects", s->disconnects);
+    lg_row_u64(row, "err_frames", s->err_frames);
+    lg_row_u64(row, "send_errors", s->send_errors);
     lg_row_u64(row, "late", s->late);
     lg_row_u64(row, "too_old", s->too_old);
     lg_row_u64(row, "fanout_lost",
@@ -201,7 +210,7 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0;
 }
 
-void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f)
+void lg_report_text(const struct lg_result *r, FILE *f)
 {
     const struct lg_config *c = r->cfg;
     const struct lg_stats *s = &r->st;
@@ -220,9 +229,9 @@ void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f
             " ms, seed %" PRIu64 ", label %s\n",
             c->duration_s, c->warmup_s, c->ramp_s, c->timeout_ms, c->seed, c->label);
     fprintf(f,
-            "connections: %" PRIu64 " connected, %" PRIu64
-            " failed; set-up p50 %s, p99 %s, max %s\n",
-            s->connected, s->connect_failed, dur(pv(&s->connect, 50), b1, 24),
+            "connections: %" PRIu64 " connected, %" PRIu64 " failed, %" PRIu64
+            " dropped later; set-up p50 %s, p99 %s, max %s\n",
+            s->connected, s->connect_failed, s->disconnects, dur(pv(&s->connect, 50), b1, 24),
             dur(pv(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
     fprintf(f,
             "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
@@ -265,24 +274,28 @@ void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f
         fprintf(f, " (ratio %.3f: compression made them %s)", crv, crv > 1 ? "LARGER" : "smaller");
     fprintf(f, "; received %s (%s of frames)\n", bytes(s->bytes_recv_wire, b1, 24),
             bytes(s->bytes_recv_plain, b2, 24));
-    fprintf(f, "loadgen cpu: %.2f s user, %.2f s sys, %s us per message sent; %" PRIu64 " errors\n",
-            r->cpu_user_s, r->cpu_sys_s,
-            lg_row_get(row, "cpu_us_per_msg") ? lg_row_get(row, "cpu_us_per_msg") : "-", s->errors);
+    double cpu_msg = ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all);
+    fprintf(f,
+            "loadgen cpu: %.2f s user, %.2f s sys, %.1f us per message sent\n"
+            "errors:      %" PRIu64 " (%" PRIu64 " ERR frames, %" PRIu64 " clients dropped "
+            "while running, %" PRIu64 " local send failures)\n",
+            r->cpu_user_s, r->cpu_sys_s, cpu_msg == cpu_msg ? cpu_msg : 0.0, s->errors,
+            s->err_frames, s->disconnects, s->send_errors);
     uint64_t lag99 = pv(&s->lag, 99);
-    double offered = c->rate * (double)s->connected;
-    if (lg_report_bound(r))
+    if (s->connected == 0)
+        fprintf(f, "self-check:  nothing measured: no client connected\n");
+    else if (lg_report_bound(r))
         fprintf(f,
                 "self-check:  LOADGEN-BOUND: the load generator, not the server, was the "
-                "bottleneck (send lag p99 %s, limit %s; achieved %.1f %% of the offered rate, "
+                "bottleneck (send lag p99 %s, limit %s; sent %.1f %% of the messages due, "
                 "limit %.0f %%). Use more threads, fewer clients or a lower rate.\n",
-                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24),
-                pct((uint64_t)achieved(r), (uint64_t)offered), LG_RATE_BOUND * 100);
+                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24), 100.0 * due_share(s),
+                LG_RATE_BOUND * 100);
     else
         fprintf(f,
-                "self-check:  OK: the load generator kept up (send lag p99 %s <= %s, achieved "
-                "%.1f %% of the offered rate)\n",
-                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24),
-                offered > 0 ? 100.0 * achieved(r) / offered : 0.0);
+                "self-check:  OK: the load generator kept up (send lag p99 %s <= %s, sent "
+                "%.1f %% of the messages due)\n",
+                dur(lag99, b1, 24), dur(LG_LAG_BOUND_NS, b2, 24), 100.0 * due_share(s));
     if (r->interrupted)
         fprintf(f, "note:        interrupted: the figures cover the run up to the signal\n");
 }

@@ -21,7 +21,7 @@ struct lg_result {
 void lg_report_row(const struct lg_result *r, struct lg_row *row);
 
 /* The text summary, in the manner of wrk and iperf3. */
-void lg_report_text(const struct lg_result *r, const struct lg_row *row, FILE *f);
+void lg_report_text(const struct lg_result *r, FILE *f);
 
 /* Writes summary.csv (appended), latency.csv (appended) and LABEL.KIND.hist into
  * cfg->out_dir, creating the directory if needed. timeseries rows are appended too.

@@ -62,6 +62,10 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(connect_failed);
     ADD(errors);
     ADD(tcp_disorder);
+    ADD(disconnects);
+    ADD(err_frames);
+    ADD(send_errors);
+    ADD(behind);
     ADD(bytes_sent_wire);
     ADD(bytes_recv_wire);
     ADD(bytes_sent_plain);

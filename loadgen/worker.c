@@ -154,6 +154,12 @@ static void finish(struct lg_worker *w)
     for (uint32_t k = 0; k < w->nmine; k++) {
         struct lg_client *c = &w->clients[w->mine[k]];
         lg_client_finish(w, c);
+        /* what the schedule still owed when the run ended: sends the loadgen fell behind on */
+        while (c->state == LG_READY && w->started && lg_sched_peek(&c->sched) < w->t_end) {
+            if (lg_sched_peek(&c->sched) >= w->warm_end)
+                w->st.behind++;
+            lg_sched_advance(&c->sched);
+        }
         w->st.sent_all += c->sent_all;
         uint64_t upto = c->have_hi ? c->hi_seq + 1 : 0; /* seqs 0..hi_seq */
         if (upto > c->sent_all)
