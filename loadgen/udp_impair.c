@@ -132,6 +132,7 @@ struct imp_relay {
     uint64_t kdrops_down_closed; /* kernel drops of upstream sockets already closed */
     bool flushing;               /* shutting down: send everything now */
     uint64_t now, start_ns;
+    int64_t host_rcvbuf_errors; /* /proc/net/snmp Udp RcvbufErrors at start (-1: unknown) */
     FILE *log;
 };
 
@@ -538,14 +539,50 @@ static void print_row(FILE *f, const char *dir, const char *verb, const uint64_t
     fputc('\n', f);
 }
 
+/* The host's UDP RcvbufErrors (every socket of every process), or -1. A hint for runs that
+ * do not add up: datagrams the kernel dropped at some receiver other than the relay. */
+static int64_t host_rcvbuf_errors(void)
+{
+    FILE *f = fopen("/proc/net/snmp", "r");
+    if (!f)
+        return -1;
+    char names[1024], vals[1024];
+    int64_t v = -1;
+    while (fgets(names, sizeof names, f)) {
+        if (strncmp(names, "Udp: ", 5) != 0 || !fgets(vals, sizeof vals, f))
+            continue;
+        int col = 0, want = -1;
+        for (char *save = NULL, *t = strtok_r(names, " \n", &save); t;
+             t = strtok_r(NULL, " \n", &save), col++)
+            if (strcmp(t, "RcvbufErrors") == 0)
+                want = col;
+        col = 0;
+        for (char *save = NULL, *t = strtok_r(vals, " \n", &save); t;
+             t = strtok_r(NULL, " \n", &save), col++)
+            if (col == want)
+                v = strtoll(t, NULL, 10);
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+static int64_t host_drops_delta(void)
+{
+    int64_t now = host_rcvbuf_errors();
+    return (now < 0 || R.host_rcvbuf_errors < 0) ? -1 : now - R.host_rcvbuf_errors;
+}
+
 static void print_report(FILE *f, double secs)
 {
     fprintf(f, "udp_impair report: %.3f s, seed %" PRIu64 ", match %s, scope %s\n", secs,
             R.cfg.seed, R.cfg.match_str, R.cfg.scope_mapping ? "mapping" : "stream");
     fprintf(f,
             "mappings: created %" PRIu64 ", expired %" PRIu64 ", peak %" PRIu64
-            ", unmapped datagrams %" PRIu64 "; kernel drops: up %" PRIu32 ", down %" PRIu64 "\n",
-            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.ovfl_listen, kdrops_down());
+            ", unmapped datagrams %" PRIu64 "; kernel drops: up %" PRIu32 ", down %" PRIu64
+            " (host-wide UDP RcvbufErrors during the run: %" PRId64 ")\n",
+            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.ovfl_listen, kdrops_down(),
+            host_drops_delta());
     fprintf(f, "%-5s %-8s", "dir", "verb");
     for (int s = 0; s < IS__COUNT; s++)
         fprintf(f, " %9s", stat_names[s]);
@@ -589,8 +626,10 @@ static int write_json(const char *path, double secs)
             "  \"mappings\": {\"created\": %" PRIu64 ", \"expired\": %" PRIu64
             ", \"peak\": %" PRIu64 ", \"unmapped_datagrams\": %" PRIu64 "},\n",
             R.maps_created, R.maps_expired, R.maps_peak, R.unmapped);
-    fprintf(f, "  \"kernel_drops\": {\"up\": %" PRIu32 ", \"down\": %" PRIu64 "}", R.ovfl_listen,
-            kdrops_down());
+    fprintf(f,
+            "  \"kernel_drops\": {\"up\": %" PRIu32 ", \"down\": %" PRIu64 "},\n"
+            "  \"host_udp_rcvbuf_errors\": %" PRId64,
+            R.ovfl_listen, kdrops_down(), host_drops_delta());
     for (int d = 0; d < IMPAIR__DIRS; d++) {
         uint64_t tot[IS__COUNT];
         dir_total((enum impair_dir)d, tot);
@@ -696,6 +735,7 @@ static void run(void)
     static char buf[IMP_MAX_DGRAM];
     struct epoll_event evs[256];
     R.now = R.start_ns = clock_now_ns();
+    R.host_rcvbuf_errors = host_rcvbuf_errors();
     uint64_t end = R.cfg.duration_ns ? R.start_ns + R.cfg.duration_ns : UINT64_MAX;
     uint64_t next_sweep = R.now + IMP_SWEEP_NS;
     for (;;) {
