@@ -52,34 +52,36 @@ void udp_ctx_destroy(struct udp_ctx *cx)
 
 /* Queues the frame for n addresses, compressed (once) or plain with a LF for nc users. */
 static void push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to,
-                      size_t n, bool wait)
+                      size_t n, enum udp_outq_mode mode)
 {
     if (n == 0)
         return;
     if (zip) {
         int zl = zframe_compress(&cx->z, cx->out, len, cx->zout, cx->zout_cap);
         if (zl > 0) {
-            udp_outq_push(&cx->s->outq, cx->zout, (size_t)zl, to, n, wait);
+            udp_outq_push(&cx->s->outq, cx->zout, (size_t)zl, to, n, mode);
             return;
         }
         /* cannot happen with zout_cap = bound; plain is still understood */
     }
     cx->out[len] = '\n';
-    udp_outq_push(&cx->s->outq, cx->out, len + 1, to, n, wait);
+    udp_outq_push(&cx->s->outq, cx->out, len + 1, to, n, mode);
 }
 
 static void send_one(struct udp_ctx *cx, const struct sockaddr_in *to, bool zip, int len)
 {
     if (len >= 0)
-        push_form(cx, (size_t)len, zip, to, 1, false);
+        push_form(cx, (size_t)len, zip, to, 1, UDP_OUTQ_REPLY);
 }
 
-/* Sends the frame to the recipients gathered with add_recipient, then forgets them. */
+/* Sends the frame to the recipients gathered with add_recipient, then forgets them.
+ * wait: at shutdown, wait for room in the queue rather than drop. */
 static void send_gathered(struct udp_ctx *cx, int len, bool wait)
 {
+    enum udp_outq_mode mode = wait ? UDP_OUTQ_WAIT : UDP_OUTQ_FANOUT;
     if (len >= 0) {
-        push_form(cx, (size_t)len, false, cx->to_plain, cx->n_plain, wait);
-        push_form(cx, (size_t)len, true, cx->to_zip, cx->n_zip, wait);
+        push_form(cx, (size_t)len, false, cx->to_plain, cx->n_plain, mode);
+        push_form(cx, (size_t)len, true, cx->to_zip, cx->n_zip, mode);
     }
     cx->n_plain = cx->n_zip = 0;
 }

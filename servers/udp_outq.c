@@ -53,16 +53,16 @@ void udp_outq_destroy(struct udp_outq *q)
     q->ent = NULL;
 }
 
-/* Reserves len contiguous payload bytes; returns the offset and adds the padding skipped at
- * the ring's end to *reserved (len included), or returns -1 when there is no room.
+/* Reserves len contiguous payload bytes, keeping data_used within limit; returns the offset
+ * and sets *reserved to len plus the padding skipped at the ring's end, or returns -1.
  * Caller holds q->lock. */
-static long reserve(struct udp_outq *q, size_t len, size_t *reserved)
+static long reserve(struct udp_outq *q, size_t len, size_t limit, size_t *reserved)
 {
     if (q->data_used == 0)
         q->data_head = q->data_tail = 0; /* empty: start over, no padding needed */
     if (len == 0)
         len = 1; /* keep every payload distinct so release arithmetic stays simple */
-    if (q->data_cap - q->data_used < len)
+    if (q->data_used >= limit || limit - q->data_used < len)
         return -1;
     size_t off;
     size_t pad = 0;
@@ -87,19 +87,22 @@ static long reserve(struct udp_outq *q, size_t len, size_t *reserved)
 }
 
 size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
-                     size_t n, bool wait)
+                     size_t n, enum udp_outq_mode mode)
 {
     if (n == 0)
         return 0;
+    bool fanout = mode == UDP_OUTQ_FANOUT;
+    size_t ent_limit = fanout ? q->ent_cap - q->ent_cap / 4 : q->ent_cap;
+    size_t data_limit = fanout ? q->data_cap - q->data_cap / 4 : q->data_cap;
     size_t done = 0;
     pthread_mutex_lock(&q->lock);
     while (done < n) {
-        size_t room = q->ent_cap - q->ent_count;
+        size_t room = q->ent_count < ent_limit ? ent_limit - q->ent_count : 0;
         size_t k = n - done < room ? n - done : room;
         size_t reserved = 0;
-        long off = k > 0 ? reserve(q, len, &reserved) : -1;
+        long off = k > 0 ? reserve(q, len, data_limit, &reserved) : -1;
         if (off < 0) {
-            if (!wait || q->stopping) {
+            if (mode != UDP_OUTQ_WAIT || q->stopping) {
                 q->dropped += n - done;
                 break;
             }

@@ -42,11 +42,20 @@ struct udp_outq {
 int udp_outq_init(struct udp_outq *q, size_t data_cap, size_t ent_cap);
 void udp_outq_destroy(struct udp_outq *q);
 
+/* How a push may use the queue. Fan-out (FROM, JOINED, LEFT to a room) may fill only three
+ * quarters of it: the last quarter is kept for direct replies (WELCOME, ACK, PONG, ERR), so
+ * that a flood of room notices (10,000 clients joining one lobby) cannot starve them. */
+enum udp_outq_mode {
+    UDP_OUTQ_REPLY,  /* drop when the queue is full */
+    UDP_OUTQ_FANOUT, /* drop when the queue is three quarters full */
+    UDP_OUTQ_WAIT,   /* wait for the sender instead of dropping (shutdown only) */
+};
+
 /* Queues payload p[0..len) for each of the n addresses. When the queue lacks room, the
- * datagrams are dropped (and counted) unless wait is true, in which case it waits for
- * the sender (used at shutdown, never on the hot path). Returns how many were queued. */
+ * datagrams are dropped (and counted), or waited for in UDP_OUTQ_WAIT mode. Returns how
+ * many were queued. */
 size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
-                     size_t n, bool wait);
+                     size_t n, enum udp_outq_mode mode);
 
 /* Sender side. Waits for entries (or stop), copies up to max of them into out and returns
  * how many; 0 means stopping and empty. The payloads stay valid until udp_outq_release. */

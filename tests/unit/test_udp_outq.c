@@ -38,9 +38,9 @@ static void test_fifo_and_sharing(void **state)
     struct sockaddr_in to[5];
     for (int i = 0; i < 5; i++)
         to[i] = addr((uint16_t)(1000 + i));
-    assert_int_equal(udp_outq_push(&q, "FROM a 1 hi", 11, to, 5, false), 5);
+    assert_int_equal(udp_outq_push(&q, "FROM a 1 hi", 11, to, 5, UDP_OUTQ_REPLY), 5);
     assert_int_equal(q.data_used, 11); /* one copy for five recipients */
-    assert_int_equal(udp_outq_push(&q, "ACK 1 1", 7, to, 1, false), 1);
+    assert_int_equal(udp_outq_push(&q, "ACK 1 1", 7, to, 1, UDP_OUTQ_REPLY), 1);
     struct udp_outq_ent e[16];
     size_t k = udp_outq_take(&q, e, 3);
     assert_int_equal(k, 3);
@@ -69,7 +69,7 @@ static void test_full_drops_and_counts(void **state)
     for (int i = 0; i < 6; i++)
         to[i] = addr((uint16_t)(2000 + i));
     /* entries run out: four queued, two dropped */
-    assert_int_equal(udp_outq_push(&q, "x", 1, to, 6, false), 4);
+    assert_int_equal(udp_outq_push(&q, "x", 1, to, 6, UDP_OUTQ_REPLY), 4);
     assert_int_equal(udp_outq_dropped(&q), 2);
     struct udp_outq_ent e[8];
     size_t k = udp_outq_take(&q, e, 8);
@@ -78,14 +78,43 @@ static void test_full_drops_and_counts(void **state)
     /* bytes run out */
     char big[80];
     memset(big, 'b', sizeof(big));
-    assert_int_equal(udp_outq_push(&q, big, 80, to, 1, false), 1);
-    assert_int_equal(udp_outq_push(&q, big, 30, to, 1, false), 0);
+    assert_int_equal(udp_outq_push(&q, big, 80, to, 1, UDP_OUTQ_REPLY), 1);
+    assert_int_equal(udp_outq_push(&q, big, 30, to, 1, UDP_OUTQ_REPLY), 0);
     assert_int_equal(udp_outq_dropped(&q), 3);
-    assert_int_equal(udp_outq_push(&q, big, 20, to, 1, false), 1); /* exactly fits */
+    assert_int_equal(udp_outq_push(&q, big, 20, to, 1, UDP_OUTQ_REPLY), 1); /* exactly fits */
     k = udp_outq_take(&q, e, 8);
     assert_int_equal(k, 2);
     udp_outq_release(&q, e, k);
     assert_int_equal(q.data_used, 0);
+    udp_outq_destroy(&q);
+}
+
+static void test_fanout_leaves_room_for_replies(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 100, 8), 0);
+    struct sockaddr_in to[10];
+    for (int i = 0; i < 10; i++)
+        to[i] = addr((uint16_t)(4000 + i));
+    /* a room notice fills three quarters of the entries, no more */
+    assert_int_equal(udp_outq_push(&q, "JOINED x lobby", 14, to, 10, UDP_OUTQ_FANOUT), 6);
+    assert_int_equal(udp_outq_push(&q, "JOINED y lobby", 14, to, 1, UDP_OUTQ_FANOUT), 0);
+    assert_int_equal(udp_outq_dropped(&q), 5);
+    /* the last quarter is for direct replies */
+    assert_int_equal(udp_outq_push(&q, "WELCOME y", 9, to, 1, UDP_OUTQ_REPLY), 1);
+    assert_int_equal(udp_outq_push(&q, "ACK 1 1", 7, to, 1, UDP_OUTQ_REPLY), 1);
+    assert_int_equal(udp_outq_push(&q, "ACK 2 2", 7, to, 1, UDP_OUTQ_REPLY), 0);
+    struct udp_outq_ent e[8];
+    size_t k = udp_outq_take(&q, e, 8);
+    assert_int_equal(k, 8);
+    expect_ent(&q, &e[6], 4000, "WELCOME y");
+    udp_outq_release(&q, e, k);
+    /* bytes too: 80 of 100 is past three quarters for fan-out, fine for a reply */
+    char big[80];
+    memset(big, 'f', sizeof(big));
+    assert_int_equal(udp_outq_push(&q, big, 80, to, 1, UDP_OUTQ_FANOUT), 0);
+    assert_int_equal(udp_outq_push(&q, big, 80, to, 1, UDP_OUTQ_REPLY), 1);
     udp_outq_destroy(&q);
 }
 
@@ -121,7 +150,8 @@ static void test_random_against_model(void **state)
             struct sockaddr_in to[3];
             for (size_t i = 0; i < n; i++)
                 to[i] = addr((uint16_t)(step % 60000 + i));
-            size_t got = udp_outq_push(&q, text, len, to, n, false);
+            size_t got = udp_outq_push(&q, text, len, to, n,
+                                       (rnd >> 40) % 2 ? UDP_OUTQ_REPLY : UDP_OUTQ_FANOUT);
             dropped += n - got;
             for (size_t i = 0; i < got; i++) {
                 memcpy(model[m_tail % MODEL].text, text, len);
@@ -179,7 +209,7 @@ static void test_wait_and_stop(void **state)
         to[i] = addr((uint16_t)(3000 + i));
     /* more recipients than entries: a waiting push hands them over in turns, none lost */
     for (int r = 0; r < 50; r++)
-        assert_int_equal(udp_outq_push(&q, "BYE shutdown", 12, to, 100, true), 100);
+        assert_int_equal(udp_outq_push(&q, "BYE shutdown", 12, to, 100, UDP_OUTQ_WAIT), 100);
     udp_outq_stop(&q);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(a.taken, 5000);
@@ -204,6 +234,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_and_sharing),
         cmocka_unit_test(test_full_drops_and_counts),
+        cmocka_unit_test(test_fanout_leaves_room_for_replies),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_wait_and_stop),
         cmocka_unit_test(test_bad_init),
