@@ -157,8 +157,8 @@ static void log_action(const struct imp_map *m, enum impair_dir dir, enum impair
 static struct imp_pkt *pkt_get(uint32_t len)
 {
     size_t c = 0;
-    while (pool_caps[c] < len)
-        c++;
+    while (c + 1 < POOL_CLASSES && pool_caps[c] < len)
+        c++; /* len <= IMP_MAX_DGRAM, the last class */
     struct imp_pkt *p = R.pool[c];
     if (p) {
         R.pool[c] = p->next_free;
@@ -177,7 +177,7 @@ static struct imp_pkt *pkt_get(uint32_t len)
 static void pkt_put(struct imp_pkt *p)
 {
     size_t c = 0;
-    while (pool_caps[c] < p->cap)
+    while (c + 1 < POOL_CLASSES && pool_caps[c] < p->cap)
         c++;
     p->gen++;
     p->kind = PK_FREE;
@@ -447,8 +447,8 @@ static void map_free(struct imp_map *m)
 static void sweep_idle(void)
 {
     struct imp_map *m, *tmp;
-    HASH_ITER(hh, R.maps, m, tmp)
-    {
+    for (m = R.maps; m; m = tmp) {
+        tmp = m->hh.next; /* m may be freed below */
         if (R.now - m->last_ns < R.cfg.idle_ns || m->inflight || m->held[0] || m->held[1])
             continue;
         map_free(m);
@@ -514,11 +514,8 @@ static void read_down(struct imp_map *m, char *buf)
 static uint64_t kdrops_down(void)
 {
     uint64_t d = R.kdrops_down_closed;
-    struct imp_map *m, *tmp;
-    HASH_ITER(hh, R.maps, m, tmp)
-    {
+    for (const struct imp_map *m = R.maps; m; m = m->hh.next)
         d += m->ovfl;
-    }
     return d;
 }
 
@@ -776,8 +773,7 @@ static void shutdown_relay(void)
     R.flushing = true;
     run_timers(); /* delayed copies go out now, in their order */
     struct imp_map *m, *tmp;
-    HASH_ITER(hh, R.maps, m, tmp)
-    {
+    for (m = R.maps; m; m = m->hh.next) {
         for (int d = 0; d < IMPAIR__DIRS; d++)
             if (m->held[d])
                 flush_held(m, (enum impair_dir)d);
@@ -790,8 +786,8 @@ static void shutdown_relay(void)
         fprintf(stderr, "udp_impair: --report %s: %s\n", R.cfg.report_path, strerror(-rc));
     if (R.log && fclose(R.log) != 0)
         fprintf(stderr, "udp_impair: --log %s: %s\n", R.cfg.log_path, strerror(errno));
-    HASH_ITER(hh, R.maps, m, tmp)
-    {
+    for (m = R.maps; m; m = tmp) {
+        tmp = m->hh.next; /* m may be freed below */
         map_free(m);
     }
     for (size_t c = 0; c < POOL_CLASSES; c++)
