@@ -511,44 +511,51 @@ def predict_loadgen(log):
 
     Per client (the log's last field): the server receives the MSGs in the relay's up
     emission order and answers each with ACK <seq> <n>, n counting arrivals (duplicates
-    included); the relay's down decisions, in order, are for those ACKs (so the i-th has
-    n = i). loadgen's ACK arrivals are the down emission order, judged like seqstats:
-    a repeat is a duplicate, an arrival below the highest seq seen is reordered. lost =
-    sent - distinct ACKed; lost_uplink = sent_all - sum(min(max n seen, sent)), capped at
-    lost (loadgen/report.c)."""
+    included); the relay's down decisions, in order, are for those ACKs, so the i-th carries
+    n = i. loadgen's ACK arrivals are the down emission order, judged like seqstats: a
+    repeat is a duplicate, a first arrival below the highest seq seen is reordered.
+    The loss split follows loadgen/report.c: lost = sent - distinct ACKed; per client, with
+    hi the highest ACKed seq and hi_n the n of its first ACK, tail = sent - (hi + 1) is
+    lost_unknown, (hi + 1) - hi_n is uplink loss (capped), and downlink is the rest."""
     per = {}
     for _, d, verb, action, seq, who in log:
-        c = per.setdefault(who, {"sent": 0, "acks": [], "ack_n": 0, "max_n": 0})
+        c = per.setdefault(who, {"sent": 0, "arrivals": [], "n": 0, "held_n": None})
         if d == "up" and verb == "MSG" and action in ("forwarded", "dropped", "duplicated",
                                                       "held"):
             c["sent"] += 1
         if d != "down" or verb != "ACK":
             continue
         if action in ("forwarded", "dropped", "duplicated", "held"):
-            c["ack_n"] += 1  # a decision: the next ACK the server sent
-            if action != "dropped":
-                c["max_n"] = c["ack_n"]
-        if action in ("forwarded", "reordered", "held-flushed"):
-            c["acks"].append(int(seq))
+            c["n"] += 1  # a decision: the next ACK the server sent, whose n is this count
+        if action == "forwarded":
+            c["arrivals"].append((int(seq), c["n"]))
         elif action == "duplicated":
-            c["acks"] += [int(seq), int(seq)]
-    out = dict(sent=0, lost=0, duplicates=0, reordered=0, counted=0)
+            c["arrivals"] += [(int(seq), c["n"])] * 2
+        elif action == "held":
+            c["held_n"] = c["n"]
+        elif action in ("reordered", "held-flushed"):
+            c["arrivals"].append((int(seq), c["held_n"]))
+    out = dict(sent=0, lost=0, duplicates=0, reordered=0)
+    uplink = tail = 0
     for c in per.values():
-        seen, hi = set(), -1
-        for s in c["acks"]:
+        seen, hi, hi_n = set(), -1, 0
+        for s, n in c["arrivals"]:
             if s in seen:
                 out["duplicates"] += 1
                 continue
             if s < hi:
                 out["reordered"] += 1
+            else:
+                hi, hi_n = s, n
             seen.add(s)
-            hi = max(hi, s)
         out["sent"] += c["sent"]
         out["lost"] += c["sent"] - len(seen)
-        out["counted"] += min(c["max_n"], c["sent"])
-    out["lost_uplink"] = min(out["sent"] - out["counted"], out["lost"])
-    out["lost_downlink"] = out["lost"] - out["lost_uplink"]
-    del out["counted"]
+        upto = min(hi + 1, c["sent"])
+        uplink += max(upto - hi_n, 0)
+        tail += c["sent"] - upto
+    out["lost_unknown"] = min(tail, out["lost"])
+    out["lost_uplink"] = min(uplink, out["lost"] - out["lost_unknown"])
+    out["lost_downlink"] = out["lost"] - out["lost_uplink"] - out["lost_unknown"]
     return out
 
 
@@ -557,7 +564,8 @@ class ImpairLoadgen(unittest.TestCase):
     """loadgen --proto udp -> udp_impair -> udp_server: loadgen's loss, duplicate and reorder
     counts against the relay's report."""
 
-    COLS = ("sent", "lost", "lost_uplink", "lost_downlink", "duplicates", "reordered")
+    COLS = ("sent", "lost", "lost_uplink", "lost_downlink", "lost_unknown", "duplicates",
+            "reordered")
 
     def run_loadgen(self, relay_args, lg_args=()):
         _, sport = start_server("udp", "-q", test=self)
