@@ -96,6 +96,9 @@ void lg_client_close(struct lg_client *c)
 
 static int tcp_queue(struct lg_client *c, const char *p, size_t len)
 {
+    /* a server that stopped reading: give up on this client rather than grow without end */
+    if (c->wlen + len > LG_WBUF_MAX)
+        return -ENOBUFS;
     if (c->wlen + len > c->wcap) {
         size_t cap = c->wcap ? c->wcap : 4096;
         while (cap < c->wlen + len)

@@ -24,14 +24,15 @@
 #define LG_RATE_BOUND 0.95                   /* achieved below 95 % of offered: likewise */
 #define LG_MAX_SIZE 3900                     /* payload bytes; the frame stays under 4096 */
 #define LG_RBUF 8192                         /* TCP line buffer of one client */
+#define LG_WBUF_MAX (1u << 20)               /* TCP: unsent bytes of one client */
 #define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
 #define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
 #define LG_SETUP_MAX_NS 120000000000ull      /* the whole set-up phase, after the ramp */
 #define LG_KEEPALIVE_NS 5000000000ull        /* UDP: PING after 5 s without sending */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
 #define LG_TICK_NS 10000000ull               /* housekeeping period of a worker */
-#define LG_MAX_HANDSHAKES 256                /* TCP connects in progress per worker */
-#define LG_FROM_STREAMS_MAX (64ull << 20)    /* bytes of per-stream FROM accounting */
+#define LG_MAX_HANDSHAKES 64 /* set-ups in progress per worker: they sit in the lobby */
+#define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
 
 enum lg_proto { LG_TCP, LG_UDP };
 
