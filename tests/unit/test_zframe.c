@@ -146,6 +146,12 @@ static void test_round_trip_sizes(void **state)
 static void test_dictionary_announced(void **state)
 {
     struct fx *f = *state;
+    /* the dictionary is part of the protocol: PROTOCOL.md gives its size and id, peers in
+     * other processes must agree, so a change must be deliberate (and renamed) */
+    size_t dlen;
+    assert_non_null(zframe_dict(&dlen));
+    assert_int_equal(dlen, 1108);
+    assert_int_equal(zframe_dict_id(), 0x9b7a7608u);
     memcpy(f->in, "FROM alice 1 hello", 18);
     int n = zframe_compress(&f->dict, f->in, 18, f->z, f->cap);
     assert_true(n > 7);
