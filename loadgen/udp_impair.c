@@ -50,6 +50,7 @@
 #define IMP_MAX_DGRAM 65536          /* larger than any UDP payload, so nothing is truncated */
 #define IMP_LISTEN_RCVBUF (16 << 20) /* every client's uplink shares it */
 #define IMP_MAP_RCVBUF (2 << 20)
+#define IMP_MAX_QUEUED (256ull << 20) /* bytes of held and delayed datagrams */
 #define IMP_SWEEP_NS 1000000000ull
 #define IMP_NO_IDX UINT64_MAX /* datagrams outside --match: no jitter accounting */
 
@@ -122,7 +123,9 @@ struct imp_relay {
     struct imp_map *maps;
     struct impair_heap timers;
     struct imp_pkt *pool[POOL_CLASSES];
-    size_t pkts_out; /* packets taken from the pool and not returned (leak check) */
+    size_t pkts_out;     /* packets taken from the pool and not returned */
+    uint64_t bytes_out;  /* their capacity: bounded by IMP_MAX_QUEUED */
+    uint64_t queue_full; /* datagrams sent at once (not held or delayed): bound reached */
     struct impair_rng rng[IMPAIR__DIRS];
     struct zframe z; /* inflates compressed datagrams to see their verb and seq */
     char *zbuf;      /* IMP_MAX_DGRAM bytes */
@@ -159,6 +162,10 @@ static struct imp_pkt *pkt_get(uint32_t len)
     size_t c = 0;
     while (c + 1 < POOL_CLASSES && pool_caps[c] < len)
         c++; /* len <= IMP_MAX_DGRAM, the last class */
+    if (R.bytes_out + pool_caps[c] > IMP_MAX_QUEUED) {
+        R.queue_full++; /* a flood of big delayed datagrams must not take all memory */
+        return NULL;
+    }
     struct imp_pkt *p = R.pool[c];
     if (p) {
         R.pool[c] = p->next_free;
@@ -170,6 +177,7 @@ static struct imp_pkt *pkt_get(uint32_t len)
         p->cap = pool_caps[c];
     }
     R.pkts_out++;
+    R.bytes_out += p->cap;
     p->next_free = NULL;
     return p;
 }
@@ -185,6 +193,7 @@ static void pkt_put(struct imp_pkt *p)
     p->next_free = R.pool[c];
     R.pool[c] = p;
     R.pkts_out--;
+    R.bytes_out -= p->cap;
 }
 
 /* --- sending --- */
@@ -576,10 +585,10 @@ static void print_report(FILE *f, double secs)
             R.cfg.seed, R.cfg.match_str, R.cfg.scope_mapping ? "mapping" : "stream");
     fprintf(f,
             "mappings: created %" PRIu64 ", expired %" PRIu64 ", peak %" PRIu64
-            ", unmapped datagrams %" PRIu64 "; kernel drops: up %" PRIu32 ", down %" PRIu64
-            " (host-wide UDP RcvbufErrors during the run: %" PRId64 ")\n",
-            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.ovfl_listen, kdrops_down(),
-            host_drops_delta());
+            ", unmapped datagrams %" PRIu64 ", queue full %" PRIu64 "; kernel drops: up %" PRIu32
+            ", down %" PRIu64 " (host-wide UDP RcvbufErrors during the run: %" PRId64 ")\n",
+            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.queue_full, R.ovfl_listen,
+            kdrops_down(), host_drops_delta());
     fprintf(f, "%-5s %-8s", "dir", "verb");
     for (int s = 0; s < IS__COUNT; s++)
         fprintf(f, " %9s", stat_names[s]);
@@ -621,8 +630,9 @@ static int write_json(const char *path, double secs)
     fprintf(f, ", \"reorder_hold_ms\": %.3f},\n", (double)c->hold_ns / 1e6);
     fprintf(f,
             "  \"mappings\": {\"created\": %" PRIu64 ", \"expired\": %" PRIu64
-            ", \"peak\": %" PRIu64 ", \"unmapped_datagrams\": %" PRIu64 "},\n",
-            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped);
+            ", \"peak\": %" PRIu64 ", \"unmapped_datagrams\": %" PRIu64 "},\n"
+            "  \"queue_full\": %" PRIu64 ",\n",
+            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.queue_full);
     fprintf(f,
             "  \"kernel_drops\": {\"up\": %" PRIu32 ", \"down\": %" PRIu64 "},\n"
             "  \"host_udp_rcvbuf_errors\": %" PRId64,
