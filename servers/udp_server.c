@@ -25,6 +25,8 @@
 #define UDP_SOCKBUF (4 * 1024 * 1024) /* SO_RCVBUF/SO_SNDBUF: 10,000 clients share them */
 #define UDP_QUEUE_BYTES (8u << 20)    /* outbound payload ring */
 #define UDP_QUEUE_MIN_ENTRIES 262144u /* outbound datagrams in flight */
+/* a receive slot: larger than any acceptable datagram, so MSG_TRUNC tells a too long one */
+#define UDP_SLOT(s) ((s)->cfg.max_frame + 64)
 
 /* --- options --- */
 
@@ -145,18 +147,13 @@ static bool wait_readable(struct udp_server *s, int timeout_ms)
 static void *receiver_main(void *arg)
 {
     struct udp_server *s = arg;
-    struct udp_ctx cx;
-    char *bufs = NULL;
-    /* larger than any acceptable datagram, so MSG_TRUNC tells a too long one */
-    size_t slot = s->cfg.max_frame + 64;
+    struct udp_ctx *cx = &s->rx_ctx;
+    char *bufs = s->rx_bufs;
+    size_t slot = UDP_SLOT(s);
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
     struct sockaddr_in from[UDP_BATCH];
 
-    if (udp_ctx_init(&cx, s) < 0 || (bufs = malloc(slot * UDP_BATCH)) == NULL) {
-        log_line("ERROR", "Memória insuficiente para o receptor");
-        goto out;
-    }
     while (wait_readable(s, -1)) {
         /* drain the socket before polling again; check for shutdown between batches */
         while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
@@ -178,16 +175,13 @@ static void *receiver_main(void *arg)
             for (int i = 0; i < n; i++) {
                 if (msgs[i].msg_hdr.msg_namelen != sizeof(from[i]) || from[i].sin_family != AF_INET)
                     continue; /* not an IPv4 peer we could answer */
-                udp_handle_datagram(&cx, &from[i], iov[i].iov_base, msgs[i].msg_len,
+                udp_handle_datagram(cx, &from[i], iov[i].iov_base, msgs[i].msg_len,
                                     (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
             }
             if (n < UDP_BATCH)
                 break;
         }
     }
-out:
-    free(bufs);
-    udp_ctx_destroy(&cx);
     return NULL;
 }
 
@@ -233,11 +227,6 @@ static void *sender_main(void *arg)
 static void *keepalive_main(void *arg)
 {
     struct udp_server *s = arg;
-    struct udp_ctx cx;
-    if (udp_ctx_init(&cx, s) < 0) {
-        log_line("ERROR", "Memória insuficiente para o keep-alive");
-        return NULL;
-    }
     uint64_t next = clock_now_ms() + 1000;
     uint64_t reported = 0; /* drops already logged */
     for (;;) {
@@ -254,7 +243,7 @@ static void *keepalive_main(void *arg)
             continue;
         }
         next = now + 1000;
-        udp_expire(&cx, now);
+        udp_expire(&s->ka_ctx, now);
         /* drops are normal for UDP but should not go unnoticed: one line per second at most */
         uint64_t dropped = udp_outq_dropped(&s->outq);
         if (dropped > reported) {
@@ -263,7 +252,6 @@ static void *keepalive_main(void *arg)
             reported = dropped;
         }
     }
-    udp_ctx_destroy(&cx);
     return NULL;
 }
 
@@ -329,6 +317,12 @@ int main(int argc, char **argv)
                        : 16 * zframe_bound(s->cfg.max_frame + 128);
     if ((rc = udp_outq_init(&s->outq, bytes, ents)) < 0)
         die_errno("outbound queue", -rc);
+    /* per-thread storage, allocated here so that a failure stops start-up, not a thread */
+    if ((rc = udp_ctx_init(&s->rx_ctx, s)) < 0 || (rc = udp_ctx_init(&s->ka_ctx, s)) < 0 ||
+        (rc = udp_ctx_init(&s->main_ctx, s)) < 0)
+        die_errno("thread buffers", -rc);
+    if ((s->rx_bufs = malloc(UDP_SLOT(s) * UDP_BATCH)) == NULL)
+        die_errno("receive buffers", ENOMEM);
 
     pthread_t recv_t, send_t, keep_t;
     if ((rc = pthread_create(&send_t, NULL, sender_main, s)) != 0 ||
@@ -354,14 +348,7 @@ int main(int argc, char **argv)
     pthread_join(recv_t, NULL);
     pthread_join(keep_t, NULL);
 
-    struct udp_ctx cx;
-    size_t told = 0;
-    if (udp_ctx_init(&cx, s) == 0) {
-        told = udp_farewell(&cx);
-        udp_ctx_destroy(&cx);
-    } else {
-        log_line("ERROR", "Memória insuficiente para avisar os clientes");
-    }
+    size_t told = udp_farewell(&s->main_ctx);
     udp_outq_stop(&s->outq);
     pthread_join(send_t, NULL);
 
@@ -382,6 +369,10 @@ int main(int argc, char **argv)
              (unsigned long long)udp_outq_dropped(&s->outq),
              (unsigned long long)atomic_load(&s->timeouts));
 
+    udp_ctx_destroy(&s->rx_ctx);
+    udp_ctx_destroy(&s->ka_ctx);
+    udp_ctx_destroy(&s->main_ctx);
+    free(s->rx_bufs);
     udp_outq_destroy(&s->outq);
     pthread_mutex_destroy(&s->tab_lock);
     close(s->wake_fd);

@@ -51,6 +51,20 @@ struct udp_config {
     bool quiet;
 };
 
+/* Per-thread working storage: a zlib state, frame buffers and recipient lists. */
+struct udp_ctx {
+    struct udp_server *s;
+    struct zframe z;
+    char *frame; /* an inflated datagram: max_frame + 2 bytes */
+    size_t frame_cap;
+    char *out; /* one outgoing frame, room left for its LF */
+    size_t out_cap;
+    char *zout; /* its compressed form */
+    size_t zout_cap;
+    struct sockaddr_in *to_plain, *to_zip; /* recipients by form, max_clients each */
+    size_t n_plain, n_zip;
+};
+
 struct udp_server {
     struct udp_config cfg; /* read-only once the threads run */
     int fd;                /* the one UDP socket, shared by receiver and sender */
@@ -66,26 +80,18 @@ struct udp_server {
 
     struct udp_outq outq;
 
+    /* owned by one thread each, allocated by main before the threads start */
+    struct udp_ctx rx_ctx;   /* receiver */
+    struct udp_ctx ka_ctx;   /* keep-alive */
+    struct udp_ctx main_ctx; /* main, at shutdown */
+    char *rx_bufs;           /* receiver: UDP_BATCH slots */
+
     /* receiver only (read after it is joined) */
     uint64_t dgrams_in, bytes_in, zbytes_in, zdgrams_in, rejected_in;
     /* sender only (read after it is joined) */
     uint64_t dgrams_out, bytes_out, zbytes_out, zdgrams_out, send_errors;
     /* keep-alive */
     atomic_uint_fast64_t timeouts;
-};
-
-/* Per-thread working storage: a zlib state, frame buffers and recipient lists. */
-struct udp_ctx {
-    struct udp_server *s;
-    struct zframe z;
-    char *frame; /* an inflated datagram: max_frame + 2 bytes */
-    size_t frame_cap;
-    char *out; /* one outgoing frame, room left for its LF */
-    size_t out_cap;
-    char *zout; /* its compressed form */
-    size_t zout_cap;
-    struct sockaddr_in *to_plain, *to_zip; /* recipients by form, max_clients each */
-    size_t n_plain, n_zip;
 };
 
 int udp_ctx_init(struct udp_ctx *cx, struct udp_server *s);
