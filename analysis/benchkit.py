@@ -357,14 +357,18 @@ def run_loadgen(port, proto, label, outdir, args, timeout):
 # --- anchors ---
 
 
-def sockperf_rtt(proto, size, seconds):
-    """sockperf ping-pong over loopback: full round trip (--full-rtt) percentiles in us."""
+def sockperf_rtt(proto, size, seconds, mps=None):
+    """sockperf over loopback: full round trip (--full-rtt) percentiles in us. Without mps,
+    ping-pong (one message in flight, as fast as it goes: the floor); with mps, under-load
+    at that many messages per second, each one answered (--reply-every 1)."""
     port = free_port(socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     tcp = ["--tcp"] if proto == "tcp" else []
     srv = spawn(["sockperf", "server", "-i", HOST, "-p", str(port), *tcp])
     try:
         wait_port(port, proto)
-        r = run(["sockperf", "ping-pong", "-i", HOST, "-p", str(port), "-m", str(size),
+        mode = ["ping-pong"] if mps is None else ["under-load", "--mps", str(int(mps)),
+                                                  "--reply-every", "1"]
+        r = run(["sockperf", *mode, "-i", HOST, "-p", str(port), "-m", str(size),
                  "-t", str(seconds), "--full-rtt", *tcp], seconds + 30)
     finally:
         stop(srv, signal.SIGINT, 5)

@@ -122,6 +122,9 @@ TABLES = [
         col("our ACK p50 (µs)", "ack_p50_us"), col("sockperf RTT p50 (µs)", "sockperf_p50_us", 1),
         ("ours / sockperf", lambda r: _ratio(_f(r, "ack_p50_us"), _f(r, "sockperf_p50_us")), 2),
         col("our ACK p99 (µs)", "ack_p99_us"), col("sockperf RTT p99 (µs)", "sockperf_p99_us", 1),
+        col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1),
+        ("ours / sockperf under load", lambda r: _ratio(_f(r, "ack_p50_us"),
+                                                        _f(r, "sockperf_load_p50_us")), 2),
     ]),
 ]
 

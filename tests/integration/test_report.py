@@ -1,0 +1,208 @@
+"""test_report: every number in REPORT.md's generated tables agrees with results/.
+
+Parses each `<!-- BEGIN GENERATED: name -->` block of REPORT.md, finds the CSV it names
+("Source: `results/X.csv`"), and recomputes every cell from that CSV's row with the same
+label, with formulas written here independently of analysis/report.py. A cell agrees when it
+equals the recomputed value rounded to the decimals the cell shows. A column this test does
+not know fails the test: REPORT.md may not carry numbers nobody checks.
+Skips (with the reason) only when results/ holds no benchmark run.
+"""
+import csv
+import math
+import os
+import re
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS = os.path.join(ROOT, "results")
+REPORT = os.path.join(ROOT, "REPORT.md")
+BLOCK = re.compile(r"<!-- BEGIN GENERATED: (\S+) -->\n(.*?)<!-- END GENERATED: \1 -->", re.S)
+
+
+def num(r, k):
+    v = r.get(k, "")
+    return float(v) if v not in ("", None) else None
+
+
+def pct(r, a, b="sent"):
+    x, y = num(r, a), num(r, b)
+    return None if x is None or not y else 100.0 * x / y
+
+
+def div(x, y):
+    return None if x is None or not y else x / y
+
+
+def loss_expected(r):
+    p = num(r, "injected_loss_pct")
+    if r.get("proto") != "udp" or p is None:
+        return None
+    keep = 1.0 - p / 100.0
+    return 100.0 * (1.0 - keep * keep)
+
+
+def uplink_minus_iperf(r):
+    up, ip = pct(r, "lost_uplink"), num(r, "iperf3_lost_pct")
+    return None if up is None or ip is None else up - ip
+
+
+# header -> how to recompute it from one CSV row (strings compare exactly)
+FORMULAS = {
+    "label": lambda r: r["label"],
+    "proto": lambda r: r["proto"],
+    "payload": lambda r: r["payload"],
+    "clients": lambda r: num(r, "clients"),
+    "connected": lambda r: num(r, "connected"),
+    "failed": lambda r: num(r, "connect_failed"),
+    "acked msg/s": lambda r: num(r, "acked_rate_msgs"),
+    "offered msg/s": lambda r: num(r, "offered_rate_msgs"),
+    "achieved msg/s": lambda r: num(r, "achieved_rate_msgs"),
+    "acked / offered (%)": lambda r: pct(r, "acked_rate_msgs", "offered_rate_msgs"),
+    "ACK p50 (µs)": lambda r: num(r, "ack_p50_us"),
+    "ACK p99 (µs)": lambda r: num(r, "ack_p99_us"),
+    "ACK p99.9 (µs)": lambda r: num(r, "ack_p999_us"),
+    "ACK max (µs)": lambda r: num(r, "ack_max_us"),
+    "p50 (µs)": lambda r: num(r, "ack_p50_us"),
+    "p90 (µs)": lambda r: num(r, "ack_p90_us"),
+    "p99 (µs)": lambda r: num(r, "ack_p99_us"),
+    "p99.9 (µs)": lambda r: num(r, "ack_p999_us"),
+    "p99.99 (µs)": lambda r: num(r, "ack_p9999_us"),
+    "max (µs)": lambda r: num(r, "ack_max_us"),
+    "server RSS (MiB)": lambda r: div(num(r, "server_rss_kib_max"), 1024.0),
+    "RSS per client (KiB)": lambda r: div(num(r, "server_rss_kib_max"), num(r, "clients")),
+    "server threads": lambda r: num(r, "server_threads_max"),
+    "server fds": lambda r: num(r, "server_fds_max"),
+    "server CPU (%)": lambda r: num(r, "server_cpu_pct"),
+    "server CPU per msg (µs)": lambda r: num(r, "server_cpu_us_per_msg"),
+    "loadgen CPU per msg (µs)": lambda r: num(r, "cpu_us_per_msg"),
+    "lost (%)": lambda r: pct(r, "lost"),
+    "loadgen bound": lambda r: num(r, "loadgen_bound"),
+    "injected (%)": lambda r: num(r, "injected_loss_pct"),
+    "sent": lambda r: num(r, "sent"),
+    "uplink lost (%)": lambda r: pct(r, "lost_uplink"),
+    "downlink lost (%)": lambda r: pct(r, "lost_downlink"),
+    "expected UDP loss (%)": loss_expected,
+    "iperf3 lost (%)": lambda r: num(r, "iperf3_lost_pct"),
+    "uplink - iperf3 (points)": uplink_minus_iperf,
+    "reordered": lambda r: num(r, "reordered"),
+    "nft drops": lambda r: num(r, "nft_dropped"),
+    "room": lambda r: num(r, "room_size"),
+    "expected": lambda r: num(r, "fanout_expected"),
+    "received": lambda r: num(r, "fanout_received"),
+    "fan-out p50 (µs)": lambda r: num(r, "fanout_p50_us"),
+    "fan-out p99 (µs)": lambda r: num(r, "fanout_p99_us"),
+    "last recipient p99 (µs)": lambda r: num(r, "fanout_last_p99_us"),
+    "size (B)": lambda r: num(r, "size_bytes"),
+    "compress": lambda r: num(r, "compress"),
+    "ratio": lambda r: num(r, "compress_ratio"),
+    "wire bytes per msg": lambda r: div(num(r, "bytes_sent_wire"), num(r, "sent")),
+    "connect p50 (µs)": lambda r: num(r, "connect_p50_us"),
+    "connect p99 (µs)": lambda r: num(r, "connect_p99_us"),
+    "connect max (µs)": lambda r: num(r, "connect_max_us"),
+    "frame (B)": lambda r: num(r, "sockperf_size_bytes"),
+    "our ACK p50 (µs)": lambda r: num(r, "ack_p50_us"),
+    "sockperf RTT p50 (µs)": lambda r: num(r, "sockperf_p50_us"),
+    "ours / sockperf": lambda r: div(num(r, "ack_p50_us"), num(r, "sockperf_p50_us")),
+    "our ACK p99 (µs)": lambda r: num(r, "ack_p99_us"),
+    "sockperf RTT p99 (µs)": lambda r: num(r, "sockperf_p99_us"),
+    "sockperf under load p50 (µs)": lambda r: num(r, "sockperf_load_p50_us"),
+    "ours / sockperf under load": lambda r: div(num(r, "ack_p50_us"),
+                                                num(r, "sockperf_load_p50_us")),
+}
+
+
+def parse_table(text):
+    """(header, rows) of the first markdown table in text; rows are lists of cells."""
+    lines = [x.strip() for x in text.splitlines() if x.strip().startswith("|")]
+    cells = [[c.strip() for c in x.strip("|").split("|")] for x in lines]
+    if len(cells) < 2:
+        return None, []
+    return cells[0], cells[2:]
+
+
+def agrees(cell, want):
+    """cell (as printed) equals want rounded to the decimals cell shows."""
+    if want is None:
+        return cell == "n/a"
+    if isinstance(want, str):
+        return cell == want
+    if cell == "n/a":
+        return False
+    decimals = len(cell.split(".")[1]) if "." in cell else 0
+    half = 0.5 * 10 ** -decimals
+    # round-half-even and binary floats: allow a hair more than half a unit
+    return math.isclose(float(cell), want, abs_tol=half * 1.0001 + 1e-9)
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(RESULTS, "machine.txt")),
+                     "results/ holds no benchmark run (run `make bench`)")
+class ReportAgreesWithResults(unittest.TestCase):
+    def setUp(self):
+        with open(REPORT, encoding="utf-8") as f:
+            self.blocks = dict(BLOCK.findall(f.read()))
+
+    def test_blocks_present(self):
+        for name in ("machine", "scale", "saturation", "loss", "fanout", "compression",
+                     "setup", "cdf", "anchors"):
+            self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
+
+    def test_machine_facts(self):
+        with open(os.path.join(RESULTS, "machine.txt")) as f:
+            facts = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line)
+        header, rows = parse_table(self.blocks["machine"])
+        self.assertEqual(header, ["fact", "value"])
+        shown = {r[0]: r[1] for r in rows}
+        self.assertEqual(set(shown), set(facts), "machine table and machine.txt differ")
+        for k, v in facts.items():
+            self.assertEqual(shown[k], v.strip().replace("|", "/"), k)
+
+    def test_tables_agree_with_csv(self):
+        checked = 0
+        for name, body in self.blocks.items():
+            if name == "machine":
+                continue
+            with self.subTest(table=name):
+                m = re.search(r"Source: `results/([\w.]+)`", body)
+                if m is None:
+                    m2 = re.search(r"No data: `([\w.]+)`", body)
+                    self.assertIsNotNone(m2, f"{name}: neither a source nor 'No data'")
+                    self.assertFalse(os.path.exists(os.path.join(RESULTS, m2.group(1))),
+                                     f"{name} says no data but results/{m2.group(1)} exists")
+                    continue
+                path = os.path.join(RESULTS, m.group(1))
+                self.assertTrue(os.path.exists(path), f"{name}: {path} is missing")
+                with open(path, newline="") as f:
+                    by_label = {r["label"]: r for r in csv.DictReader(f)}
+                header, rows = parse_table(body)
+                self.assertEqual(header[0], "label", f"{name}: first column must be label")
+                unknown = [h for h in header if h not in FORMULAS]
+                self.assertEqual(unknown, [], f"{name}: columns this test cannot check")
+                self.assertEqual(sorted(r[0] for r in rows), sorted(by_label),
+                                 f"{name}: the table's rows are not the CSV's rows")
+                for cells in rows:
+                    self.assertEqual(len(cells), len(header), f"{name}: ragged row {cells}")
+                    row = by_label[cells[0]]
+                    for h, cell in zip(header, cells):
+                        want = FORMULAS[h](row)
+                        self.assertTrue(agrees(cell, want),
+                                        f"{name} / {cells[0]} / {h}: REPORT.md says {cell}, "
+                                        f"results/ gives {want}")
+                        checked += 1
+        self.assertGreater(checked, 0, "no number checked")
+
+
+class CellAgreement(unittest.TestCase):
+    """The comparison itself can fail: guards against a test that passes everything."""
+
+    def test_rounding(self):
+        self.assertTrue(agrees("12.3", 12.34))
+        self.assertFalse(agrees("12.3", 12.36))
+        self.assertTrue(agrees("100", 99.6))
+        self.assertFalse(agrees("100", 98.9))
+        self.assertTrue(agrees("n/a", None))
+        self.assertFalse(agrees("0", None))
+        self.assertFalse(agrees("tcp", "udp"))
+
+
+if __name__ == "__main__":
+    unittest.main()
