@@ -84,6 +84,8 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     uint64_t now = clock_now_ns();
+    if (w->sends_done)
+        return; /* past t_end: what is still due is counted as behind, not sent late */
     /* a bounded batch, so a late timer cannot starve the reads */
     for (int batch = 0; w->heap_n > 0 && batch < 4096; batch++) {
         struct lg_client *c = &w->clients[w->heap[0]];
