@@ -32,7 +32,7 @@ COMMON_OBJS = $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 PROGRAMS =
 
 PROGRAMS += tcp_server
-tcp_server_SRCS = servers/tcp_server.c servers/outq.c servers/registry.c
+tcp_server_SRCS = servers/tcp_server.c servers/tcp_conn.c servers/outq.c servers/registry.c
 tcp_server_LIBS = $(LIBS_Z)
 test_outq_EXTRA = servers/outq.c
 test_registry_EXTRA = servers/registry.c
