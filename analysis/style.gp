@@ -22,15 +22,16 @@ set linetype 8 lc rgb "#7f7f7f" pt 1 dt 3   # references (y = x, theory)
 # sel(block, file, x, y, cond): fills datablock $block with columns x and y of the CSV rows
 # of file for which cond (a gnuplot expression over strcol/column) holds; rows with an
 # empty value are dropped. Usage: eval sel("t", dir."/scale.csv", "clients", "ack_p50_us",
-# "strcol('proto') eq 'tcp'") then plot $t using 1:2.
+# "strcol('proto') eq 'tcp'") then plot $t using 1:2. A series with no rows still exists
+# (one NaN row), so a reduced matrix (bench-quick) draws every chart with what it has.
 sel(b, f, x, y, c) = sprintf("set datafile separator comma; set datafile columnheaders; " . \
     "set table $%s; plot '%s' using (column('%s')):(column('%s')) with table if (%s); " . \
-    "unset table; set datafile separator whitespace; set datafile nocolumnheaders", \
-    b, f, x, y, c)
+    "unset table; set print $%s append; print 'NaN NaN'; unset print; " . \
+    "set datafile separator whitespace; set datafile nocolumnheaders", b, f, x, y, c, b)
 is(p) = sprintf("strcol('proto') eq '%s'", p)
 # selu(block, file, using, cond): the same with a free using spec, e.g.
 # "(column('clients')):(column('a')/column('b'))".
 selu(b, f, u, c) = sprintf("set datafile separator comma; set datafile columnheaders; " . \
     "set table $%s; plot '%s' using %s with table if (%s); " . \
-    "unset table; set datafile separator whitespace; set datafile nocolumnheaders", \
-    b, f, u, c)
+    "unset table; set print $%s append; print 'NaN NaN'; unset print; " . \
+    "set datafile separator whitespace; set datafile nocolumnheaders", b, f, u, c, b)
