@@ -66,6 +66,7 @@ void lg_client_fail(struct lg_worker *w, struct lg_client *c)
         /* a live client lost its connection; its in-flight frames count as lost */
         w->st.errors++;
         w->st.disconnects++;
+        atomic_fetch_add(&w->n_dropped, 1);
     } else {
         w->st.connect_failed++;
         atomic_fetch_add(&w->n_failed, 1);

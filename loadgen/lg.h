@@ -161,7 +161,7 @@ struct lg_worker {
     pthread_mutex_t lock;
     atomic_uint swap_req, swap_done;
     /* shared with main */
-    atomic_uint n_ready, n_failed;
+    atomic_uint n_ready, n_failed, n_dropped; /* dropped: ready, then lost its connection */
     atomic_bool done;
     /* scratch */
     struct zframe z;

@@ -182,6 +182,7 @@ int main(int argc, char **argv)
         die("out of memory", ENOMEM);
     bool all_done = false;
     uint64_t stop_ns = 0;
+    double prev_t_s = 0;
     while (!all_done) {
         uint64_t now = clock_now_ns();
         if (stop_ns == 0 && atomic_load(&lg_stop))
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
             lg_worker_collect(&workers[t], &iv);
         uint64_t connected = 0;
         for (uint32_t t = 0; t < nth; t++)
-            connected += atomic_load(&workers[t].n_ready);
+            connected += atomic_load(&workers[t].n_ready) - atomic_load(&workers[t].n_dropped);
         if (all_done && iv.sent + iv.acked + iv.lost + iv.fanout.total == 0)
             break; /* nothing happened since the last full interval */
         double t_s = (double)((all_done ? now : next) - t0) / 1e9;
@@ -211,13 +212,14 @@ int main(int argc, char **argv)
         }
         series_row(&series[nseries++], &cfg, t_s, connected, &iv);
         if (tty) {
-            double secs = (double)ival_ns / 1e9;
+            double secs = t_s - prev_t_s > 0 ? t_s - prev_t_s : (double)ival_ns / 1e9;
             fprintf(stderr,
                     "\r[%6.1f s] connected %" PRIu64 "  sent/s %.0f  acked/s %.0f  ack p99 %.2f ms"
                     "  lost %" PRIu64 "      ",
                     t_s, connected, iv.sent / secs, iv.acked / secs,
                     hist_percentile(&iv.ack, 99) / 1e6, iv.lost);
         }
+        prev_t_s = t_s;
         next += ival_ns;
     }
     if (tty)

@@ -107,6 +107,24 @@ class LoadgenTcp(unittest.TestCase):
         self.assertGreater(s["fanout_last_p50_us"], 0)
 
 
+    def test_sigint_stops_early_with_a_summary(self):
+        server, port = harness.start_server("tcp", test=self)  # logs every [MESSAGE]
+        p = subprocess.Popen([LOADGEN, "--proto", "tcp", "--port", str(port), "--clients", "10",
+                              "--duration", "600", "--warmup", "0", "--rate", "10", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        server.wait_line(r"^\[MESSAGE\]", timeout=harness.TIMEOUT * 4)  # it is sending
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=harness.TIMEOUT * 4)
+        self.assertEqual(p.returncode, 0, err)
+        s = json.loads(out)
+        self.assertEqual(s["interrupted"], 1)
+        self.assertLess(s["measured_s"], 600)
+        self.assertGreater(s["sent"], 0)
+        self.assertEqual(s["acked"], s["sent"])  # drained, not cut off
+        self.assertEqual(s["lost"], 0)
+
+
 class LoadgenUdp(unittest.TestCase):
     def check_udp_identities(self, s):
         self.assertGreater(s["sent"], 0)
