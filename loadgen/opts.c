@@ -207,8 +207,11 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
             cfg->clients = (uint32_t)integer("--clients", optarg, 1, 1000000);
             break;
         case O_HOST:
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->host))
-                bad("--host", optarg, "empty or too long");
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->host) ||
+                strspn(optarg,
+                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                    strlen(optarg))
+                bad("--host", optarg, "use an IPv4 address or a host name");
             snprintf(cfg->host, sizeof(cfg->host), "%s", optarg);
             break;
         case O_PORT:

@@ -300,11 +300,23 @@ void lg_report_text(const struct lg_result *r, FILE *f)
         fprintf(f, "note:        interrupted: the figures cover the run up to the signal\n");
 }
 
+/* mkdir -p: creates dir and any missing parents. */
 static int mkdir_p(const char *dir)
 {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
-        return 0;
-    return -errno;
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0777) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
 }
 
 static int write_latency(const struct lg_result *r, const char *path)
