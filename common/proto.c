@@ -100,9 +100,11 @@ static bool take_word(struct cursor *c, const char **w, size_t *wl)
     return true;
 }
 
+/* At the end of the frame, and not just after a separating space: "WHO " or "HELLO a "
+ * has an empty last field and is refused. The cursor always stands past a verb here. */
 static bool at_end(const struct cursor *c)
 {
-    return c->p == c->end;
+    return c->p == c->end && c->p[-1] != ' ';
 }
 
 /* The rest of the frame, possibly empty (used for free text). */
@@ -195,9 +197,15 @@ enum proto_err proto_parse_client(const char *buf, size_t len, struct proto_fram
         out->text_len = len;
         return PROTO_OK;
     case PROTO_HELLO:
-        if (!take_word(&c, &out->id, &out->id_len) || !at_end(&c))
+        if (!take_word(&c, &out->id, &out->id_len))
             return PROTO_E_BAD_FRAME;
-        return proto_valid_name(out->id, out->id_len) ? PROTO_OK : PROTO_E_BAD_ID;
+        if (!at_end(&c) && (!take_word(&c, &out->room, &out->room_len) || !at_end(&c)))
+            return PROTO_E_BAD_FRAME;
+        if (!proto_valid_name(out->id, out->id_len))
+            return PROTO_E_BAD_ID;
+        if (out->room != NULL && !proto_valid_name(out->room, out->room_len))
+            return PROTO_E_BAD_ROOM;
+        return PROTO_OK;
     case PROTO_MSG:
         if (!take_u64(&c, true, &out->seq))
             return PROTO_E_BAD_FRAME;
@@ -421,6 +429,11 @@ static const char *seq_str(uint64_t seq, char tmp[24])
 int proto_fmt_hello(char *buf, size_t cap, const char *id)
 {
     return fmt(buf, cap, "HELLO %s", id);
+}
+
+int proto_fmt_hello_in(char *buf, size_t cap, const char *id, const char *room)
+{
+    return fmt(buf, cap, "HELLO %s %s", id, room);
 }
 
 int proto_fmt_msg(char *buf, size_t cap, uint64_t seq, const char *text, size_t text_len)

@@ -22,7 +22,7 @@
 enum proto_verb {
     PROTO_NONE = 0,
     /* client to server */
-    PROTO_HELLO, /* HELLO <id> */
+    PROTO_HELLO, /* HELLO <id> [<room>]   (room NULL when absent: the default room) */
     PROTO_MSG,   /* MSG <seq> <text>   (and a line with no known verb: seq = PROTO_NO_SEQ) */
     PROTO_TO,    /* TO <id> <seq> <text> */
     PROTO_JOIN,  /* JOIN <room> */
@@ -75,7 +75,7 @@ struct proto_frame {
     enum proto_verb verb;
     const char *id; /* HELLO TO FROM PRIV WELCOME USER JOINED LEFT */
     size_t id_len;
-    const char *room; /* JOIN USER JOINED LEFT */
+    const char *room; /* HELLO (optional) JOIN USER JOINED LEFT */
     size_t room_len;
     const char *addr; /* WELCOME USER: "ip:port" */
     size_t addr_len;
@@ -120,6 +120,8 @@ size_t proto_escape(const char *in, size_t len, char *out, size_t cap);
 /* --- formatting: each writes one frame without terminator, returns its length or -1
  *     when it would not fit in cap (nothing useful is written then). --- */
 int proto_fmt_hello(char *buf, size_t cap, const char *id);
+/* HELLO <id> <room>: registers straight into room (no JOINED notices to the default room) */
+int proto_fmt_hello_in(char *buf, size_t cap, const char *id, const char *room);
 int proto_fmt_msg(char *buf, size_t cap, uint64_t seq, const char *text, size_t text_len);
 int proto_fmt_to(char *buf, size_t cap, const char *id, uint64_t seq, const char *text,
                  size_t text_len);

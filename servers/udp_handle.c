@@ -227,9 +227,17 @@ static void do_hello(struct udp_ctx *cx, struct udp_client *c, const struct sock
         e = PROTO_E_ID_IN_USE; /* the holder is not disturbed */
     else if (s->nclients >= s->cfg.max_clients)
         e = PROTO_E_FULL;
+    /* HELLO <id> <room> registers straight into a room: thousands of load-test clients
+     * arriving at once would otherwise cost n^2 JOINED notices in the default room */
+    char rname[PROTO_ID_MAX + 1] = PROTO_DEFAULT_ROOM;
+    size_t rlen = strlen(rname);
+    if (f->room != NULL) {
+        memcpy(rname, f->room, f->room_len);
+        rname[rlen = f->room_len] = '\0';
+    }
     struct udp_room *lobby = NULL;
     if (e == PROTO_OK) {
-        lobby = room_get(s, PROTO_DEFAULT_ROOM, strlen(PROTO_DEFAULT_ROOM));
+        lobby = room_get(s, rname, rlen);
         c = lobby != NULL ? calloc(1, sizeof(*c)) : NULL;
         if (c == NULL)
             e = PROTO_E_FULL; /* out of memory is a kind of full */
@@ -259,7 +267,7 @@ static void do_hello(struct udp_ctx *cx, struct udp_client *c, const struct sock
      * the line (the tests do) */
     log_line("REGISTER", "Novo cliente %s registrado de %s", id, addr);
     send_one(cx, from, zip, proto_fmt_welcome(cx->out, cx->out_cap - 1, id, addr));
-    send_gathered(cx, proto_fmt_joined(cx->out, cx->out_cap - 1, id, PROTO_DEFAULT_ROOM), false);
+    send_gathered(cx, proto_fmt_joined(cx->out, cx->out_cap - 1, id, rname), false);
 }
 
 static void do_msg(struct udp_ctx *cx, struct udp_client *c, bool zip, const struct proto_frame *f)

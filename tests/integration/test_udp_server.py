@@ -208,6 +208,27 @@ class UdpServerTest(unittest.TestCase):
         self.assertEqual(c.next(), "FROM ja 5 x")  # no FROM jb 4, no JOINED ja r1
         p.wait_line(r"^\[INFO\] Cliente ja entrou na sala r1$")
 
+    def test_hello_straight_into_a_room(self):
+        self.server()
+        lobby = self.client("hl")
+        a = self.client()
+        a.send("HELLO ha r9")
+        self.assertEqual(a.next(), f"WELCOME ha {HOST}:{a.local_port}")
+        b = self.client()
+        b.send("HELLO hb r9")
+        b.expect(r"^WELCOME hb ")
+        self.assertEqual(a.next(), "JOINED hb r9")
+        a.send("MSG 1 only r9")
+        self.assertEqual(a.next(), "ACK 1 1")
+        self.assertEqual(b.next(), "FROM ha 1 only r9")
+        lobby.send("MSG 2 lobby")  # the lobby heard neither HELLO, and is alone
+        self.assertEqual(lobby.next(), "ACK 2 1")
+        a.send("WHO")
+        a.expect(r"^USER ha \S+ r9$")
+        c = self.client()
+        c.send("HELLO hc bad/room")
+        c.expect(r"^ERR bad_room ")
+
     def test_bye(self):
         p = self.server()
         a, b = self.client("leaver"), self.client("stayer")

@@ -40,7 +40,13 @@ static void test_hello(void **state)
     assert_int_equal(pc("HELLO a.b-c_D9", &f), PROTO_OK);
     assert_int_equal(pc("HELLO", &f), PROTO_E_BAD_FRAME);
     assert_int_equal(pc("HELLO ", &f), PROTO_E_BAD_FRAME);
-    assert_int_equal(pc("HELLO a b", &f), PROTO_E_BAD_FRAME);
+    assert_null(f.room);
+    assert_int_equal(pc("HELLO a r7", &f), PROTO_OK); /* register straight into a room */
+    assert_span(f.id, f.id_len, "a");
+    assert_span(f.room, f.room_len, "r7");
+    assert_int_equal(pc("HELLO a r#7", &f), PROTO_E_BAD_ROOM);
+    assert_int_equal(pc("HELLO a b c", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO a ", &f), PROTO_E_BAD_FRAME);
     assert_int_equal(pc("HELLO  a", &f), PROTO_E_BAD_FRAME);
     assert_int_equal(pc("HELLO al/ce", &f), PROTO_E_BAD_ID);
     assert_int_equal(pc("HELLO ali\xc3\xa7", &f), PROTO_E_BAD_ID);
@@ -140,6 +146,8 @@ static void test_join_who_ping_bye(void **state)
     assert_int_equal(pc("WHO", &f), PROTO_OK);
     assert_int_equal(f.verb, PROTO_WHO);
     assert_int_equal(pc("WHO x", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("WHO ", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("JOIN r1 ", &f), PROTO_E_BAD_FRAME);
 
     assert_int_equal(pc("PING", &f), PROTO_OK);
     assert_int_equal(f.verb, PROTO_PING);
@@ -230,6 +238,10 @@ static void test_format_round_trip(void **state)
 
     n = proto_fmt_hello(b, sizeof(b), "alice");
     assert_string_equal(b, "HELLO alice");
+    n = proto_fmt_hello_in(b, sizeof(b), "alice", "r1");
+    assert_string_equal(b, "HELLO alice r1");
+    assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
+    assert_span(f.room, f.room_len, "r1");
 
     n = proto_fmt_from(b, sizeof(b), false, "alice", 3, S("hey"));
     assert_string_equal(b, "FROM alice 3 hey");
