@@ -306,6 +306,7 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         return;
     }
     s->acked = 1;
+    w->acks_seen++;
     w->cur->acked++;
     hist_record(&w->cur->ack, now - s->intended_ns);
     if (meas) {

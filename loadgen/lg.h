@@ -29,6 +29,7 @@
 #define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
 #define LG_SETUP_MAX_NS 120000000000ull      /* the whole set-up phase, after the ramp */
 #define LG_KEEPALIVE_NS 5000000000ull        /* UDP: PING after 5 s without sending */
+#define LG_TCP_DRAIN_MAX_NS 30000000000ull   /* TCP: longest wait for ACKs after the window */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
 #define LG_TICK_NS 10000000ull               /* housekeeping period of a worker */
 #define LG_MAX_HANDSHAKES 64 /* set-ups in progress per worker: they sit in the lobby */
@@ -155,6 +156,7 @@ struct lg_worker {
     uint32_t heap_n;
     uint64_t t0, warm_end, t_end, drain_end;
     bool started, sends_done;
+    uint64_t acks_seen, drain_acks; /* every ACK of ours: progress while draining */
     struct lg_stats st;
     struct lg_ival ival[2];
     struct lg_ival *cur, *pub; /* pub guarded by lock */

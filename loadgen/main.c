@@ -274,7 +274,7 @@ int main(int argc, char **argv)
     if (cfg.proto == LG_TCP && (res.st.lost > 0 || res.st.tcp_disorder > 0 || fan_lost > 0)) {
         fprintf(stderr,
                 "loadgen: ERROR: TCP must lose and reorder nothing, yet %" PRIu64
-                " messages were lost, %" PRIu64 " FROMs missing and %" PRIu64
+                " messages were never acknowledged, %" PRIu64 " FROMs never arrived and %" PRIu64
                 " frames arrived out of order or twice\n",
                 res.st.lost, fan_lost, res.st.tcp_disorder);
         status = 1;

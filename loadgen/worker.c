@@ -219,12 +219,22 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (w->started && !w->sends_done && now >= w->t_end)
         w->sends_done = true; /* the send timer may sleep past t_end: no more sends */
     if (w->sends_done) {
+        uint64_t tmo = (uint64_t)cfg->timeout_ms * 1000000u;
         if (w->drain_end == 0) {
-            uint64_t tmo = (uint64_t)cfg->timeout_ms * 1000000u;
-            /* TCP loses nothing: give it at least 5 s to deliver what is in flight */
-            if (cfg->proto == LG_TCP && tmo < 5000000000u)
-                tmo = 5000000000u;
             w->drain_end = (now > w->t_end ? now : w->t_end) + tmo + LG_TICK_NS;
+            w->drain_acks = w->acks_seen;
+        }
+        if (cfg->proto == LG_TCP) {
+            /* TCP loses nothing: wait while ACKs keep coming (a saturated server catches up),
+             * until max(--timeout, 5 s) passes without one, or LG_TCP_DRAIN_MAX in all */
+            if (tmo < 5000000000u)
+                tmo = 5000000000u;
+            if (w->acks_seen != w->drain_acks) {
+                w->drain_acks = w->acks_seen;
+                w->drain_end = now + tmo;
+            }
+            if (w->drain_end > w->t_end + LG_TCP_DRAIN_MAX_NS)
+                w->drain_end = w->t_end + LG_TCP_DRAIN_MAX_NS;
         }
         if (inflight == 0 || now >= w->drain_end || atomic_load(&lg_stop) > 1)
             finish(w);
