@@ -427,42 +427,64 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
     }
 }
 
+static void udp_datagram(struct lg_worker *w, struct lg_client *c, char *buf, size_t len,
+                         uint64_t now)
+{
+    w->st.bytes_recv_wire += len;
+    const char *frame = buf;
+    if (len > 0 && (unsigned char)buf[0] == PROTO_ZMARK) {
+        int z = zframe_decompress(&w->z, buf, len, w->scratch2, LG_ZBUF);
+        if (z < 0) {
+            w->st.errors++;
+            return;
+        }
+        frame = w->scratch2;
+        len = (size_t)z;
+    }
+    w->st.bytes_recv_plain += len;
+    if (len > 0 && frame[len - 1] == '\n')
+        len--;
+    if (len > 0 && frame[len - 1] == '\r')
+        len--;
+    on_frame(w, c, frame, len, now);
+}
+
+/* Level-triggered: one recvmmsg takes what is queued (up to LG_RX_BATCH datagrams); a short
+ * batch means the queue is empty, which saves the EAGAIN call a recv loop ends with. */
 static void udp_read(struct lg_worker *w, struct lg_client *c)
 {
+    struct mmsghdr msgs[LG_RX_BATCH];
+    struct iovec iov[LG_RX_BATCH];
     for (;;) {
-        ssize_t n = recv(c->fd, w->scratch, LG_ZBUF, 0);
+        memset(msgs, 0, sizeof(msgs));
+        for (int i = 0; i < LG_RX_BATCH; i++) {
+            iov[i].iov_base = w->rx + (size_t)i * LG_RX_SIZE;
+            iov[i].iov_len = LG_RX_SIZE;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(c->fd, msgs, LG_RX_BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
             w->st.errors++; /* ECONNREFUSED: ICMP port unreachable, no server there */
-            if (errno == ECONNREFUSED && c->state != LG_READY) {
+            if (errno == ECONNREFUSED && c->state != LG_READY)
                 lg_client_fail(w, c);
-                return;
-            }
-            continue;
+            return;
         }
         uint64_t now = clock_now_ns();
-        w->st.bytes_recv_wire += (uint64_t)n;
-        const char *frame = w->scratch;
-        size_t len = (size_t)n;
-        if (n > 0 && (unsigned char)w->scratch[0] == PROTO_ZMARK) {
-            int z = zframe_decompress(&w->z, w->scratch, len, w->scratch2, LG_ZBUF);
-            if (z < 0) {
-                w->st.errors++;
+        for (int i = 0; i < n; i++) {
+            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                w->st.errors++; /* larger than any frame we send or expect */
                 continue;
             }
-            frame = w->scratch2;
-            len = (size_t)z;
+            udp_datagram(w, c, iov[i].iov_base, msgs[i].msg_len, now);
+            if (c->state == LG_FAILED)
+                return;
         }
-        w->st.bytes_recv_plain += len;
-        if (len > 0 && frame[len - 1] == '\n')
-            len--;
-        if (len > 0 && frame[len - 1] == '\r')
-            len--;
-        on_frame(w, c, frame, len, now);
-        if (c->state == LG_FAILED)
+        if (n < LG_RX_BATCH)
             return;
     }
 }
@@ -474,7 +496,8 @@ static void tcp_read(struct lg_worker *w, struct lg_client *c)
     if (have > 0)
         memcpy(buf, c->rbuf, have);
     for (;;) {
-        ssize_t n = recv(c->fd, buf + have, LG_ZBUF - have, 0);
+        size_t space = LG_ZBUF - have;
+        ssize_t n = recv(c->fd, buf + have, space, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -502,6 +525,8 @@ static void tcp_read(struct lg_worker *w, struct lg_client *c)
         }
         memmove(buf, buf + pos, have - pos);
         have -= pos;
+        if ((size_t)n < space)
+            break; /* drained; level-triggered events call again when more arrives */
     }
     if (have > 0 && c->rbuf == NULL && (c->rbuf = malloc(LG_RBUF + 1)) == NULL) {
         lg_client_fail(w, c);

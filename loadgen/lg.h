@@ -25,6 +25,8 @@
 #define LG_MAX_SIZE 3900                     /* payload bytes; the frame stays under 4096 */
 #define LG_RBUF 8192                         /* TCP line buffer of one client */
 #define LG_WBUF_MAX (1u << 20)               /* TCP: unsent bytes of one client */
+#define LG_RX_BATCH 8                        /* UDP: datagrams per recvmmsg */
+#define LG_RX_SIZE 8192                      /* UDP: largest datagram taken */
 #define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
 #define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
 #define LG_SETUP_MAX_NS 120000000000ull      /* the whole set-up phase, after the ramp */
@@ -171,6 +173,7 @@ struct lg_worker {
     size_t pool_len;
     struct lg_rng rng;
     char *scratch, *scratch2;
+    char *rx; /* LG_RX_BATCH buffers of LG_RX_SIZE */
     pthread_t thread;
     char id_prefix[24];
     size_t id_prefix_len;

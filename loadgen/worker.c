@@ -269,8 +269,10 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     w->pool = malloc(w->pool_len);
     w->scratch = malloc(LG_ZBUF + 16);
     w->scratch2 = malloc(LG_ZBUF + 16);
+    w->rx = malloc((size_t)LG_RX_BATCH * LG_RX_SIZE);
     w->heap = calloc(nmine ? nmine : 1, sizeof(*w->heap));
-    if (w->pool == NULL || w->scratch == NULL || w->scratch2 == NULL || w->heap == NULL)
+    if (w->pool == NULL || w->scratch == NULL || w->scratch2 == NULL || w->rx == NULL ||
+        w->heap == NULL)
         return -ENOMEM;
     lg_payload_fill(cfg->payload, mix(cfg->seed, 0x20000000ull + id), w->pool, w->pool_len);
 
@@ -337,6 +339,7 @@ void lg_worker_destroy(struct lg_worker *w)
     free(w->pool);
     free(w->scratch);
     free(w->scratch2);
+    free(w->rx);
     free(w->heap);
     lg_stats_destroy(&w->st);
     lg_ival_destroy(&w->ival[0]);
