@@ -253,6 +253,15 @@ class LoadgenThroughImpair(unittest.TestCase):
 
 
 class LoadgenOutput(unittest.TestCase):
+    def hist_total(self, path):
+        """Sum of the counts in a hist_save file ("hist v1 ...", "index count"..., "end")."""
+        with open(path) as f:
+            lines = f.read().split("\n")
+        self.assertTrue(lines[0].startswith("hist v1 "), path)
+        self.assertIn("end", lines)
+        return sum(int(l.split()[1]) for l in lines[1:]
+                   if l and l[0].isdigit() and len(l.split()) == 2)
+
     def read_csv(self, path):
         with open(path, newline="") as f:
             return list(csv.reader(f))
@@ -290,10 +299,14 @@ class LoadgenOutput(unittest.TestCase):
             self.assertTrue({"ack", "ack_raw", "connect", "lag"} <= kinds)
             ack = [(float(r[2]), float(r[3])) for r in lat[1:] if r[1] == "ack"]
             self.assertEqual([v for _, v in ack], sorted(v for _, v in ack))  # a CDF
-            for kind in ("ack", "ack_raw", "connect", "lag"):
-                path = os.path.join(out, f"t1.{kind}.hist")
-                with open(path) as f:
-                    self.assertTrue(f.readline().startswith("hist v1 "), path)
+            # histograms hold one sample per figure: mergeable counts, not just percentiles
+            want = {"ack": rec["acked"], "ack_raw": rec["acked"], "lag": rec["sent"],
+                    "connect": rec["connected"]}
+            for kind, n in want.items():
+                self.assertEqual(self.hist_total(os.path.join(out, f"t1.{kind}.hist")), int(n))
+            for r in lat[1:]:
+                if r[1] == "ack":
+                    self.assertEqual(int(r[4]), int(rec["acked"]))
             # a second run appends one row under the same single header
             p = loadgen(*args[:-3], "--label", "t2", "--quiet")
             self.assertEqual(p.returncode, 0, p.stderr)
