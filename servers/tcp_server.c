@@ -1,4 +1,8 @@
-/* tcp_server: the chat over TCP, one thread per client (deliberately simple; see THEORY).
+/* tcp_server: the chat over TCP, one thread per client (deliberately simple).
+ *
+ * This file: options, start-up, the accept loop, signals, reaping and shutdown. The
+ * client's thread (framing, frames, relaying, leaving) is tcp_conn.c; tcp_server.h has the
+ * shared records.
  *
  * Threads: the main thread accepts connections, handles SIGINT/SIGTERM (signalfd) and
  * joins finished client threads (an eventfd tells it when); each client has exactly one
@@ -15,6 +19,10 @@
  * --max-queue, nothing more is sent to that client (out_state OUT_DEAD), shutdown() wakes
  * its thread, which logs [WARN], tells its room LEFT <id> <room> slow and closes. The
  * sender never waits: this is Redis's client-output-buffer-limit policy.
+ *
+ * Shutdown (SIGINT/SIGTERM): stop accepting, set `stopping`, wake every client thread; each
+ * sends BYE shutdown, flushes for at most TCP_FINAL_FLUSH_MS and exits; the main thread joins
+ * them all and frees everything. No LEFT ... shutdown is sent (N^2 frames; PROTOCOL.md).
  *
  * Lock order: reg_lock, then a client's out_lock; conn_lock is never held with another. */
 #include "tcp_server.h"
