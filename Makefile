@@ -64,6 +64,7 @@ test_schedule_EXTRA = loadgen/schedule.c
 test_payload_EXTRA = loadgen/payload.c loadgen/schedule.c
 $(BIN)/tests/test_schedule $(BIN)/tests/test_payload: LIBS_Z += -lm
 test_csv_EXTRA = loadgen/csv.c
+test_stats_EXTRA = loadgen/stats.c
 
 PROGRAM_BINS = $(PROGRAMS:%=$(BIN)/%)
 

@@ -137,6 +137,21 @@ int lg_stats_init(struct lg_stats *s);
 void lg_stats_destroy(struct lg_stats *s);
 int lg_stats_add(struct lg_stats *dst, const struct lg_stats *src);
 
+/* The loss split. Messages after a client's last ACK are lost in a direction nothing tells
+ * (unknown); of the others, the server's count in the last ACK says how many never reached
+ * it (uplink); the rest reached it and lost their ACK (downlink). uplink + downlink +
+ * unknown == lost. uplink_all and tail_all cover the whole run, so the split is exact when
+ * --warmup is 0 and nothing duplicates frames on the way up (the server counts copies). */
+struct lg_loss_split {
+    uint64_t uplink, downlink, unknown;
+};
+struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s);
+
+/* Adds one client's end-of-run figures: sent_all messages (seqs 0..sent_all-1), and the ACK
+ * of its highest acknowledged seq (have_hi false: none came) with that ACK's n. */
+void lg_stats_account_client(struct lg_stats *s, uint64_t sent_all, bool have_hi, uint64_t hi_seq,
+                             uint64_t hi_n);
+
 /* Per-interval figures; the worker fills cur and swaps it with pub under lock. */
 struct lg_ival {
     struct hist ack, fanout;

@@ -30,19 +30,16 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : NAN;
 }
 
-/* The loss split (see lg_stats): messages after a client's last ACK are lost in a direction
- * nothing tells (lost_unknown); of the rest, the server's count says how many never reached
- * it (uplink), and the others lost their ACK (downlink). Computed over the whole run, so
- * exact when --warmup is 0 and nothing duplicates frames on the way up. */
 static uint64_t lost_unknown(const struct lg_stats *s)
 {
-    return s->tail_all < s->lost ? s->tail_all : s->lost;
+    struct lg_loss_split x = lg_stats_loss_split(s);
+    return x.unknown;
 }
 
 static uint64_t lost_uplink(const struct lg_stats *s)
 {
-    uint64_t rest = s->lost - lost_unknown(s);
-    return s->uplink_all < rest ? s->uplink_all : rest;
+    struct lg_loss_split x = lg_stats_loss_split(s);
+    return x.uplink;
 }
 
 static double achieved(const struct lg_result *r)

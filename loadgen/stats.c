@@ -79,6 +79,27 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     return 0;
 }
 
+void lg_stats_account_client(struct lg_stats *s, uint64_t sent_all, bool have_hi, uint64_t hi_seq,
+                             uint64_t hi_n)
+{
+    uint64_t upto = have_hi ? hi_seq + 1 : 0; /* seqs 0..hi_seq */
+    if (upto > sent_all)
+        upto = sent_all;
+    s->sent_all += sent_all;
+    s->uplink_all += upto > hi_n ? upto - hi_n : 0;
+    s->tail_all += sent_all - upto;
+}
+
+struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s)
+{
+    struct lg_loss_split x;
+    x.unknown = s->tail_all < s->lost ? s->tail_all : s->lost;
+    uint64_t rest = s->lost - x.unknown;
+    x.uplink = s->uplink_all < rest ? s->uplink_all : rest;
+    x.downlink = rest - x.uplink;
+    return x;
+}
+
 int lg_ival_init(struct lg_ival *v)
 {
     memset(v, 0, sizeof(*v));

@@ -162,12 +162,7 @@ static void finish(struct lg_worker *w)
                 w->st.behind++;
             lg_sched_advance(&c->sched);
         }
-        w->st.sent_all += c->sent_all;
-        uint64_t upto = c->have_hi ? c->hi_seq + 1 : 0; /* seqs 0..hi_seq */
-        if (upto > c->sent_all)
-            upto = c->sent_all;
-        w->st.uplink_all += upto > c->hi_n ? upto - c->hi_n : 0;
-        w->st.tail_all += c->sent_all - upto;
+        lg_stats_account_client(&w->st, c->sent_all, c->have_hi, c->hi_seq, c->hi_n);
         if (c->ack_ss.have_transit) {
             w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
             w->st.jitter_n++;
