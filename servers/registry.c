@@ -12,18 +12,19 @@ void registry_init(struct registry *r)
 
 void registry_destroy(struct registry *r)
 {
-    struct reg_member *m, *mt;
-    HASH_ITER(hh, r->by_id, m, mt)
-    {
-        HASH_DEL(r->by_id, m);
+    /* HASH_CLEAR frees only the tables; the items' app-order links stay readable */
+    struct reg_member *m = r->by_id;
+    HASH_CLEAR(hh, r->by_id);
+    for (; m != NULL; m = m->hh.next) {
         m->room = NULL;
         m->prev_in_room = m->next_in_room = NULL;
     }
-    struct reg_room *room, *rt;
-    HASH_ITER(hh, r->rooms, room, rt)
-    {
-        HASH_DEL(r->rooms, room);
+    struct reg_room *room = r->rooms;
+    HASH_CLEAR(hh, r->rooms);
+    while (room != NULL) {
+        struct reg_room *next = room->hh.next;
         free(room);
+        room = next;
     }
     r->count = 0;
 }
