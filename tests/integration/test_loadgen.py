@@ -170,7 +170,7 @@ class LoadgenThroughImpair(unittest.TestCase):
     reorders with a seed and reports what it did; loadgen's counts must equal it exactly.
     One impairment per run, --warmup 0 so every message is counted."""
 
-    def run_impaired(self, *impair_args, room=1, clients=8):
+    def run_impaired(self, *impair_args, room=1, clients=8, extra=()):
         _, port = harness.start_server("udp", "-q", test=self)
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
@@ -182,7 +182,7 @@ class LoadgenThroughImpair(unittest.TestCase):
         m = relay.wait_line(r"listening on [\d.]+:(\d+)")
         p = loadgen("--proto", "udp", "--port", m.group(1), "--clients", str(clients),
                     "--room-size", str(room), "--duration", "3", "--warmup", "0", "--rate", "20",
-                    "--seed", "5", "--json")
+                    "--seed", "5", "--json", *extra)
         self.assertEqual(p.returncode, 0, p.stderr)
         s = json.loads(p.stdout)
         self.assertEqual(relay.stop(signal.SIGINT), 0)
@@ -240,6 +240,17 @@ class LoadgenThroughImpair(unittest.TestCase):
         self.assertEqual(s["reordered"], swaps)
         self.assertEqual(s["lost"], 0)
         self.assertEqual(s["duplicates"], 0)
+
+    def test_ack_after_the_timeout_is_late_not_acked(self):
+        # every ACK is held 300 ms, past a 100 ms timeout: all lost, those seen count as late
+        s, r = self.run_impaired("--delay-down", "300", extra=("--timeout", "100"))
+        self.assertEqual(self.v(r, "down", "ACK", "delayed"), s["sent"])
+        self.assertEqual(s["acked"], 0)
+        self.assertEqual(s["lost"], s["sent"])
+        self.assertGreater(s["late"], 0)
+        self.assertLessEqual(s["late"], s["lost"])
+        self.assertEqual(s["lost_uplink"], 0)  # the late ACKs' counts say the server had them
+        self.assertEqual(s["ack_p50_us"], 0)  # no latency sample from a lost message
 
     def test_fanout_drops_and_duplicates(self):
         s, r = self.run_impaired("--drop-down", "0.05", "--dup-down", "0.05", room=4)
