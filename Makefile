@@ -185,7 +185,7 @@ SAN_UNIT = $(UNIT_SRCS:tests/unit/%.c=$(1)/tests/%)
 SAN_ENV = ASAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/asan:detect_leaks=1:abort_on_error=1 \
           UBSAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/ubsan:print_stacktrace=1:halt_on_error=1 \
           TSAN_OPTIONS=log_path=$(CURDIR)/$(1)/reports/tsan:halt_on_error=0:second_deadlock_stack=1 \
-          CHATBENCH_BIN=$(CURDIR)/$(1)
+          CHATBENCH_BIN=$(CURDIR)/$(1) CHATBENCH_SAN=$(1)
 
 .PHONY: fuzz-build fuzz-regress test-valgrind robustness
 
@@ -232,7 +232,7 @@ test-tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=bin-tsan CC=clang OPT="$(SAN_OPT)" \
 	    SAN="$(SAN_TSAN)" all $(call SAN_UNIT,bin-tsan)
 	@rm -rf bin-tsan/reports && mkdir -p bin-tsan/reports
-	$(call SAN_ENV,bin-tsan) CHATBENCH_SLOW=1 scripts/run-tests.sh $(call SAN_UNIT,bin-tsan); \
+	$(call SAN_ENV,bin-tsan) CHATBENCH_SLOW=1 CHATBENCH_CHURN=2000 scripts/run-tests.sh $(call SAN_UNIT,bin-tsan); \
 	    rc=$$?; tests/fuzz/check-reports.sh bin-tsan/reports && exit $$rc
 
 test-valgrind: $(BIN)/tcp_server $(BIN)/udp_server

@@ -1,7 +1,8 @@
 /* fuzz_tcp: tcp_server's per-frame handling driven without sockets (libFuzzer).
  *
- * tcp_server.c keeps its frame handling static, so this file includes it whole (its main()
- * renamed) and drives the functions its client threads run: handle_input() on bytes as
+ * tcp_conn.c keeps its frame handling static, so this file includes it whole (it has no
+ * main(); tcp_server.c, which owns the process, is not linked) and drives the functions a
+ * client's thread runs: handle_input() on bytes as
  * recv() would deliver them, the owner's POLLOUT flush, client_leave() on EOF, reset, hello
  * timeout or a sender's slow-consumer verdict. Four clients share one server, so HELLO,
  * rooms, TO, WHO and fan-out meet. The link wraps send() and sendmsg() (-Wl,--wrap): each
@@ -20,12 +21,7 @@
  *   5 drain:    the peer reads everything; the owner flushes its queue (POLLOUT)
  *   6 close:    n: EOF (n even) or a reset (n odd), the owner leaves
  *   7 timeout:  the hello timeout fires (only before HELLO, as in client_loop) */
-#include <sys/socket.h>
-
-#define main tcp_server_main
-int tcp_server_main(int argc, char **argv);
-#include "../../servers/tcp_server.c"
-#undef main
+#include "../../servers/tcp_conn.c"
 
 #include "fuzz_util.h"
 
@@ -48,6 +44,7 @@ struct fz_peer {
     size_t out_len, out_cap;
 };
 
+struct tcp_srv tcp_srv; /* defined by tcp_server.c in the real program */
 static struct fz_peer peers[FZ_CLIENTS];
 static int log_fd = -1;
 
@@ -75,13 +72,13 @@ static void check_output(struct fz_peer *p)
             fprintf(stderr, "unparsable frame from the server: \"%.*s\"\n", (int)l, p->out + off);
             abort();
         }
-        FZ_CHECK(l <= srv.cfg.max_frame + TCP_FRAME_EXTRA);
+        FZ_CHECK(l <= tcp_srv.cfg.max_frame + TCP_FRAME_EXTRA);
         off += l + 1;
     }
     memmove(p->out, p->out + off, p->out_len - off);
     p->out_len -= off;
     /* a line longer than any frame without its LF would be a bug too */
-    FZ_CHECK(p->out_len <= srv.cfg.max_frame + TCP_FRAME_EXTRA);
+    FZ_CHECK(p->out_len <= tcp_srv.cfg.max_frame + TCP_FRAME_EXTRA);
 }
 
 static size_t take(struct fz_peer *p, const void *buf, size_t len)
@@ -146,11 +143,11 @@ static void peer_open(struct fz_peer *p, int i)
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)(50000 + i)),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct tcp_client *c = client_new(fd, &sa);
+    struct tcp_client *c = tcp_conn_new(fd, &sa);
     FZ_CHECK(c != NULL);
     p->t = (struct conn_ctx){.c = c};
-    p->t.fcap = srv.cfg.max_frame + TCP_FRAME_EXTRA;
-    p->t.rbuf = malloc(srv.cfg.max_frame + 2);
+    p->t.fcap = tcp_srv.cfg.max_frame + TCP_FRAME_EXTRA;
+    p->t.rbuf = malloc(tcp_srv.cfg.max_frame + 2);
     p->t.fbuf = malloc(p->t.fcap);
     FZ_CHECK(p->t.rbuf != NULL && p->t.fbuf != NULL);
     p->budget = FZ_UNLIMITED;
@@ -171,7 +168,7 @@ static void peer_close(struct fz_peer *p, enum proto_reason why)
     free(p->t.fbuf);
     free(p->t.peers);
     p->t = (struct conn_ctx){0};
-    client_unref(c); /* the owner's reference, as reap() drops it */
+    tcp_conn_unref(c); /* the owner's reference, as reap() drops it */
 }
 
 static void peer_restart(struct fz_peer *p, int i, enum proto_reason why)
@@ -183,7 +180,7 @@ static void peer_restart(struct fz_peer *p, int i, enum proto_reason why)
 /* Bytes as recv() would hand them to the owner: at most the room left in rbuf. */
 static void peer_input(struct fz_peer *p, int i, const char *buf, size_t len)
 {
-    size_t room_max = srv.cfg.max_frame + 2;
+    size_t room_max = tcp_srv.cfg.max_frame + 2;
     while (len > 0) {
         if (atomic_load(&p->t.c->close_reason) >= 0)
             return; /* client_loop stops reading once another thread ended it */
@@ -219,8 +216,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_fd = fz_log_capture();
-    FZ_CHECK(pthread_rwlock_init(&srv.reg_lock, NULL) == 0);
-    FZ_CHECK(pthread_mutex_init(&srv.conn_lock, NULL) == 0);
+    FZ_CHECK(pthread_rwlock_init(&tcp_srv.reg_lock, NULL) == 0);
+    FZ_CHECK(pthread_mutex_init(&tcp_srv.conn_lock, NULL) == 0);
     return 0;
 }
 
@@ -229,12 +226,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fz_in in = {data, size};
     unsigned cfg = fz_byte(&in);
     static const size_t maxes[4] = {PROTO_MIN_FRAME, 100, 512, PROTO_MAX_FRAME_DEFAULT};
-    srv.cfg = (struct srv_config){.host = "127.0.0.1", .max_clients = FZ_CLIENTS};
-    srv.cfg.max_frame = maxes[cfg & 3];
-    srv.cfg.max_queue = (srv.cfg.max_frame + TCP_FRAME_EXTRA) * (1 + ((cfg >> 2) & 7));
-    srv.cfg.hello_timeout_s = 10;
+    tcp_srv.cfg = (struct tcp_config){.host = "127.0.0.1", .max_clients = FZ_CLIENTS};
+    tcp_srv.cfg.max_frame = maxes[cfg & 3];
+    tcp_srv.cfg.max_queue = (tcp_srv.cfg.max_frame + TCP_FRAME_EXTRA) * (1 + ((cfg >> 2) & 7));
+    tcp_srv.cfg.hello_timeout_s = 10;
     log_set_quiet((cfg & 0x20) != 0);
-    registry_init(&srv.reg);
+    registry_init(&tcp_srv.reg);
     for (int i = 0; i < FZ_CLIENTS; i++)
         peer_open(&peers[i], i);
 
@@ -282,8 +279,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(peers[i].out);
         peers[i] = (struct fz_peer){0};
     }
-    FZ_CHECK(srv.reg.count == 0 && srv.reg.by_id == NULL && srv.reg.rooms == NULL);
-    registry_destroy(&srv.reg);
+    FZ_CHECK(tcp_srv.reg.count == 0 && tcp_srv.reg.by_id == NULL && tcp_srv.reg.rooms == NULL);
+    registry_destroy(&tcp_srv.reg);
     fz_log_check(log_fd);
     return 0;
 }

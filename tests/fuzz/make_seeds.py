@@ -47,7 +47,7 @@ def write(harness, seeds):
 
 
 FRAMES = [
-    b"HELLO alice", b"MSG 1 hello room", b"MSG - x", b"just typing works too",
+    b"HELLO alice", b"HELLO carol games", b"HELLO dave bad!room", b"MSG 1 hello room", b"MSG - x", b"just typing works too",
     b"TO bob 2 psst", b"TO nobody 3 x", b"JOIN games", b"JOIN lobby", b"WHO", b"PING",
     b"PING 17", b"BYE", b"HELLO bad!id", b"JOIN bad room", b"MSG 18446744073709551614 max",
     b"MSG 18446744073709551615 over", b"MSG x", b"TO bob", b"HELLO", b"\x1b[2J\x1b]0;owned\x07",
@@ -110,6 +110,8 @@ def tcp_seeds():
     s.append(b"\x01" + hello + tcp_data(0, b"y" * 300 + b"\nMSG 9 ok\r\n" + b"z" * 40)
              + bytes([6, 0]) + bytes([6 | 1 << 3, 1]))
     s.append(b"\x02" + tcp_lines(3, b"PING", b"WHO") + bytes([7 | 3 << 3]) + hello)
+    s.append(b"\x00" + tcp_lines(2, b"HELLO carol games") + hello
+             + tcp_lines(0, b"JOIN games", b"MSG 1 x") + tcp_lines(3, b"HELLO dave !!"))
     s.append(b"\x21" + hello + tcp_lines(0, b"\x1b[31mred\x1b[0m", b"a\x00b", b"\xc3\x28"))
     return s
 
@@ -133,6 +135,8 @@ def udp_seeds():
              + udp_dgram(0, zpack(b"MSG 3 cut")[:-2]) + udp_dgram(0, b"\xff\x78")
              + udp_dgram(0, b"") + udp_dgram(0, b"A" * 600, trunc=True))
     s.append(b"\x03" + hello + bytes([0x30]) + udp_dgram(0, b"PING"))
+    s.append(b"\x00" + udp_dgram(2, b"HELLO carol games") + hello + udp_dgram(0, b"JOIN games")
+             + udp_dgram(0, b"MSG 1 x") + udp_dgram(3, b"HELLO dave !!", zip_=True))
     s.append(b"\x00" + hello + udp_dgram(0, b"\x1b]0;x\x07 \xe2\x80\x8f\n\r\n"))
     return s
 
