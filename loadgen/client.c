@@ -211,6 +211,23 @@ static void send_join(struct lg_worker *w, struct lg_client *c, uint64_t now)
         lg_client_fail(w, c);
 }
 
+/* UDP: the server forgot us (its keep-alive timeout, a restart). PROTOCOL.md says register
+ * again: HELLO and JOIN at once, at most once a second, while the schedule goes on (what it
+ * sends before the server has us again is lost, and counted so). The server's count in ACKs
+ * restarts, so the uplink/downlink split of such a client is approximate. */
+static void reregister(struct lg_worker *w, struct lg_client *c, uint64_t now)
+{
+    char id[48], buf[96];
+    fmt_id(w, c->index, id, sizeof(id));
+    int len = proto_fmt_hello(buf, sizeof(buf) - 1, id);
+    if (len > 0)
+        (void)send_frame(w, c, buf, (size_t)len); /* UDP: fails only locally, counted */
+    len = snprintf(buf, sizeof(buf) - 1, "JOIN r%" PRIu32, c->room);
+    (void)send_frame(w, c, buf, (size_t)len);
+    c->retry_ns = now + LG_HELLO_RETRY_NS;
+    w->st.reregistered++;
+}
+
 static int grow_ring(struct lg_client *c)
 {
     uint32_t n = (c->mask + 1) * 2;
@@ -418,8 +435,17 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
             lg_client_fail(w, c);
         else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0)
             lg_client_fail(w, c);
+        else if (c->state == LG_READY && is_udp(w) && f.code_len == 14 &&
+                 memcmp(f.code, "not_registered", 14) == 0 && now >= c->retry_ns)
+            reregister(w, c, now);
         return;
     case PROTO_BYE: /* the server is closing us (shutdown, slow, timeout) */
+        if (c->state == LG_READY && is_udp(w) && f.text_len == 7 &&
+            memcmp(f.text, "timeout", 7) == 0) {
+            if (now >= c->retry_ns)
+                reregister(w, c, now); /* UDP: it forgot us; come back */
+            return;
+        }
         lg_client_fail(w, c);
         return;
     default:

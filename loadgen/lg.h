@@ -123,7 +123,8 @@ struct lg_stats {
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
     uint64_t connected, connect_failed, errors, tcp_disorder;
     uint64_t disconnects, err_frames, send_errors; /* parts of errors */
-    uint64_t behind; /* messages due in the window that were never sent: the loadgen lagged */
+    uint64_t reregistered; /* UDP: registered again after ERR not_registered */
+    uint64_t behind;       /* messages due in the window that were never sent: the loadgen lagged */
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
     /* whole run, for the uplink/downlink split: uplink_all = seqs up to each client's highest
      * ACKed seq that the server never counted; tail_all = seqs after it (never ACKed, and no

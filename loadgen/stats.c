@@ -65,6 +65,7 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(disconnects);
     ADD(err_frames);
     ADD(send_errors);
+    ADD(reregistered);
     ADD(behind);
     ADD(bytes_sent_wire);
     ADD(bytes_recv_wire);

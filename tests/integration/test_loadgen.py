@@ -143,6 +143,19 @@ class LoadgenUdp(unittest.TestCase):
         self.assertEqual(s["fanout_expected"], 2 * s["sent"])
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
 
+    def test_udp_registers_again_after_a_server_timeout(self):
+        # the server forgets clients silent for 1 s; one message every 2 s outlasts that
+        _, port = harness.start_server("udp", "-q", "--timeout", "1", test=self)
+        p = loadgen("--proto", "udp", "--port", str(port), "--clients", "5", "--rate", "0.5",
+                    "--duration", "6", "--warmup", "0", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = json.loads(p.stdout)
+        self.assertEqual(s["connected"], 5)
+        self.assertGreater(s["reregistered"], 0)
+        self.assertEqual(s["disconnects"], 0)
+        self.check_udp_identities(s)
+        self.assertGreater(s["acked"], 0)
+
     def test_udp_compress_reports_ratio(self):
         _, port = harness.start_server("udp", "-q", test=self)
         s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "24",
