@@ -103,12 +103,9 @@ static bool client_send(struct tcp_client *c, const char *buf, size_t len)
         ok = false;
         goto out;
     }
-    if (outq_flush(&c->outq, c->fd) < 0) {
-        client_kill_locked(c, PROTO_R_ERROR);
-        ok = false;
-        goto out;
-    }
-    if (outq_len(&c->outq) > 0 && !c->want_pollout) {
+    /* No flush here: the socket was full a moment ago, and a non-empty queue always has its
+     * owner waiting for POLLOUT (want_pollout), which flushes it without a wasted send. */
+    if (!c->want_pollout) {
         c->want_pollout = true;
         tcp_conn_wake_locked(c);
     }

@@ -50,7 +50,7 @@ struct tcp_client {
     pthread_mutex_t out_lock;
     struct outq outq;
     enum out_state out_state;
-    bool want_pollout; /* the owner must wait for POLLOUT too */
+    bool want_pollout; /* the owner waits for POLLOUT; true whenever outq is not empty */
     bool have_self;
     pthread_t self;      /* the owner thread, for pthread_kill */
     uint64_t frames_out; /* frames handed to this client */
