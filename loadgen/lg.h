@@ -28,7 +28,7 @@
 #define LG_RX_BATCH 8                        /* UDP: datagrams per recvmmsg */
 #define LG_RX_SIZE 8192                      /* UDP: largest datagram taken */
 #define LG_ZBUF 65536                        /* datagram and read scratch of a worker */
-#define LG_CONNECT_TIMEOUT_NS 10000000000ull /* set-up of one client, after its ramp slot */
+#define LG_CONNECT_TIMEOUT_NS 20000000000ull /* set-up of one client, after its ramp slot */
 #define LG_SETUP_MAX_NS 120000000000ull      /* the whole set-up phase, after the ramp */
 #define LG_KEEPALIVE_NS 5000000000ull        /* UDP: PING after 5 s without sending */
 #define LG_TCP_DRAIN_MAX_NS 30000000000ull   /* TCP: longest wait for ACKs after the window */
