@@ -6,6 +6,7 @@ standard library only. Every process started here is registered and killed by cl
 which bench.py calls on every exit path (normal end, error, Ctrl-C).
 """
 import csv
+import ctypes
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("CHATBENCH_BIN") or os.path.join(ROOT, "bin")  # another build to measure
+PROGRAMS = ("tcp_server", "udp_server", "loadgen")
 HOST = "127.0.0.1"
 NOFILE = 65536  # per process; 10,000 clients need 10,000 sockets on each side
 NFT_TABLE = "chatbench"
@@ -34,8 +36,18 @@ class BenchError(Exception):
 # --- processes ---
 
 
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+PR_SET_PDEATHSIG = 1
+
+
 def _child_limits():
-    """preexec_fn: raise the open-file limit (root may raise the hard limit too)."""
+    """preexec_fn: die with the driver even if it is SIGKILLed (nothing left running), and
+    raise the open-file limit (root may raise the hard limit too)."""
+    if _libc is not None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = NOFILE if os.geteuid() == 0 else hard
     want = max(want, soft)
@@ -114,6 +126,24 @@ def wait_port(port, kind, timeout=10.0):
                     return
         time.sleep(0.05)
     raise BenchError(f"nothing listening on {HOST}:{port} ({kind}) after {timeout:.0f} s")
+
+
+def snapshot_bins(dest):
+    """Copies the programs under test into dest and measures those copies from then on:
+    one build for the whole run, immune to a `make` rebuilding bin/ meanwhile. Returns the
+    names that are missing or not executable."""
+    global BIN
+    os.makedirs(dest, exist_ok=True)
+    missing = []
+    for name in PROGRAMS:
+        src = os.path.join(BIN, name)
+        if not os.access(src, os.X_OK):
+            missing.append(name)
+            continue
+        shutil.copy2(src, os.path.join(dest, name))
+    if not missing:
+        BIN = dest
+    return missing
 
 
 # --- private network namespace and loss rules ---
@@ -266,7 +296,9 @@ class Sampler:
         self._t.start()
         return self
 
-    def sample(self):
+    def sample(self, record=True):
+        """One sample now (a dict, or None once the process is gone); record=False keeps
+        it out of the series (for a reading between the fixed-interval ones)."""
         try:
             with open(f"/proc/{self.pid}/stat") as f:
                 stat = f.read()
@@ -285,7 +317,8 @@ class Sampler:
         row = {"label": self.label, "t_s": round(time.monotonic() - self.t0, 3),
                "cpu_user_s": utime, "cpu_sys_s": stime, "rss_kib": rss,
                "threads": threads, "fds": fds}
-        self.samples.append(row)
+        if record:
+            self.samples.append(row)
         return row
 
     def _loop(self):
@@ -302,6 +335,15 @@ class Sampler:
         self._t.join(5)
         self.sample()  # the final state, just before the server is stopped
         return self.samples
+
+
+def host_busy_s():
+    """CPU seconds all cores have spent in processes since boot (/proc/stat user + nice +
+    system; irq and softirq time, where loopback packets are handled, is left out because
+    no process's own figures include it either)."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    return (vals[0] + vals[1] + vals[2]) / os.sysconf("SC_CLK_TCK")
 
 
 def summarize_samples(samples, t_from, t_to):

@@ -47,6 +47,7 @@ def col(header, key, nd=0):
 
 
 LABEL = ("label", lambda r: r.get("label", ""), 0)
+OTHERS = ("others CPU (%)", lambda r: _f(r, "other_cpu_pct"), 0)
 PROTO = ("proto", lambda r: r.get("proto", ""), 0)
 
 
@@ -65,6 +66,7 @@ TABLES = [
         col("server threads", "server_threads_max"), col("server fds", "server_fds_max"),
         col("server CPU (%)", "server_cpu_pct", 1),
         col("server CPU per msg (µs)", "server_cpu_us_per_msg", 1),
+        OTHERS,
     ]),
     ("saturation", "saturation.csv", None, [
         LABEL, PROTO, col("offered msg/s", "offered_rate_msgs"),
@@ -74,6 +76,7 @@ TABLES = [
         col("ACK p50 (µs)", "ack_p50_us"), col("ACK p99 (µs)", "ack_p99_us"),
         ("lost (%)", _lost_pct, 2),
         col("server CPU (%)", "server_cpu_pct", 1), col("loadgen bound", "loadgen_bound"),
+        OTHERS,
     ]),
     ("loss", "loss.csv", None, [
         LABEL, PROTO, col("injected (%)", "injected_loss_pct"), col("sent", "sent"),
@@ -90,6 +93,7 @@ TABLES = [
         col("reordered", "reordered"), col("nft drops", "nft_dropped"),
         col("ACK p50 (µs)", "ack_p50_us"), col("ACK p99 (µs)", "ack_p99_us"),
         col("ACK p99.9 (µs)", "ack_p999_us"), col("ACK max (µs)", "ack_max_us"),
+        OTHERS,
     ]),
     ("fanout", "fanout.csv", None, [
         LABEL, PROTO, col("room", "room_size"), col("expected", "fanout_expected"),
@@ -97,6 +101,7 @@ TABLES = [
         col("fan-out p50 (µs)", "fanout_p50_us"), col("fan-out p99 (µs)", "fanout_p99_us"),
         col("last recipient p99 (µs)", "fanout_last_p99_us"),
         col("ACK p99 (µs)", "ack_p99_us"), col("server CPU (%)", "server_cpu_pct", 1),
+        OTHERS,
     ]),
     ("compression", "compression.csv", None, [
         LABEL, ("payload", lambda r: r.get("payload", ""), 0), col("size (B)", "size_bytes"),
@@ -105,6 +110,7 @@ TABLES = [
         col("ACK p50 (µs)", "ack_p50_us"),
         col("server CPU per msg (µs)", "server_cpu_us_per_msg", 1),
         col("loadgen CPU per msg (µs)", "cpu_us_per_msg", 1),
+        OTHERS,
     ]),
     ("setup", "scale.csv", None, [
         LABEL, PROTO, col("clients", "clients"), col("connected", "connected"),
@@ -116,6 +122,7 @@ TABLES = [
         col("p50 (µs)", "ack_p50_us"), col("p90 (µs)", "ack_p90_us"),
         col("p99 (µs)", "ack_p99_us"), col("p99.9 (µs)", "ack_p999_us"),
         col("p99.99 (µs)", "ack_p9999_us"), col("max (µs)", "ack_max_us"),
+        OTHERS,
     ]),
     ("anchors", "anchors.csv", None, [
         LABEL, PROTO, col("frame (B)", "sockperf_size_bytes"),
@@ -125,6 +132,7 @@ TABLES = [
         col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1),
         ("ours / sockperf under load", lambda r: _ratio(_f(r, "ack_p50_us"),
                                                         _f(r, "sockperf_load_p50_us")), 2),
+        OTHERS,
     ]),
 ]
 

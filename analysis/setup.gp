@@ -6,7 +6,7 @@ eval sel("t99", f, "clients", "connect_p99_us", is("tcp"))
 eval sel("u50", f, "clients", "connect_p50_us", is("udp"))
 eval sel("u99", f, "clients", "connect_p99_us", is("udp"))
 set title "Connection set-up vs clients (TCP handshake + HELLO/WELCOME, UDP HELLO/WELCOME)"
-set xlabel "clients connecting at once"
+set xlabel "clients (from 1,000 on, set-up spread over clients/1000 s by --ramp)"
 set ylabel "set-up time (µs)"
 set logscale xy
 plot $t50 u 1:2 w lp lt 1 t "TCP p50", $t99 u 1:2 w lp lt 3 t "TCP p99", \
