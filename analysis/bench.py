@@ -89,9 +89,9 @@ def matrix(quick):
     for size in ([256] if q else [64, 256, 1024]):
         for kind in (("hex", "random") if q else ("hex", "text", "random")):
             add("compression", f"zip-{kind}-{size}", "udp", f"udp --compress {kind} {size} B",
-                100, 1 if q else 2, rate=10, size=size, payload=kind, compress=True)
+                100, 1 if q else 3, rate=30, size=size, payload=kind, compress=True)
         add("compression", f"plain-hex-{size}", "udp", f"udp plain hex {size} B",
-            100, 1 if q else 2, rate=10, size=size, payload="hex")
+            100, 1 if q else 3, rate=30, size=size, payload="hex")
     # 6. latency CDF at equal load, and low-load points to set beside sockperf.
     for proto in ("tcp", "udp"):
         add("cdf", f"cdf-{proto}", proto, f"{proto} 200 clients at 5 msg/s (CDF)",

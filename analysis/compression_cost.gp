@@ -10,6 +10,7 @@ set title "Compression: UDP server CPU per message (inflate + deflate of the ans
 set xlabel "payload size (bytes)"
 set ylabel "server CPU per message (µs)"
 set logscale x
+set xrange [48:1400]
 set yrange [0:*]
 plot $h u 1:2 w lp lt 5 t "hex, compressed", $t u 1:2 w lp lt 7 t "text, compressed", \
      $r u 1:2 w lp lt 6 t "random, compressed", $p u 1:2 w lp lt 8 t "hex, plain"

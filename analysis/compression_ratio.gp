@@ -9,6 +9,7 @@ set title "Compression (UDP, zlib + preset dictionary): ratio by payload"
 set xlabel "payload size (bytes)"
 set ylabel "bytes on the wire / plain bytes (uplink)"
 set logscale x
+set xrange [48:1400]
 set yrange [0:*]
 set key top right
 plot $h u 1:2 w lp lt 5 t "hex telemetry", $t u 1:2 w lp lt 7 t "chat text", \

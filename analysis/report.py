@@ -140,7 +140,8 @@ TABLES = [
 def render_table(outdir, source, columns):
     rows = _rows(outdir, source)
     if not rows:
-        return f"No data: `{source}` was not produced by this run.\n"
+        return (f"No data: `{source}` was not produced by this run (a skipped scenario: the "
+                "machine table's netns row says why).\n")
     lines = [f"Source: `results/{source}`", "",
              "| " + " | ".join(c[0] for c in columns) + " |",
              "|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(columns))) + "|"]
