@@ -142,17 +142,16 @@ static void reply_err(struct conn_ctx *t, enum proto_err e, const char *detail)
     send_fbuf(t, t->c, proto_fmt_err(t->fbuf, t->fcap - 1, e, detail));
 }
 
-/* Takes a reference to every member of room but skip, into t->peers. Caller holds
- * reg_lock (read or write). On allocation failure the rest of the room is skipped. */
+/* Appends a reference to every member of room but skip to t->peers. Caller holds reg_lock
+ * (read or write). On allocation failure the rest of the room is skipped. */
 static void collect_room(struct conn_ctx *t, const struct reg_room *room,
                          const struct tcp_client *skip)
 {
-    t->npeers = 0;
     if (room == NULL)
         return;
-    if (room->count > t->peers_cap) {
+    if (t->npeers + room->count > t->peers_cap) {
         size_t cap = t->peers_cap ? t->peers_cap : 16;
-        while (cap < room->count)
+        while (cap < t->npeers + room->count)
             cap *= 2;
         struct tcp_client **p = realloc(t->peers, cap * sizeof(*p));
         if (p == NULL) {
@@ -173,15 +172,21 @@ static void collect_room(struct conn_ctx *t, const struct reg_room *room,
 }
 
 /* Sends the frame in t->fbuf (n bytes) to every collected peer and drops the references. */
-static void send_peers(struct conn_ctx *t, int n)
+static void send_peers_range(struct conn_ctx *t, size_t from, size_t to, int n)
 {
     if (n >= 0)
         t->fbuf[n] = '\n';
-    for (size_t i = 0; i < t->npeers; i++) {
+    for (size_t i = from; i < to; i++) {
         if (n >= 0)
             client_send(t->peers[i], t->fbuf, (size_t)n + 1);
         tcp_conn_unref(t->peers[i]);
     }
+}
+
+/* Sends the frame to every collected peer and empties the collection. */
+static void send_peers(struct conn_ctx *t, int n)
+{
+    send_peers_range(t, 0, t->npeers, n);
     t->npeers = 0;
 }
 
@@ -265,10 +270,14 @@ static void do_join(struct conn_ctx *t, const struct proto_frame *f)
     strcpy(old, c->member.room->name);
     bool moved = strcmp(old, room) != 0;
     int rc = registry_move(&tcp_srv.reg, &c->member, f->room, f->room_len);
+    size_t split = 0;
     if (rc == 0 && moved) {
-        /* the mover hears JOINED before any FROM of its new room */
+        /* the mover hears JOINED before any FROM of its new room; both rooms are taken in
+         * the same critical section, so whoever arrives after the move hears nothing of it */
         send_fbuf(t, c, proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, room));
         collect_room(t, registry_room(&tcp_srv.reg, old, strlen(old)), c);
+        split = t->npeers;
+        collect_room(t, c->member.room, c);
     }
     pthread_rwlock_unlock(&tcp_srv.reg_lock);
     if (rc < 0) {
@@ -280,12 +289,11 @@ static void do_join(struct conn_ctx *t, const struct proto_frame *f)
         send_fbuf(t, c, proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, room));
         return;
     }
-    send_peers(t, proto_fmt_left(t->fbuf, t->fcap - 1, c->member.id, old, PROTO_R_MOVED));
-    /* the new room's members, taken afresh: whoever is there now hears of the arrival */
-    pthread_rwlock_rdlock(&tcp_srv.reg_lock);
-    collect_room(t, c->member.room, c);
-    pthread_rwlock_unlock(&tcp_srv.reg_lock);
-    send_peers(t, proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, room));
+    send_peers_range(t, 0, split,
+                     proto_fmt_left(t->fbuf, t->fcap - 1, c->member.id, old, PROTO_R_MOVED));
+    send_peers_range(t, split, t->npeers,
+                     proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, room));
+    t->npeers = 0;
 }
 
 /* WHO: every USER line and USERS, formatted under the read lock, sent after it. */
