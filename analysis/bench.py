@@ -35,6 +35,7 @@ HERE = os.path.join(ROOT, "analysis")
 SIZE = 100  # payload bytes of every scenario but compression
 SEED = 42
 OTHER_CPU_MAX = 40.0  # % of one core used by other processes before a point is run again
+MAX_RETRIES = 10  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
 
 
 # --- the matrix ---
@@ -247,6 +248,7 @@ def parse_args():
     ap.add_argument("--list", action="store_true", help="print the matrix and exit")
     ap.add_argument("--no-netns", action="store_true",
                     help="run on the host's loopback even as root (loss scenario skipped)")
+    ap.add_argument("--version", action="version", version=f"bench.py chatbench {bk.version()}")
     return ap.parse_args()
 
 
@@ -270,6 +272,11 @@ def main():
     pts = matrix(args.quick)
     if args.only:
         keep = set(args.only.split(","))
+        bad = keep - {p["scenario"] for p in pts}
+        if bad:
+            print(f"bench.py: unknown scenario(s) {', '.join(sorted(bad))}; choose from "
+                  f"{', '.join(dict.fromkeys(p['scenario'] for p in pts))}", file=sys.stderr)
+            return 2
         pts = [p for p in pts if p["scenario"] in keep]
     if args.list:
         for i, p in enumerate(pts, 1):
@@ -340,6 +347,7 @@ def run_matrix(pts, outdir, raw, logs, interval, netns, quick):
     of points that failed (the run goes on without them)."""
     by = {}
     failures = []
+    retries = 0
     n = len(pts)
     t_start = time.monotonic()
     for i, pt in enumerate(pts, 1):
@@ -356,8 +364,10 @@ def run_matrix(pts, outdir, raw, logs, interval, netns, quick):
                 row, samples, lat, ts = run_point(pt, raw, logs, interval, netns)
                 other = row.get("other_cpu_pct")
                 row["attempts"] = attempt
-                if quick or attempt == 2 or other in ("", None) or other <= OTHER_CPU_MAX:
+                if quick or attempt == 2 or other in ("", None) or other <= OTHER_CPU_MAX \
+                        or retries >= MAX_RETRIES:
                     break
+                retries += 1
                 print(f"    other processes used {other} % of a core meanwhile: "
                       "running this point once more", flush=True)
                 shutil.rmtree(os.path.join(raw, pt["label"]), ignore_errors=True)

@@ -156,6 +156,12 @@ def can_netns():
     for tool in ("unshare", "nft", "ip"):
         if not shutil.which(tool):
             return False, f"{tool} not installed"
+    # A container may forbid namespaces (no CAP_SYS_ADMIN) or lack nf_tables: try both.
+    r = subprocess.run(["unshare", "-n", "nft", "add", "table", "inet", "chatbench_probe"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "cannot create a network namespace with nftables here: " + \
+            " ".join(r.stderr.split())[:120]
     return True, ""
 
 
@@ -465,6 +471,16 @@ def _first_line(argv):
         return lines[0] if lines else "?"
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
+
+
+def version():
+    """chatbench's version, from the Makefile (one source of truth)."""
+    try:
+        with open(os.path.join(ROOT, "Makefile")) as f:
+            m = re.search(r"^VERSION\s*:?=\s*(\S+)", f.read(), re.M)
+        return m.group(1) if m else "unknown"
+    except OSError:
+        return "unknown"
 
 
 def machine_facts(netns_note, knobs):
