@@ -337,10 +337,11 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &tcp_srv.cfg);
     int sfd = setup_signals();
     long nofile = 0;
-    if (net_raise_nofile(&nofile) < 0)
-        fprintf(stderr, "tcp_server: cannot raise the open-file limit: %s\n", strerror(errno));
+    int rc = net_raise_nofile(&nofile);
+    if (rc < 0) /* not fatal: the limit we have may be enough */
+        fprintf(stderr, "tcp_server: cannot raise the open-file limit: %s\n", strerror(-rc));
     int lfd;
-    int rc = net_listen_tcp(tcp_srv.cfg.host, tcp_srv.cfg.port, 4096, &lfd);
+    rc = net_listen_tcp(tcp_srv.cfg.host, tcp_srv.cfg.port, 4096, &lfd);
     if (rc < 0) {
         if (rc == -EINVAL)
             fprintf(stderr, "tcp_server: --host %s: not an IPv4 address or known host name\n",
