@@ -118,6 +118,8 @@ class TcpServerTest(unittest.TestCase):
         a.send("TO nobody 1 hi")
         self.assertRegex(a.recv_line(), r"^ERR unknown_user ")
         self.assertEqual(barrier(a, "t"), [])  # and no ACK
+        a.send("MSG 2 next")  # the refused TO was received all the same: n counts it
+        self.assertEqual(a.recv_line(), "ACK 2 2")
 
     def test_plain_text_like_nc(self):
         self.start()
