@@ -202,9 +202,14 @@ static void do_hello(struct conn_ctx *t, const struct proto_frame *f)
             reply_err(t, PROTO_E_ALREADY_REG, NULL);
         return;
     }
+    /* HELLO <id> <room> registers straight into a room (PROTOCOL.md: no lobby flood) */
+    char room[PROTO_ID_MAX + 1] = PROTO_DEFAULT_ROOM;
+    if (f->room != NULL) {
+        memcpy(room, f->room, f->room_len);
+        room[f->room_len] = '\0';
+    }
     pthread_rwlock_wrlock(&tcp_srv.reg_lock);
-    int rc = registry_add(&tcp_srv.reg, &c->member, f->id, f->id_len, PROTO_DEFAULT_ROOM,
-                          strlen(PROTO_DEFAULT_ROOM), c);
+    int rc = registry_add(&tcp_srv.reg, &c->member, f->id, f->id_len, room, strlen(room), c);
     if (rc == 0) {
         /* WELCOME goes out under the lock so that no FROM can overtake it */
         send_fbuf(t, c, proto_fmt_welcome(t->fbuf, t->fcap - 1, c->member.id, c->addr));
@@ -221,7 +226,7 @@ static void do_hello(struct conn_ctx *t, const struct proto_frame *f)
         return;
     }
     log_line("CONNECT", "Cliente %s conectado de %s", c->member.id, c->addr);
-    send_peers(t, proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, PROTO_DEFAULT_ROOM));
+    send_peers(t, proto_fmt_joined(t->fbuf, t->fcap - 1, c->member.id, room));
 }
 
 static void do_msg(struct conn_ctx *t, const struct proto_frame *f)

@@ -260,6 +260,27 @@ class TcpServerTest(unittest.TestCase):
         m = a.hello("alice")  # WELCOME carries the same address
         self.assertTrue(m.string.endswith(f" 127.0.0.1:{a.s.getsockname()[1]}"), m.string)
 
+    def test_hello_straight_into_a_room(self):
+        self.start()
+        lobby = self.conn("hl")
+        a = self.conn()
+        a.send("HELLO ha r9")
+        a.expect(r"^WELCOME ha 127\.0\.0\.1:\d+$")
+        b = self.conn()
+        b.send("HELLO hb r9")
+        b.expect(r"^WELCOME hb ")
+        self.assertEqual(a.recv_line(), "JOINED hb r9")
+        a.send("MSG 1 only r9")
+        self.assertEqual(b.recv_line(), "FROM ha 1 only r9")
+        lobby.send("WHO")  # the lobby heard neither HELLO: its next lines are the WHO answer
+        self.assertRegex(lobby.recv_line(), r"^USER ")
+        lobby.expect(r"^USERS 3$")
+        a.send("WHO")
+        a.expect(r"^USER ha \S+ r9$")
+        c = self.conn()
+        c.send("HELLO hc bad/room")
+        c.expect(r"^ERR bad_room ")
+
     def test_join_moves_rooms(self):
         self.start()
         a, b, c = self.room("alice", "bob", "carol")
