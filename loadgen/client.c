@@ -192,9 +192,12 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
 
 static void send_hello(struct lg_worker *w, struct lg_client *c, uint64_t now)
 {
-    char id[48], buf[96];
+    char id[48], room[24], buf[96];
     fmt_id(w, c->index, id, sizeof(id));
-    int len = proto_fmt_hello(buf, sizeof(buf) - 1, id);
+    snprintf(room, sizeof(room), "r%" PRIu32, c->room);
+    /* straight into the room (PROTOCOL.md: no JOINED storm in the lobby); the JOIN that
+     * follows WELCOME is answered with JOINED whether or not the server took the room */
+    int len = proto_fmt_hello_in(buf, sizeof(buf) - 1, id, room);
     c->state = LG_HELLO;
     c->retry_ns = now + LG_HELLO_RETRY_NS;
     if (len < 0 || send_frame(w, c, buf, (size_t)len) < 0)
@@ -217,9 +220,12 @@ static void send_join(struct lg_worker *w, struct lg_client *c, uint64_t now)
  * restarts, so the uplink/downlink split of such a client is approximate. */
 static void reregister(struct lg_worker *w, struct lg_client *c, uint64_t now)
 {
-    char id[48], buf[96];
+    char id[48], room[24], buf[96];
     fmt_id(w, c->index, id, sizeof(id));
-    int len = proto_fmt_hello(buf, sizeof(buf) - 1, id);
+    snprintf(room, sizeof(room), "r%" PRIu32, c->room);
+    /* straight into the room (PROTOCOL.md: no JOINED storm in the lobby); the JOIN that
+     * follows WELCOME is answered with JOINED whether or not the server took the room */
+    int len = proto_fmt_hello_in(buf, sizeof(buf) - 1, id, room);
     if (len > 0)
         (void)send_frame(w, c, buf, (size_t)len); /* UDP: fails only locally, counted */
     len = snprintf(buf, sizeof(buf) - 1, "JOIN r%" PRIu32, c->room);
@@ -433,10 +439,11 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
         w->st.err_frames++;
         if (c->state == LG_HELLO && f.code_len == 9 && memcmp(f.code, "id_in_use", 9) == 0)
             lg_client_fail(w, c);
-        else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0)
+        else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0) {
+            w->st.server_full++;
             lg_client_fail(w, c);
-        else if (c->state == LG_READY && is_udp(w) && f.code_len == 14 &&
-                 memcmp(f.code, "not_registered", 14) == 0 && now >= c->retry_ns)
+        } else if (c->state == LG_READY && is_udp(w) && f.code_len == 14 &&
+                   memcmp(f.code, "not_registered", 14) == 0 && now >= c->retry_ns)
             reregister(w, c, now);
         return;
     case PROTO_BYE: /* the server is closing us (shutdown, slow, timeout) */
@@ -697,6 +704,16 @@ void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
 void lg_client_finish(struct lg_worker *w, struct lg_client *c)
 {
     sweep(w, c, clock_now_ns(), true);
+}
+
+void lg_client_bye(struct lg_worker *w, struct lg_client *c)
+{
+    if (c->state == LG_FAILED || c->state == LG_IDLE || c->fd < 0)
+        return;
+    /* so the server forgets us now: a UDP server would otherwise keep every client until
+     * its keep-alive timeout, and the next run could find it full */
+    char bye[] = "BYE";
+    (void)send_frame(w, c, bye, sizeof(bye) - 1); /* best effort: we are leaving anyway */
 }
 
 uint64_t lg_client_inflight(const struct lg_client *c)

@@ -124,6 +124,7 @@ struct lg_stats {
     uint64_t connected, connect_failed, errors, tcp_disorder;
     uint64_t disconnects, err_frames, send_errors; /* parts of errors */
     uint64_t reregistered; /* UDP: registered again after ERR not_registered */
+    uint64_t server_full;  /* ERR server_full answers */
     uint64_t behind;       /* messages due in the window that were never sent: the loadgen lagged */
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
     /* whole run, for the uplink/downlink split: uplink_all = seqs up to each client's highest
@@ -222,5 +223,7 @@ void lg_client_fail(struct lg_worker *w, struct lg_client *c);
 /* End of the run: whatever is still in flight is resolved (lost when never acked). */
 void lg_client_finish(struct lg_worker *w, struct lg_client *c);
 uint64_t lg_client_inflight(const struct lg_client *c);
+/* Says BYE (best effort) to a client's server at the end of the run. */
+void lg_client_bye(struct lg_worker *w, struct lg_client *c);
 
 #endif

@@ -265,8 +265,10 @@ int main(int argc, char **argv)
                 cfg.host, cfg.port, cfg.proto == LG_TCP ? "TCP" : "UDP");
         status = 1;
     } else if (res.st.connect_failed > 0) {
-        fprintf(stderr, "loadgen: warning: %" PRIu64 " of %" PRIu32 " clients failed to connect\n",
-                res.st.connect_failed, n);
+        fprintf(
+            stderr, "loadgen: warning: %" PRIu64 " of %" PRIu32 " clients failed to connect%s\n",
+            res.st.connect_failed, n,
+            res.st.server_full ? " (the server said server_full: raise its --max-clients)" : "");
     }
     uint64_t fan_lost = res.st.fanout_expected > res.st.fanout_received
                             ? res.st.fanout_expected - res.st.fanout_received

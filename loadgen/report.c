@@ -143,6 +143,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "err_frames", s->err_frames);
     lg_row_u64(row, "send_errors", s->send_errors);
     lg_row_u64(row, "reregistered", s->reregistered);
+    lg_row_u64(row, "server_full", s->server_full);
     lg_row_u64(row, "late", s->late);
     lg_row_u64(row, "too_old", s->too_old);
     lg_row_u64(row, "fanout_lost",

@@ -66,6 +66,7 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(err_frames);
     ADD(send_errors);
     ADD(reregistered);
+    ADD(server_full);
     ADD(behind);
     ADD(bytes_sent_wire);
     ADD(bytes_recv_wire);

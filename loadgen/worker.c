@@ -156,6 +156,7 @@ static void finish(struct lg_worker *w)
     for (uint32_t k = 0; k < w->nmine; k++) {
         struct lg_client *c = &w->clients[w->mine[k]];
         lg_client_finish(w, c);
+        lg_client_bye(w, c);
         /* what the schedule still owed when the run ended: sends the loadgen fell behind on */
         while (c->state == LG_READY && w->started && lg_sched_peek(&c->sched) < w->t_end) {
             if (lg_sched_peek(&c->sched) >= w->warm_end)
