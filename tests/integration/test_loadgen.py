@@ -156,6 +156,23 @@ class LoadgenUdp(unittest.TestCase):
         self.check_udp_identities(s)
         self.assertGreater(s["acked"], 0)
 
+    def test_udp_clients_say_bye_so_a_second_run_fits(self):
+        # a full server (--max-clients 8) would refuse a second run if the first one's
+        # clients stayed registered until the 30 s keep-alive timeout
+        _, port = harness.start_server("udp", "-q", "--max-clients", "8", test=self)
+        for run in range(2):
+            with self.subTest(run=run):
+                s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "8",
+                                "--duration", "0.5")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(s["connected"], 8)
+                self.assertEqual(s["server_full"], 0)
+        s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "9",
+                        "--duration", "0.5")
+        self.assertEqual(s["connected"], 8)  # the ninth is refused: the limit is real
+        self.assertEqual(s["server_full"], 1)
+        self.assertIn("server_full", p.stderr)
+
     def test_udp_compress_reports_ratio(self):
         _, port = harness.start_server("udp", "-q", test=self)
         s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "24",
