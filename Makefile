@@ -86,6 +86,7 @@ help:
 	@echo "make test         unit + integration tests"
 	@echo "make bench        full benchmark into results/ and REPORT.md (about 10 min)"
 	@echo "make bench-quick  reduced benchmark into bench-quick/ (about 90 s)"
+	@echo "make theory       THEORY.md's captures into results/theory/ (root, about 2 min)"
 	@echo "make install      install bin/* into \$$DESTDIR\$$PREFIX/bin (PREFIX=$(PREFIX))"
 	@echo "make lint | format | format-check | test-asan | test-tsan | fuzz | clean"
 
@@ -136,6 +137,17 @@ bench-quick:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory $(PROGRAM_BINS)
 	@python3 analysis/bench.py --quick
+
+# --- theory: the captures and readings THEORY.md quotes, into results/theory/ (about 2 min) ---
+# Root only: a private network namespace, nftables loss rules, tcpdump on its loopback.
+.PHONY: theory
+theory:
+	@if [ "$$(id -u)" != 0 ]; then \
+	    echo "make theory: skipped: it needs root (unshare -n, nftables, tcpdump on lo); run it as root"; \
+	    exit 0; fi; \
+	scripts/deps.sh bench && \
+	$(MAKE) --no-print-directory $(PROGRAM_BINS) && \
+	python3 analysis/theory/theory.py
 
 # --- install ---
 install: $(PROGRAM_BINS)
