@@ -323,9 +323,10 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         w->st.reordered++;
     if (meas && k == SEQ_TOO_OLD)
         w->st.too_old++;
-    if (!found || s->acked) {
+    bool expired = is_udp(w) && found && now - s->sent_ns > (uint64_t)w->cfg->timeout_ms * 1000000u;
+    if (!found || s->acked || expired) {
         if (meas)
-            w->st.late++; /* after its timeout: already counted as lost */
+            w->st.late++; /* after its timeout: counted as lost (now, or by the next sweep) */
         return;
     }
     s->acked = 1;

@@ -34,6 +34,7 @@
 #define LG_TCP_DRAIN_MAX_NS 30000000000ull   /* TCP: longest wait for ACKs after the window */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* UDP: resend HELLO/JOIN after 1 s */
 #define LG_TICK_NS 10000000ull               /* housekeeping period of a worker */
+#define LG_SWEEP_TICKS 5                     /* ticks between visits of every client */
 #define LG_MAX_HANDSHAKES 64 /* set-ups in progress per worker: they sit in the lobby */
 #define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
 
@@ -170,11 +171,15 @@ struct lg_worker {
     uint64_t start_ns; /* when the ramp began */
     struct event_base *base;
     struct event *send_timer, *tick;
-    /* min-heap of client indices by next intended send time */
-    uint32_t *heap;
+    /* min-heap of clients by next intended send time */
+    struct lg_heap_ent {
+        uint64_t due; /* the client's lg_sched_peek, copied */
+        uint32_t idx;
+    } * heap;
     uint32_t heap_n;
     uint64_t t0, warm_end, t_end, drain_end;
     bool started, sends_done;
+    uint64_t ticks;
     uint64_t acks_seen, drain_acks; /* every ACK of ours: progress while draining */
     struct lg_stats st;
     struct lg_ival ival[2];

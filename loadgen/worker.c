@@ -25,14 +25,16 @@ atomic_int lg_stop;
 
 /* --- the send heap --- */
 
+/* Keys live in the heap entries: sifting touches one array, not 10,000 client structs
+ * (perf showed heap_down's cache misses at 5 % of the loadgen's time with the keys outside). */
 static uint64_t key(const struct lg_worker *w, uint32_t i)
 {
-    return lg_sched_peek(&w->clients[w->heap[i]].sched);
+    return w->heap[i].due;
 }
 
 static void heap_swap(struct lg_worker *w, uint32_t a, uint32_t b)
 {
-    uint32_t t = w->heap[a];
+    struct lg_heap_ent t = w->heap[a];
     w->heap[a] = w->heap[b];
     w->heap[b] = t;
 }
@@ -88,8 +90,8 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
         return; /* past t_end: what is still due is counted as behind, not sent late */
     /* a bounded batch, so a late timer cannot starve the reads */
     for (int batch = 0; w->heap_n > 0 && batch < 4096; batch++) {
-        struct lg_client *c = &w->clients[w->heap[0]];
-        uint64_t due = lg_sched_peek(&c->sched);
+        struct lg_client *c = &w->clients[w->heap[0].idx];
+        uint64_t due = w->heap[0].due;
         if (c->state != LG_READY || due >= w->t_end) {
             heap_pop(w);
             continue;
@@ -100,6 +102,7 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
                 break;
         }
         lg_client_send_msg(w, c, now);
+        w->heap[0].due = lg_sched_peek(&c->sched);
         heap_down(w, 0);
     }
     arm_send_timer(w, clock_now_ns());
@@ -143,7 +146,8 @@ static void start_sending(struct lg_worker *w, uint64_t t0)
             members += w->clients[j].state == LG_READY;
         c->room_members = members;
         lg_sched_init(&c->sched, t0, cfg->rate, cfg->poisson, mix(cfg->seed, c->index));
-        w->heap[w->heap_n++] = c->index;
+        w->heap[w->heap_n].idx = c->index;
+        w->heap[w->heap_n++].due = lg_sched_peek(&c->sched);
     }
     heap_build(w);
     arm_send_timer(w, clock_now_ns());
@@ -205,11 +209,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (w->started && atomic_load(&lg_stop) && w->t_end > now)
         w->t_end = now; /* interrupted: stop sending, still drain */
 
+    /* visiting every client costs a cache miss each: every tick while set-ups or the drain
+     * need it, else every LG_SWEEP_TICKS (expiry stays exact: on_ack checks the timeout) */
     uint64_t inflight = 0;
-    for (uint32_t k = 0; k < w->nmine; k++) {
-        struct lg_client *c = &w->clients[w->mine[k]];
-        lg_client_tick(w, c, now);
-        inflight += lg_client_inflight(c);
+    if (w->handshakes > 0 || w->sends_done || w->ticks++ % LG_SWEEP_TICKS == 0) {
+        for (uint32_t k = 0; k < w->nmine; k++) {
+            struct lg_client *c = &w->clients[w->mine[k]];
+            lg_client_tick(w, c, now);
+            inflight += lg_client_inflight(c);
+        }
     }
 
     if (w->started && !w->sends_done && now >= w->t_end)
