@@ -247,7 +247,7 @@ class TcpHostileTest(unittest.TestCase):
                 answers.append(line.split(" ", 1)[0])
             done.set()
 
-        t = threading.Thread(target=reader)
+        t = threading.Thread(target=reader, daemon=True)
         t.start()
         c.send_raw(bytes(blob))
         t.join(TIMEOUT * 4 * SLOW)
@@ -261,7 +261,8 @@ class TcpHostileTest(unittest.TestCase):
     def test_bad_ids_rooms_and_numbers(self):
         c = self.conn()
         for frame, code in (("HELLO " + "x" * 33, "bad_id"), ("HELLO a/b", "bad_id"),
-                            ("HELLO é", "bad_id"), ("HELLO a b", "bad_frame"),
+                            ("HELLO é", "bad_id"), ("HELLO a b c", "bad_frame"),
+                            ("HELLO a b!", "bad_room"), ("HELLO a  b", "bad_frame"),
                             ("HELLO ", "bad_frame")):
             c.send(frame)
             self.assertEqual(c.expect(r"^ERR (\S+)").group(1), code, frame)
@@ -299,7 +300,7 @@ class TcpHostileTest(unittest.TestCase):
             barrier.wait()
             c.send("HELLO twin")
 
-        ts = [threading.Thread(target=hello, args=(c,)) for c in conns]
+        ts = [threading.Thread(target=hello, args=(c,), daemon=True) for c in conns]
         for t in ts:
             t.start()
         for t in ts:
@@ -430,7 +431,7 @@ class TcpHostileTest(unittest.TestCase):
             self.alice.send_raw(b"".join(b"MSG %d %s\n" % (i, b"z" * 100) for i in range(n)))
             sender_done.set()
 
-        t = threading.Thread(target=flood)
+        t = threading.Thread(target=flood, daemon=True)
         t.start()
         self.bob.expect(r"^FROM alice 100 ")
         victim.kill()  # SIGKILL while the room's fan-out is running
@@ -483,7 +484,7 @@ class TcpHostileTest(unittest.TestCase):
             errors, ts = [], []
             workers = 8
             for k in range(workers):
-                t = threading.Thread(target=cycles, args=(k, total // workers, errors))
+                t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
                 t.start()
                 ts.append(t)
             for t in ts:
@@ -549,6 +550,42 @@ class TcpHostileTest(unittest.TestCase):
         self.alice.expect(r"^JOINED fresh lobby$")
         fresh.close()
         self.healthy()
+
+    def test_mass_reset_of_registered_clients(self):
+        conns = [self.conn(f"r{i}") for i in range(150)]
+        self.assertGreaterEqual(self.stats()["threads"], self.base["threads"] + 150)
+        for c in conns:
+            c.send_raw(b"MSG 1 cut")  # mid-frame, and some unread JOINED in their buffers
+        for c in conns:
+            rst_close(c.s)
+        self.healthy()
+
+    def test_sigterm_during_a_flood(self):
+        stop = threading.Event()
+        flooders = [self.conn(f"f{i}") for i in range(4)]
+
+        def flood(c, k):
+            i = 0
+            try:
+                while not stop.is_set():
+                    c.send_raw(b"".join(b"MSG %d flood %d\n" % (i + j, k) for j in range(50)))
+                    i += 50
+            except OSError:
+                pass  # the server closed us: that is the point
+
+        ts = [threading.Thread(target=flood, args=(c, k), daemon=True)
+              for k, c in enumerate(flooders)]
+        self.addCleanup(stop.set)  # the flood ends even when the test fails
+        for t in ts:
+            t.start()
+        self.bob.expect(r"^FROM f\d+ 500 ", timeout=TIMEOUT * SLOW)
+        rc = self.proc.stop(timeout=TIMEOUT * 2 * SLOW)
+        stop.set()
+        for t in ts:
+            t.join(TIMEOUT)
+        self.assertEqual(rc, 0)  # not killed, not crashed: a clean exit mid-flood
+        self.proc.wait_line(r"^\[INFO\] Servidor encerrado$")
+        self.assertIn("BYE shutdown", (self.bob.buf + read_until_eof(self.bob.s)).decode())
 
     def test_server_restart_clients_reconnect(self):
         self.proc.stop()
@@ -784,7 +821,7 @@ class UdpHostileTest(unittest.TestCase):
         workers = 8
         errors, ts = [], []
         for k in range(workers):
-            t = threading.Thread(target=cycles, args=(k, total // workers, errors))
+            t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
             t.start()
             ts.append(t)
         for t in ts:
@@ -814,6 +851,34 @@ class UdpHostileTest(unittest.TestCase):
             m.expect(r"^BYE quit$")
         self.ping_until_pong(self.bob, "drain")
         self.healthy(users=3)  # the victim stays until its timeout
+
+    def test_sigterm_during_a_flood(self):
+        stop = threading.Event()
+
+        def flood(k):
+            u = UdpConn(self.port)
+            u.hello(f"f{k}")
+            i = 0
+            while not stop.is_set():
+                u.send(f"MSG {i} flood {k}")
+                i += 1
+            u.close()
+
+        ts = [threading.Thread(target=flood, args=(k,), daemon=True) for k in range(4)]
+        self.addCleanup(stop.set)  # the flood ends even when the test fails
+        for t in ts:
+            t.start()
+        for _ in range(200):  # the flood is on (any 200: UDP may drop some)
+            self.bob.expect(r"^FROM f\d+ ", timeout=TIMEOUT * SLOW)
+        rc = self.proc.stop(timeout=TIMEOUT * 2 * SLOW)
+        stop.set()
+        for t in ts:
+            t.join(TIMEOUT)
+        self.assertEqual(rc, 0)
+        self.proc.wait_line(r"^\[INFO\] Servidor encerrado$")
+        # bob's receive buffer is full of FROMs, so his BYE may be lost: UDP. The server
+        # must still have said it to all six.
+        self.proc.wait_line(r"^\[INFO\] BYE shutdown enviado a 6 clientes$")
 
     def test_server_restart_clients_register_again(self):
         self.proc.stop()
