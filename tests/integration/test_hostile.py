@@ -855,16 +855,16 @@ class UdpHostileTest(unittest.TestCase):
     def test_sigterm_during_a_flood(self):
         stop = threading.Event()
 
-        def flood(k):
-            u = UdpConn(self.port)
-            u.hello(f"f{k}")
+        flooders = [self.client(f"f{k}") for k in range(4)]  # all registered before
+
+        def flood(u, k):
             i = 0
             while not stop.is_set():
                 u.send(f"MSG {i} flood {k}")
                 i += 1
-            u.close()
 
-        ts = [threading.Thread(target=flood, args=(k,), daemon=True) for k in range(4)]
+        ts = [threading.Thread(target=flood, args=(u, k), daemon=True)
+              for k, u in enumerate(flooders)]
         self.addCleanup(stop.set)  # the flood ends even when the test fails
         for t in ts:
             t.start()
