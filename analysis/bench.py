@@ -19,6 +19,7 @@ import argparse
 import csv
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -120,8 +121,14 @@ def run_point(pt, raw, logs, interval, netns):
             bk.set_loss(srv.port, pt["loss"], proto, "chat")
         budget = 150 + pt["duration"] * 3 + pt["ramp"] + pt["clients"] / 100
         busy0, srv0 = bk.host_busy_s(), sampler.sample(record=False)
+        ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         row, t0, t1 = bk.run_loadgen(srv.port, proto, pt["label"], out, pt["args"], budget)
+        ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy1, srv1 = bk.host_busy_s(), sampler.sample(record=False)
+        # The load generator's whole CPU (set-up included; its own cpu_*_s start at t0):
+        # the only child reaped meanwhile.
+        extra_cols["loadgen_total_cpu_s"] = round(
+            (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime), 3)
         if pt["loss"] is not None:
             extra_cols["nft_dropped"] = bk.loss_counters() or 0
             bk.clear_loss()
@@ -138,7 +145,7 @@ def run_point(pt, raw, logs, interval, netns):
     # CPU that neither the server nor the load generator used during the run: other
     # processes on this shared machine. A busy neighbour shows here, not as our latency.
     try:
-        ours = float(row.get("cpu_user_s") or 0) + float(row.get("cpu_sys_s") or 0)
+        ours = extra_cols["loadgen_total_cpu_s"]
         if srv0 and srv1:
             ours += (srv1["cpu_user_s"] + srv1["cpu_sys_s"]) - (srv0["cpu_user_s"] +
                                                                  srv0["cpu_sys_s"])
