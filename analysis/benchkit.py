@@ -211,17 +211,18 @@ def set_loss(port, pct, proto, target="chat"):
     n = int(round(pct))
     drop = f"numgen random mod 100 < {n} counter drop"
     rules = []
+    up, down = f'{drop} comment "uplink"', f'{drop} comment "downlink"'
     if proto == "udp" and target == "chat":
         msg, ack, frm = "0x4d534720", "0x41434b20", "0x46524f4d"  # "MSG ", "ACK ", "FROM"
-        rules.append(f"udp dport {port} @th,64,32 {msg} {drop}")
-        rules.append(f"udp sport {port} @th,64,32 {ack} {drop}")
-        rules.append(f"udp sport {port} @th,64,32 {frm} {drop}")
+        rules.append(f"udp dport {port} @th,64,32 {msg} {up}")
+        rules.append(f"udp sport {port} @th,64,32 {ack} {down}")
+        rules.append(f"udp sport {port} @th,64,32 {frm} {down}")
     elif proto == "udp":
-        rules.append(f"udp dport {port} udp length > 72 {drop}")
-        rules.append(f"udp sport {port} udp length > 72 {drop}")
+        rules.append(f"udp dport {port} udp length > 72 {up}")
+        rules.append(f"udp sport {port} udp length > 72 {down}")
     else:
-        rules.append(f"tcp dport {port} tcp flags & syn == 0 {drop}")
-        rules.append(f"tcp sport {port} tcp flags & syn == 0 {drop}")
+        rules.append(f"tcp dport {port} tcp flags & syn == 0 {up}")
+        rules.append(f"tcp sport {port} tcp flags & syn == 0 {down}")
     body = "\n".join(f"        {r}" for r in rules)
     _nft(f"table inet {NFT_TABLE} {{\n    chain input {{\n"
          f"        type filter hook input priority 0; policy accept;\n{body}\n    }}\n}}\n")
@@ -234,16 +235,18 @@ def clear_loss():
 
 
 def loss_counters():
-    """Packets dropped by our rules so far (sum of the counters), or None."""
+    """Packets dropped by our rules so far: {"uplink": n, "downlink": n} (to the server,
+    from the server), or None when no rules are installed."""
     r = subprocess.run(["nft", "-j", "list", "table", "inet", NFT_TABLE], capture_output=True)
     if r.returncode != 0:
         return None
-    total = 0
+    out = {"uplink": 0, "downlink": 0}
     for item in json.loads(r.stdout).get("nftables", []):
-        for expr in item.get("rule", {}).get("expr", []):
-            if "counter" in expr:
-                total += expr["counter"]["packets"]
-    return total
+        rule = item.get("rule", {})
+        for expr in rule.get("expr", []):
+            if "counter" in expr and rule.get("comment") in out:
+                out[rule["comment"]] += expr["counter"]["packets"]
+    return out
 
 
 # --- servers and sampling ---

@@ -90,10 +90,19 @@ TABLES = [
         ("uplink - iperf3 (points)", lambda r: None if _f(r, "iperf3_lost_pct") is None or
          _lost_pct(r, "lost_uplink") is None else
          _lost_pct(r, "lost_uplink") - _f(r, "iperf3_lost_pct"), 2),
-        col("reordered", "reordered"), col("nft drops", "nft_dropped"),
+        col("reordered", "reordered"),
         col("ACK p50 (µs)", "ack_p50_us"), col("ACK p99 (µs)", "ack_p99_us"),
         col("ACK p99.9 (µs)", "ack_p999_us"), col("ACK max (µs)", "ack_max_us"),
         OTHERS,
+    ]),
+    ("loss_counts", "loss.csv", None, [
+        LABEL, PROTO, col("injected (%)", "injected_loss_pct"), col("sent", "sent"),
+        col("lost", "lost"), col("lost uplink", "lost_uplink"),
+        col("lost downlink", "lost_downlink"), col("lost unknown", "lost_unknown"),
+        col("nft drops", "nft_dropped"), col("nft uplink drops", "nft_dropped_uplink"),
+        col("nft downlink drops", "nft_dropped_downlink"),
+        ("lost - nft drops", lambda r: None if r.get("proto") != "udp" or _f(r, "lost") is None
+         or _f(r, "nft_dropped") is None else _f(r, "lost") - _f(r, "nft_dropped"), 0),
     ]),
     ("fanout", "fanout.csv", None, [
         LABEL, PROTO, col("room", "room_size"), col("expected", "fanout_expected"),

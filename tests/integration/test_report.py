@@ -87,6 +87,14 @@ FORMULAS = {
     "uplink - iperf3 (points)": uplink_minus_iperf,
     "reordered": lambda r: num(r, "reordered"),
     "nft drops": lambda r: num(r, "nft_dropped"),
+    "nft uplink drops": lambda r: num(r, "nft_dropped_uplink"),
+    "nft downlink drops": lambda r: num(r, "nft_dropped_downlink"),
+    "lost": lambda r: num(r, "lost"),
+    "lost uplink": lambda r: num(r, "lost_uplink"),
+    "lost downlink": lambda r: num(r, "lost_downlink"),
+    "lost unknown": lambda r: num(r, "lost_unknown"),
+    "lost - nft drops": lambda r: None if r.get("proto") != "udp" or num(r, "lost") is None
+    or num(r, "nft_dropped") is None else num(r, "lost") - num(r, "nft_dropped"),
     "room": lambda r: num(r, "room_size"),
     "expected": lambda r: num(r, "fanout_expected"),
     "received": lambda r: num(r, "fanout_received"),
@@ -143,7 +151,8 @@ class ReportAgreesWithResults(unittest.TestCase):
             self.blocks = dict(BLOCK.findall(f.read()))
 
     def test_blocks_present(self):
-        for name in ("machine", "scale", "saturation", "loss", "fanout", "compression",
+        for name in ("machine", "scale", "saturation", "loss", "loss_counts", "fanout",
+                     "compression",
                      "setup", "cdf", "anchors"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
 
