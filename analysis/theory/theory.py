@@ -368,8 +368,6 @@ def loss_run(pct, tmp, seconds):
         bk.stop(lg)
         after = nstat_now()
         dropped = bk.loss_counters() if pct > 0 else 0
-        if isinstance(dropped, dict):  # {"uplink": n, "downlink": n} in newer benchkit
-            dropped = sum(dropped.values())
         bk.clear_loss()
         rows = bk.read_csv(os.path.join(outdir, "summary.csv")) \
             if os.path.exists(os.path.join(outdir, "summary.csv")) else []
@@ -641,9 +639,7 @@ def capture_environment(outdir, note):
              f"nft: {sh(['nft', '--version']).strip()}",
              f"tcp_server: {sh([os.path.join(bk.BIN, 'tcp_server'), '--version']).strip()}",
              f"udp_server: {sh([os.path.join(bk.BIN, 'udp_server'), '--version']).strip()}",
-             f"date_utc: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}",
-             f"loadavg at start: {read_file('/proc/loadavg')} (the machine is shared: "
-             "other processes' load shows in the latency tails)"]
+             f"date_utc: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"]
     for k in knobs:
         lines.append(f"{k.replace('/', '.')}: {read_file('/proc/sys/' + k)}")
     ip = sh(["ip", "route", "show", "table", "local"]).splitlines()
@@ -686,7 +682,6 @@ def main():
     tmp = tempfile.mkdtemp(prefix="chatbench-theory-")
     try:
         bk.setup_netns()
-        t0 = time.monotonic()
         if "env" in only:
             capture_environment(args.out, "private namespace (unshare -n)")
         if "sessions" in only:
@@ -695,10 +690,6 @@ def main():
             capture_loss(args.out, tmp, args.seconds)
         if "memory" in only:
             capture_memory(args.out, tmp, args.clients)
-        if "env" in only:
-            with open(os.path.join(args.out, "environment.txt"), "a") as f:
-                f.write(f"loadavg at end: {read_file('/proc/loadavg')} "
-                        f"({time.monotonic() - t0:.0f} s later)\n")
     except (bk.BenchError, subprocess.SubprocessError, OSError) as e:
         print(f"theory: failed: {e}", file=sys.stderr)
         return 1
