@@ -323,9 +323,16 @@ def main():
             if not args.only:
                 # A full matrix replaces the previous run whole: no stale CSV or chart from
                 # an older run (or a skipped scenario) may mix into the tables.
+                # Only what this driver writes: results/ is shared (results/theory/...).
+                ours = {p["scenario"] for p in matrix(args.quick)}
+                ours |= {g[:-3] for g in os.listdir(HERE) if g.endswith(".gp")}
                 for name in os.listdir(outdir):
-                    if name.endswith((".csv", ".png")) or name in ("machine.txt", "tables.md"):
-                        os.remove(os.path.join(outdir, name))
+                    path = os.path.join(outdir, name)
+                    if not os.path.isfile(path):
+                        continue
+                    if name in ("machine.txt", "tables.md") or (
+                            name.endswith((".csv", ".png")) and name.split(".")[0] in ours):
+                        os.remove(path)
             with open(os.path.join(outdir, "machine.txt"), "w") as f:
                 for k, v in bk.machine_facts(note, knobs):
                     f.write(f"{k}: {v}\n")
