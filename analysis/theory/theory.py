@@ -368,6 +368,8 @@ def loss_run(pct, tmp, seconds):
         bk.stop(lg)
         after = nstat_now()
         dropped = bk.loss_counters() if pct > 0 else 0
+        if isinstance(dropped, dict):  # {"uplink": n, "downlink": n} in newer benchkit
+            dropped = sum(dropped.values())
         bk.clear_loss()
         rows = bk.read_csv(os.path.join(outdir, "summary.csv")) \
             if os.path.exists(os.path.join(outdir, "summary.csv")) else []
@@ -639,7 +641,9 @@ def capture_environment(outdir, note):
              f"nft: {sh(['nft', '--version']).strip()}",
              f"tcp_server: {sh([os.path.join(bk.BIN, 'tcp_server'), '--version']).strip()}",
              f"udp_server: {sh([os.path.join(bk.BIN, 'udp_server'), '--version']).strip()}",
-             f"date_utc: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"]
+             f"date_utc: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}",
+             f"loadavg at start: {read_file('/proc/loadavg')} (the machine is shared: "
+             "other processes' load shows in the latency tails)"]
     for k in knobs:
         lines.append(f"{k.replace('/', '.')}: {read_file('/proc/sys/' + k)}")
     ip = sh(["ip", "route", "show", "table", "local"]).splitlines()
@@ -648,7 +652,124 @@ def capture_environment(outdir, note):
     write(outdir, "environment.txt", "\n".join(lines))
 
 
+# --- THEORY.md's generated blocks ---
+#
+# The tables THEORY.md quotes from results/theory/ sit between
+#   <!-- BEGIN GENERATED: name --> ... <!-- END GENERATED: name -->
+# markers; render_blocks() makes them from the files alone, make theory rewrites them, and
+# tests/integration/test_theory.py recomputes them, so the document and the files agree.
+
+DOC = os.path.join(ROOT, "THEORY.md")
+
+
+def _rows(text, first_word):
+    """Whitespace-split lines of a fixed-width table whose first cell matches first_word."""
+    return [ln.split() for ln in text.splitlines() if re.match(rf"^\s*{first_word}\s", ln)]
+
+
+def block_capture(resdir):
+    text = read_file(os.path.join(resdir, "tcp_session.txt"))
+    m = re.search(r"## the same packets[^\n]*\n\n(.*?)\n\n## client output", text, re.S)
+    if not m:
+        raise bk.BenchError("tcp_session.txt has no decoded table")
+    return "```\n" + m.group(1).rstrip() + "\n```\n"
+
+
+def block_headers(resdir):
+    text = read_file(os.path.join(resdir, "headers.txt"))
+    out = ["| packet | IP | TCP or UDP | headers | options |", "| --- | --- | --- | --- | --- |"]
+    for m in re.finditer(r"(?m)^(TCP SYN|TCP data segment|TCP pure ACK|UDP datagram): "
+                         r"ip_hdr=(\d+) l4_hdr=(\d+) headers=(\d+) .*options=\[([^\]]*)\]", text):
+        out.append(f"| {m.group(1)} | {m.group(2)} | {m.group(3)} | {m.group(4)} | "
+                   f"{m.group(5) or '-'} |")
+    for m in re.finditer(r"(?m)^(TCP|UDP) session: (\d+) \w+, (\d+) payload bytes, (\d+) IP "
+                         r"bytes \((\d+) of headers, ([\d.]+) %\)", text):
+        out.append("")
+        out.append(f"{m.group(1)} session: {m.group(2)} packets, {m.group(3)} bytes of chat "
+                   f"in {m.group(4)} IP bytes, {m.group(5)} of them headers ({m.group(6)} %).")
+    return "\n".join(out) + "\n"
+
+
+def block_loss(resdir):
+    text = read_file(os.path.join(resdir, "loss_ss.txt"))
+    nstat = {}
+    for m in re.finditer(r"(?m)^\s*(\w+)\s+(\d+) %: (.*)$", text):
+        nstat[(m.group(1), m.group(2))] = dict(kv.split("=") for kv in m.group(3).split())
+    out = ["| cc | loss | cwnd median (min-max) | ssthresh min | rto max (ms) | "
+           "retransmitted: all / fast / after timeout | ACK p50 / p99 / max (ms) | lost |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in _rows(text, r"(?:reno|bbr|cubic)"):
+        if len(r) != 15:
+            continue
+        cc, pct = r[0], r[1]
+        n = nstat.get((cc, pct), {})
+        ms = [float(x) / 1000 for x in r[11:14]]
+        fmt = ["%.2f" % v if v < 10 else "%.0f" % v for v in ms]
+        out.append(f"| {'Reno' if cc == 'reno' else cc.upper()} | {pct} % | {r[5]} "
+                   f"({r[4]}-{r[6]}) | {r[7]} | {r[8]} | {n.get('TcpRetransSegs', '?')} / "
+                   f"{n.get('TcpExtTCPFastRetrans', '?')} / {n.get('TcpExtTCPTimeouts', '?')} | "
+                   f"{' / '.join(fmt)} | {r[14]} |")
+    return "\n".join(out) + "\n"
+
+
+def block_memory(resdir):
+    text = read_file(os.path.join(resdir, "memory.txt"))
+    out = ["| per client | tcp_server: first 1,000 | tcp_server: next 1,000 | "
+           "udp_server: first 1,000 | udp_server: next 1,000 |",
+           "| --- | --- | --- | --- | --- |"]
+    parts = re.split(r"(?m)^## ", text)
+    tables = {}
+    for p in parts:
+        name = p.split("\n", 1)[0].strip()
+        if name in ("tcp_server", "udp_server"):
+            tables[name] = {r[0] + (" " + r[1] if r[1] == "kB" else ""): r for r in
+                            (ln.split() for ln in p.splitlines()[2:]) if len(r) >= 6}
+    for key, label in (("VmRSS kB", "resident memory (VmRSS, kB)"),
+                       ("VmSize kB", "address space (VmSize, kB)"),
+                       ("Threads", "threads"), ("fds", "descriptors")):
+        cells = []
+        for srv in ("tcp_server", "udp_server"):
+            r = tables.get(srv, {}).get(key)
+            cells += [r[-2], r[-1]] if r else ["?", "?"]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    slabs = dict(re.findall(r"(?m)^\s*(\w+): (\d+)$", text))
+    sock = sum(int(slabs.get(k, 0)) for k in ("TCP", "sock_inode_cache", "filp", "dentry"))
+    out.append("")
+    out.append(f"Kernel objects of one TCP socket on this kernel: tcp_sock {slabs.get('TCP')} + "
+               f"socket inode {slabs.get('sock_inode_cache')} + file {slabs.get('filp')} + "
+               f"dentry {slabs.get('dentry')} = {sock} bytes; of one thread: task_struct "
+               f"{slabs.get('task_struct')} bytes and a 16 KiB kernel stack (x86-64).")
+    return "\n".join(out) + "\n"
+
+
+BLOCKS = (("theory-capture", block_capture), ("theory-headers", block_headers),
+          ("theory-loss", block_loss), ("theory-memory", block_memory))
+
+
+def render_blocks(resdir):
+    return {name: fn(resdir) for name, fn in BLOCKS}
+
+
+def update_doc(resdir, doc=DOC):
+    """Rewrites THEORY.md's generated blocks from resdir. Returns the names replaced."""
+    with open(doc) as f:
+        text = f.read()
+    done = []
+    for name, body in render_blocks(resdir).items():
+        rx = re.compile(rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)",
+                        re.S)
+        text, n = rx.subn(lambda m, b=body: m.group(1) + b + m.group(2), text)
+        if n:
+            done.append(name)
+    with open(doc, "w") as f:
+        f.write(text)
+    return done
+
+
 # --- main ---
+
+
+ALL = {"env", "sessions", "loss", "memory"}
 
 
 def reexec_in_netns():
@@ -663,7 +784,12 @@ def main():
     ap.add_argument("--clients", type=int, default=1000, help="idle clients for memory.txt")
     ap.add_argument("--seconds", type=float, default=4.0, help="loadgen run per loss level")
     ap.add_argument("--only", help="comma list of: env,sessions,loss,memory")
+    ap.add_argument("--update-doc", action="store_true",
+                    help="only rewrite THEORY.md's generated blocks from --out, then exit")
     args = ap.parse_args()
+    if args.update_doc:
+        log(f"THEORY.md: rewrote {', '.join(update_doc(args.out)) or 'nothing'}")
+        return 0
     ok, why = bk.can_netns()
     if not ok or not shutil.which("tcpdump") or not shutil.which("nstat"):
         why = why or "tcpdump or nstat not installed (scripts/deps.sh bench)"
@@ -677,11 +803,12 @@ def main():
             print(f"theory: missing bin/{b}: build it first (make all)", file=sys.stderr)
             return 1
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    only = set(args.only.split(",")) if args.only else {"env", "sessions", "loss", "memory"}
+    only = set(args.only.split(",")) if args.only else set(ALL)
     os.makedirs(args.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="chatbench-theory-")
     try:
         bk.setup_netns()
+        t0 = time.monotonic()
         if "env" in only:
             capture_environment(args.out, "private namespace (unshare -n)")
         if "sessions" in only:
@@ -690,6 +817,10 @@ def main():
             capture_loss(args.out, tmp, args.seconds)
         if "memory" in only:
             capture_memory(args.out, tmp, args.clients)
+        if "env" in only:
+            with open(os.path.join(args.out, "environment.txt"), "a") as f:
+                f.write(f"loadavg at end: {read_file('/proc/loadavg')} "
+                        f"({time.monotonic() - t0:.0f} s later)\n")
     except (bk.BenchError, subprocess.SubprocessError, OSError) as e:
         print(f"theory: failed: {e}", file=sys.stderr)
         return 1
@@ -697,6 +828,9 @@ def main():
         bk.clear_loss()
         bk.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+    if os.path.abspath(args.out) == os.path.join(ROOT, "results", "theory") and only == ALL:
+        done = update_doc(args.out)
+        log(f"THEORY.md: rewrote the generated blocks {', '.join(done) or '(none found)'}")
     return 0
 
 
