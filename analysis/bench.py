@@ -298,8 +298,10 @@ def main():
                   + " ".join(map(str, p["args"])))
         return 0
 
-    # SIGTERM ends the run like Ctrl-C does: through the finally below.
+    # SIGTERM ends the run like Ctrl-C does: through the finally below. SIGINT is set
+    # explicitly because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     raw = tempfile.mkdtemp(prefix="chatbench-bench-")
     logs = os.path.join(raw, "logs")
     os.makedirs(logs)
