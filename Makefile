@@ -38,7 +38,8 @@ test_outq_EXTRA = servers/outq.c
 test_registry_EXTRA = servers/registry.c
 
 PROGRAMS += udp_server
-udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c
+udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c \
+	servers/udp_hybrid.c
 udp_server_LIBS = $(LIBS_Z)
 test_udp_outq_EXTRA = servers/udp_outq.c
 

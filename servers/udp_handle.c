@@ -6,9 +6,12 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <utlist.h>
 
 /* --- per-thread context --- */
@@ -68,9 +71,31 @@ static void push_form(struct udp_ctx *cx, size_t len, bool zip, const struct soc
     udp_outq_push(&cx->s->outq, cx->out, len + 1, to, n, mode);
 }
 
+int udp_ctl_write(struct udp_ctl *ctl, const char *frame, size_t len)
+{
+    char small[512];
+    int rc;
+    pthread_mutex_lock(&ctl->wlock);
+    if (len < sizeof(small)) { /* the usual case: one write, one segment */
+        memcpy(small, frame, len);
+        small[len] = '\n';
+        rc = net_write_all(ctl->fd, small, len + 1);
+    } else if ((rc = net_write_all(ctl->fd, frame, len)) == 0) {
+        rc = net_write_all(ctl->fd, "\n", 1);
+    }
+    pthread_mutex_unlock(&ctl->wlock);
+    return rc;
+}
+
+/* A reply to one client: over its control connection while cx->ctl is set (hybrid), else
+ * one datagram. */
 static void send_one(struct udp_ctx *cx, const struct sockaddr_in *to, bool zip, int len)
 {
-    if (len >= 0)
+    if (len < 0)
+        return;
+    if (cx->ctl != NULL)
+        (void)udp_ctl_write(cx->ctl, cx->out, (size_t)len); /* its thread sees the error */
+    else
         push_form(cx, (size_t)len, zip, to, 1, UDP_OUTQ_REPLY);
 }
 
@@ -88,6 +113,8 @@ static void send_gathered(struct udp_ctx *cx, int len, bool wait)
 
 static void add_recipient(struct udp_ctx *cx, const struct udp_client *c)
 {
+    if (c->ctl != NULL && !c->bound)
+        return; /* hybrid, no datagram yet: no address to send to */
     if (c->zip)
         cx->to_zip[cx->n_zip++] = c->addr;
     else
@@ -134,9 +161,18 @@ static struct udp_client *find_id(struct udp_server *s, const char *id, size_t l
     return c;
 }
 
+static struct udp_client *find_tok(struct udp_server *s, uint64_t token)
+{
+    struct udp_client *c;
+    HASH_FIND(hh_tok, s->by_tok, &token, sizeof(token), c);
+    return c;
+}
+
 static void touch(struct udp_server *s, struct udp_client *c, uint64_t now_ms)
 {
     c->last_ms = now_ms;
+    if (c->ctl != NULL)
+        return;                  /* hybrid: the control connection is the session; no UDP timeout */
     if (s->lru->lru_prev != c) { /* not already the most recent: move it to the tail */
         DL_DELETE2(s->lru, c, lru_prev, lru_next);
         DL_APPEND2(s->lru, c, lru_prev, lru_next);
@@ -195,9 +231,13 @@ static void client_remove(struct udp_ctx *cx, struct udp_client *c, struct gone 
     g->zip = c->zip;
     gather_room(cx, c->room, c);
     room_leave(s, c);
-    HASH_DELETE(hh_addr, s->by_addr, c);
+    if (c->ctl == NULL || c->bound)
+        HASH_DELETE(hh_addr, s->by_addr, c);
     HASH_DELETE(hh_id, s->by_id, c);
-    DL_DELETE2(s->lru, c, lru_prev, lru_next);
+    if (c->ctl != NULL)
+        HASH_DELETE(hh_tok, s->by_tok, c); /* the token dies with the session */
+    else
+        DL_DELETE2(s->lru, c, lru_prev, lru_next);
     s->nclients--;
     free(c);
 }
@@ -356,7 +396,7 @@ static void do_who(struct udp_ctx *cx, struct udp_client *c, bool zip)
     struct who_row *rows = malloc(n * sizeof(*rows));
     if (rows != NULL) {
         size_t i = 0;
-        for (struct udp_client *m = s->by_addr; m != NULL; m = m->hh_addr.next, i++) {
+        for (struct udp_client *m = s->by_id; m != NULL; m = m->hh_id.next, i++) {
             memcpy(rows[i].id, m->id, sizeof(rows[i].id));
             memcpy(rows[i].addr, m->addr_str, sizeof(rows[i].addr));
             memcpy(rows[i].room, m->room->name, sizeof(rows[i].room));
@@ -385,6 +425,74 @@ static void do_bye(struct udp_ctx *cx, struct udp_client *c)
     send_gathered(cx, proto_fmt_left(cx->out, cx->out_cap - 1, g.id, g.room, PROTO_R_QUIT), false);
 }
 
+/* --- hybrid: tokens on datagrams --- */
+
+/* Reads the token that opens a hybrid datagram, "<16 hex digits>[ <frame>]", and skips it
+ * (and its space). Returns false when there is none: the datagram is refused. */
+static bool take_token(char **buf, size_t *len, uint64_t *token)
+{
+    if (*len < UDP_TOKEN_LEN)
+        return false;
+    uint64_t t = 0;
+    for (size_t i = 0; i < UDP_TOKEN_LEN; i++) {
+        char ch = (*buf)[i];
+        unsigned d;
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else
+            return false; /* lower case only: one spelling per token */
+        t = t << 4 | d;
+    }
+    size_t rest = *len - UDP_TOKEN_LEN;
+    char *p = *buf + UDP_TOKEN_LEN;
+    if (rest > 0 && *p == ' ') {
+        p++;
+        rest--;
+    } else if (rest > 0 && *p != '\n' && *p != '\r') {
+        return false; /* a 17th character that is not the separator: not our framing */
+    }
+    *buf = p;
+    *len = rest;
+    *token = t;
+    return true;
+}
+
+/* Counts a refused datagram (missing, unknown or stolen token). Silent on the wire: an
+ * answer to a forged source address would make the server a reflector. One [WARN] line
+ * per second at most. Receiver thread only. */
+static void refuse_token(struct udp_server *s, const struct sockaddr_in *from, uint64_t now_ms)
+{
+    s->token_refused++;
+    s->token_unwarned++;
+    if (s->token_warned_ms == 0 || now_ms >= s->token_warned_ms + 1000) {
+        char addr[NET_ADDRSTRLEN];
+        log_line("WARN",
+                 "Token ausente ou inválido: %" PRIu64 " datagramas recusados (último de %s)",
+                 s->token_unwarned, net_addr_str(from, addr));
+        s->token_warned_ms = now_ms;
+        s->token_unwarned = 0;
+    }
+}
+
+/* Pins a hybrid client to the address of its first datagram with the token; later ones
+ * must come from that address. False: another address, or one another session holds.
+ * Caller holds tab_lock. */
+static bool hyb_bind(struct udp_server *s, struct udp_client *c, const struct sockaddr_in *from)
+{
+    if (c->bound)
+        return c->key == addr_key(from);
+    if (find_addr(s, from) != NULL)
+        return false;
+    c->addr = *from;
+    c->key = addr_key(from);
+    net_addr_str(from, c->addr_str);
+    HASH_ADD(hh_addr, s->by_addr, key, sizeof(c->key), c);
+    c->bound = true;
+    return true;
+}
+
 /* --- one datagram --- */
 
 void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, char *buf, size_t len,
@@ -394,9 +502,14 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
     uint64_t now_ms = clock_now_ms();
     bool zip = false;
     enum proto_err pre = PROTO_OK; /* a refusal decided before parsing */
+    uint64_t token = 0;
 
     s->dgrams_in++;
     s->bytes_in += len;
+    if (s->cfg.hybrid && !take_token(&buf, &len, &token)) {
+        refuse_token(s, from, now_ms);
+        return;
+    }
     if (truncated) {
         pre = PROTO_E_TOO_LONG;
     } else if (len > 0 && (unsigned char)buf[0] == PROTO_ZMARK) {
@@ -423,7 +536,17 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
     }
 
     pthread_mutex_lock(&s->tab_lock);
-    struct udp_client *c = find_addr(s, from);
+    struct udp_client *c;
+    if (s->cfg.hybrid) {
+        c = find_tok(s, token);
+        if (c == NULL || !hyb_bind(s, c, from)) {
+            pthread_mutex_unlock(&s->tab_lock);
+            refuse_token(s, from, now_ms);
+            return;
+        }
+    } else {
+        c = find_addr(s, from);
+    }
     if (c != NULL) {
         touch(s, c, now_ms); /* any datagram shows the client is alive */
         if (pre == PROTO_OK)
@@ -443,6 +566,16 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
         pthread_mutex_unlock(&s->tab_lock);
         s->rejected_in++;
         send_err(cx, from, zip && pre != PROTO_E_BAD_ZLIB, pre);
+        return;
+    }
+    /* hybrid: the session's life (HELLO, BYE) and its slow verbs belong to the control
+     * connection; a datagram carries chat and PING only */
+    if (s->cfg.hybrid && f.verb != PROTO_MSG && f.verb != PROTO_TO && f.verb != PROTO_PING) {
+        pthread_mutex_unlock(&s->tab_lock);
+        s->rejected_in++;
+        send_one(cx, from, zip,
+                 proto_fmt_err(cx->out, cx->out_cap - 1, PROTO_E_BAD_FRAME,
+                               "send it on the control connection"));
         return;
     }
 
@@ -506,16 +639,19 @@ size_t udp_farewell(struct udp_ctx *cx)
     pthread_mutex_lock(&s->tab_lock);
     size_t n = s->nclients;
     struct udp_client *c, *tmp;
-    HASH_ITER(hh_addr, s->by_addr, c, tmp)
+    HASH_ITER(hh_id, s->by_id, c, tmp)
     {
         // cppcheck-suppress uninitvar ; false positive: uthash's macro assigns c
         add_recipient(cx, c);
     }
     /* wait for room in the queue: every client should hear it */
     send_gathered(cx, proto_fmt_bye(cx->out, cx->out_cap - 1, PROTO_R_SHUTDOWN), true);
-    HASH_ITER(hh_addr, s->by_addr, c, tmp)
+    HASH_ITER(hh_id, s->by_id, c, tmp)
     {
-        HASH_DELETE(hh_addr, s->by_addr, c);
+        if (c->ctl == NULL || c->bound)
+            HASH_DELETE(hh_addr, s->by_addr, c);
+        if (c->ctl != NULL)
+            HASH_DELETE(hh_tok, s->by_tok, c);
         HASH_DELETE(hh_id, s->by_id, c);
         room_leave(s, c);
         free(c);
@@ -530,4 +666,120 @@ size_t udp_farewell(struct udp_ctx *cx)
     s->nclients = 0;
     pthread_mutex_unlock(&s->tab_lock);
     return n;
+}
+
+/* --- hybrid mode: the control threads' side of the table (PROTOCOL.md, "Hybrid mode") --- */
+
+/* WELCOME <id> <ip>:<port> <token> <udp_port> to the control connection. */
+static void hyb_welcome(struct udp_ctx *cx, struct udp_ctl *ctl, const struct udp_client *c)
+{
+    int n = proto_fmt_welcome(cx->out, cx->out_cap - 1, c->id, ctl->addr);
+    if (n < 0)
+        return;
+    int m = snprintf(cx->out + n, cx->out_cap - 1 - (size_t)n, " %016" PRIx64 " %u", c->token,
+                     (unsigned)cx->s->cfg.port);
+    if (m > 0 && (size_t)m < cx->out_cap - 1 - (size_t)n)
+        (void)udp_ctl_write(ctl, cx->out, (size_t)(n + m)); /* its thread sees the error */
+}
+
+/* A fresh random token, unique among the live ones. Caller holds tab_lock. */
+static int new_token(struct udp_server *s, uint64_t *out)
+{
+    for (;;) {
+        uint64_t t;
+        ssize_t n = getrandom(&t, sizeof(t), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof(t))
+            return n < 0 ? -errno : -EIO;
+        if (t != 0 && find_tok(s, t) == NULL) {
+            *out = t;
+            return 0;
+        }
+    }
+}
+
+enum proto_err udp_hyb_register(struct udp_ctx *cx, struct udp_ctl *ctl,
+                                const struct proto_frame *f)
+{
+    struct udp_server *s = cx->s;
+    char id[PROTO_ID_MAX + 1];
+    memcpy(id, f->id, f->id_len);
+    id[f->id_len] = '\0';
+    if (ctl->client != NULL) { /* a retried HELLO gets the same session; another id does not */
+        if (strcmp(ctl->client->id, id) != 0)
+            return PROTO_E_ALREADY_REG;
+        hyb_welcome(cx, ctl, ctl->client);
+        return PROTO_OK;
+    }
+    char rname[PROTO_ID_MAX + 1] = PROTO_DEFAULT_ROOM;
+    size_t rlen = strlen(rname);
+    if (f->room != NULL) {
+        memcpy(rname, f->room, f->room_len);
+        rname[rlen = f->room_len] = '\0';
+    }
+
+    pthread_mutex_lock(&s->tab_lock);
+    enum proto_err e = PROTO_OK;
+    struct udp_room *room = NULL;
+    struct udp_client *c = NULL;
+    uint64_t token = 0;
+    if (find_id(s, f->id, f->id_len) != NULL)
+        e = PROTO_E_ID_IN_USE;
+    else if (s->nclients >= s->cfg.max_clients)
+        e = PROTO_E_FULL;
+    else if (new_token(s, &token) < 0 || (room = room_get(s, rname, rlen)) == NULL ||
+             (c = calloc(1, sizeof(*c))) == NULL)
+        e = PROTO_E_FULL; /* out of memory or entropy is a kind of full */
+    if (e != PROTO_OK) {
+        pthread_mutex_unlock(&s->tab_lock);
+        if (e == PROTO_E_FULL)
+            log_line("WARN", "Servidor cheio: cliente %s de %s recusado", id, ctl->addr);
+        return e;
+    }
+    c->ctl = ctl;
+    c->token = token;
+    memcpy(c->addr_str, ctl->addr, sizeof(c->addr_str)); /* until its first datagram */
+    memcpy(c->id, id, sizeof(id));
+    HASH_ADD_KEYPTR(hh_id, s->by_id, c->id, f->id_len, c);
+    HASH_ADD(hh_tok, s->by_tok, token, sizeof(c->token), c);
+    s->nclients++;
+    gather_room(cx, room, NULL);
+    room_enter(room, c);
+    pthread_mutex_unlock(&s->tab_lock);
+
+    ctl->client = c;
+    log_line("REGISTER", "Novo cliente %s registrado de %s", id, ctl->addr);
+    hyb_welcome(cx, ctl, c);
+    send_gathered(cx, proto_fmt_joined(cx->out, cx->out_cap - 1, id, rname), false);
+    return PROTO_OK;
+}
+
+void udp_hyb_command(struct udp_ctx *cx, struct udp_client *c, const struct proto_frame *f)
+{
+    pthread_mutex_lock(&cx->s->tab_lock);
+    if (f->verb == PROTO_JOIN)
+        do_join(cx, c, false, f);
+    else if (f->verb == PROTO_WHO)
+        do_who(cx, c, false);
+    else
+        pthread_mutex_unlock(&cx->s->tab_lock);
+}
+
+void udp_hyb_remove(struct udp_ctx *cx, struct udp_ctl *ctl, enum proto_reason why)
+{
+    struct udp_client *c = ctl->client;
+    if (c == NULL)
+        return;
+    struct gone g;
+    pthread_mutex_lock(&cx->s->tab_lock);
+    client_remove(cx, c, &g);
+    pthread_mutex_unlock(&cx->s->tab_lock);
+    ctl->client = NULL;
+    log_line("DISCONNECT", "Cliente %s desconectado", g.id);
+    /* at shutdown every member leaves at once: no LEFT (PROTOCOL.md) */
+    send_gathered(
+        cx,
+        why == PROTO_R_SHUTDOWN ? -1 : proto_fmt_left(cx->out, cx->out_cap - 1, g.id, g.room, why),
+        false);
 }

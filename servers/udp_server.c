@@ -1,5 +1,6 @@
 /* udp_server: the UDP chat server. main() reads options, binds one socket and runs three
- * threads (receiver, sender, keep-alive) until SIGINT/SIGTERM; udp_handle.c does the rest. */
+ * threads (receiver, sender, keep-alive) until SIGINT/SIGTERM; udp_handle.c does the rest.
+ * --hybrid adds a TCP control listener and its threads (udp_hybrid.c). */
 #include "udp_server.h"
 
 #include "clock.h"
@@ -41,6 +42,10 @@ static void usage(FILE *f)
             "  --timeout S         forget clients silent for S seconds (default 30)\n"
             "  --max-clients N     refuse HELLO beyond N clients (default 10000)\n"
             "  --max-frame B       longest frame in bytes, %d..%d (default %d)\n"
+            "  --hybrid            hybrid mode: HELLO/WHO/JOIN/BYE over a TCP control\n"
+            "                      connection, chat over UDP with the session token\n"
+            "                      (PROTOCOL.md, \"Hybrid mode\")\n"
+            "  --control-port N    hybrid: TCP control port (default 5002; 0 picks a free one)\n"
             "  -q, --quiet         no [MESSAGE] line per chat message\n"
             "  -h, --help          this help\n"
             "  -V, --version       print the version\n",
@@ -70,13 +75,23 @@ static unsigned long number(const char *opt, const char *arg, unsigned long lo, 
 
 static void parse_options(int argc, char **argv, struct udp_config *cfg)
 {
-    enum { OPT_HOST = 256, OPT_PORT, OPT_TIMEOUT, OPT_MAX_CLIENTS, OPT_MAX_FRAME };
+    enum {
+        OPT_HOST = 256,
+        OPT_PORT,
+        OPT_TIMEOUT,
+        OPT_MAX_CLIENTS,
+        OPT_MAX_FRAME,
+        OPT_HYBRID,
+        OPT_CONTROL_PORT
+    };
     static const struct option opts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+        {"hybrid", no_argument, NULL, OPT_HYBRID},
+        {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -86,7 +101,9 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
                                .port = 5001,
                                .timeout_s = 30,
                                .max_clients = 10000,
-                               .max_frame = PROTO_MAX_FRAME_DEFAULT};
+                               .max_frame = PROTO_MAX_FRAME_DEFAULT,
+                               .control_port = 5002};
+    bool control_port_set = false;
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, ":qhV", opts, NULL)) != -1) {
@@ -106,6 +123,13 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         case OPT_MAX_FRAME:
             cfg->max_frame = number("--max-frame", optarg, PROTO_MIN_FRAME, PROTO_MAX_FRAME_LIMIT);
             break;
+        case OPT_HYBRID:
+            cfg->hybrid = true;
+            break;
+        case OPT_CONTROL_PORT:
+            cfg->control_port = (uint16_t)number("--control-port", optarg, 0, 65535);
+            control_port_set = true;
+            break;
         case 'q':
             cfg->quiet = true;
             break;
@@ -124,6 +148,10 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
     }
     if (optind < argc)
         bad_option("unexpected argument", argv[optind]);
+    if (control_port_set && !cfg->hybrid) {
+        fprintf(stderr, "udp_server: --control-port needs --hybrid\nTry 'udp_server --help'.\n");
+        exit(2);
+    }
 }
 
 /* --- threads --- */
@@ -285,6 +313,31 @@ static void die_errno(const char *what, int err)
     exit(1);
 }
 
+/* Hybrid mode: the TCP control listener, its locks and its shared context. */
+static void setup_control(struct udp_server *s)
+{
+    s->ctl_fd = -1;
+    if (!s->cfg.hybrid)
+        return;
+    int rc = net_listen_tcp(s->cfg.host, s->cfg.control_port, 1024, &s->ctl_fd);
+    if (rc < 0) {
+        fprintf(stderr, "udp_server: cannot listen on %s:%u (control): %s\n", s->cfg.host,
+                (unsigned)s->cfg.control_port,
+                rc == -EINVAL ? "not an IPv4 address or host name" : strerror(-rc));
+        if (rc == -EADDRINUSE)
+            fprintf(stderr, "Another server may be running; try --control-port 0.\n");
+        exit(1);
+    }
+    if (net_local_port(s->ctl_fd, &s->cfg.control_port) < 0)
+        die_errno("getsockname", errno);
+    if ((rc = pthread_mutex_init(&s->ctl_lock, NULL)) != 0 ||
+        (rc = pthread_mutex_init(&s->ctls_lock, NULL)) != 0 ||
+        (rc = pthread_cond_init(&s->ctls_gone, NULL)) != 0)
+        die_errno("pthread_mutex_init", rc);
+    if ((rc = udp_ctx_init(&s->ctl_ctx, s)) < 0)
+        die_errno("thread buffers", -rc);
+}
+
 int main(int argc, char **argv)
 {
     static struct udp_server srv; /* static: the struct is large and lives as long as main */
@@ -304,6 +357,7 @@ int main(int argc, char **argv)
         die_errno("signal", errno);
 
     setup_socket(s);
+    setup_control(s);
     s->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (s->wake_fd < 0)
         die_errno("eventfd", errno);
@@ -329,8 +383,13 @@ int main(int argc, char **argv)
         (rc = pthread_create(&recv_t, NULL, receiver_main, s)) != 0 ||
         (rc = pthread_create(&keep_t, NULL, keepalive_main, s)) != 0)
         die_errno("pthread_create", rc);
+    pthread_t ctl_t;
+    if (s->cfg.hybrid && (rc = udp_hybrid_start(s, &ctl_t)) < 0)
+        die_errno("pthread_create", -rc);
 
     log_line("INFO", "Servidor UDP iniciado na porta %u", (unsigned)s->cfg.port);
+    if (s->cfg.hybrid)
+        log_line("INFO", "Modo híbrido: controle TCP na porta %u", (unsigned)s->cfg.control_port);
     log_line("INFO", "Aguardando mensagens...");
 
     int sig;
@@ -348,7 +407,8 @@ int main(int argc, char **argv)
     pthread_join(recv_t, NULL);
     pthread_join(keep_t, NULL);
 
-    size_t told = udp_farewell(&s->main_ctx);
+    size_t told = s->cfg.hybrid ? udp_hybrid_stop(s, ctl_t) : 0;
+    told += udp_farewell(&s->main_ctx);
     udp_outq_stop(&s->outq);
     pthread_join(send_t, NULL);
 
@@ -368,10 +428,19 @@ int main(int argc, char **argv)
     log_line("INFO", "Descartados por fila cheia: %llu; removidos por inatividade: %llu",
              (unsigned long long)udp_outq_dropped(&s->outq),
              (unsigned long long)atomic_load(&s->timeouts));
+    if (s->cfg.hybrid)
+        log_line("INFO", "Recusados por token ausente ou inválido: %llu",
+                 (unsigned long long)s->token_refused);
 
     udp_ctx_destroy(&s->rx_ctx);
     udp_ctx_destroy(&s->ka_ctx);
     udp_ctx_destroy(&s->main_ctx);
+    if (s->cfg.hybrid) {
+        udp_ctx_destroy(&s->ctl_ctx);
+        pthread_mutex_destroy(&s->ctl_lock);
+        pthread_mutex_destroy(&s->ctls_lock);
+        pthread_cond_destroy(&s->ctls_gone);
+    }
     free(s->rx_bufs);
     udp_outq_destroy(&s->outq);
     pthread_mutex_destroy(&s->tab_lock);

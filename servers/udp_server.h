@@ -1,9 +1,12 @@
 /* udp_server: shared definitions of the UDP chat server's modules (udp_server.c: start-up,
- * threads and shutdown; udp_handle.c: one datagram's handling and the client table).
+ * threads and shutdown; udp_handle.c: one datagram's handling and the client table;
+ * udp_hybrid.c: the hybrid mode's TCP control connections, see PROTOCOL.md "Hybrid mode").
  *
  * Locking: one mutex, tab_lock, guards the client table, the rooms and the activity list.
- * The outbound queue has its own lock (udp_outq.h). Order: tab_lock may be held while
- * pushing to the queue; the queue's lock is never held while taking tab_lock. */
+ * The outbound queue has its own lock (udp_outq.h). Order: ctl_lock (hybrid: the control
+ * threads' shared context) before tab_lock; tab_lock may be held while pushing to the queue;
+ * the queue's lock is never held while taking tab_lock. A control connection's wlock is
+ * taken last and only around a write. */
 #ifndef CHATBENCH_UDP_SERVER_H
 #define CHATBENCH_UDP_SERVER_H
 
@@ -21,10 +24,24 @@
 
 struct udp_room;
 
+#define UDP_TOKEN_LEN 16 /* hybrid: the session token's hex digits on the wire */
+
+/* Hybrid mode: one TCP control connection (udp_hybrid.c owns it and its thread). */
+struct udp_ctl {
+    struct udp_server *srv;      /* immutable */
+    pthread_t tid;               /* written by the acceptor; read by whoever joins it */
+    int fd;                      /* immutable while the thread runs */
+    pthread_mutex_t wlock;       /* serialises writes to fd (its thread, main at shutdown) */
+    char addr[NET_ADDRSTRLEN];   /* the TCP peer "ip:port"; immutable */
+    struct udp_client *client;   /* its registered client or NULL; owner thread only */
+    bool bye;                    /* owner thread only: it said BYE */
+    struct udp_ctl *prev, *next; /* the server's list; guarded by ctls_lock */
+};
+
 struct udp_client {
     uint64_t key;                           /* ip << 16 | port: the by-address key; immutable */
-    struct sockaddr_in addr;                /* immutable */
-    char addr_str[NET_ADDRSTRLEN];          /* "ip:port"; immutable */
+    struct sockaddr_in addr;                /* immutable (hybrid: set once, under tab_lock) */
+    char addr_str[NET_ADDRSTRLEN];          /* "ip:port"; as addr */
     char id[PROTO_ID_MAX + 1];              /* immutable */
     struct udp_room *room;                  /* guarded by tab_lock */
     struct udp_client *prev, *next;         /* room members; guarded by tab_lock */
@@ -32,7 +49,11 @@ struct udp_client {
     uint64_t last_ms; /* CLOCK_MONOTONIC ms of its last datagram; guarded by tab_lock */
     uint64_t chats;   /* chat frames received since HELLO; guarded by tab_lock */
     bool zip;         /* its last datagram was compressed; guarded by tab_lock */
-    UT_hash_handle hh_addr, hh_id; /* guarded by tab_lock */
+    /* hybrid mode only */
+    struct udp_ctl *ctl; /* its control connection; immutable; NULL in plain UDP mode */
+    uint64_t token;      /* session token; immutable */
+    bool bound;          /* addr is known (first datagram with the token); tab_lock */
+    UT_hash_handle hh_addr, hh_id, hh_tok; /* guarded by tab_lock (hh_addr: once bound) */
 };
 
 struct udp_room {
@@ -49,6 +70,8 @@ struct udp_config {
     size_t max_clients;
     size_t max_frame;
     bool quiet;
+    bool hybrid;           /* TCP control connections + tokened datagrams */
+    uint16_t control_port; /* hybrid: TCP port of the control connections */
 };
 
 /* Per-thread working storage: a zlib state, frame buffers and recipient lists. */
@@ -63,6 +86,7 @@ struct udp_ctx {
     size_t zout_cap;
     struct sockaddr_in *to_plain, *to_zip; /* recipients by form, max_clients each */
     size_t n_plain, n_zip;
+    struct udp_ctl *ctl; /* hybrid: when set, replies (send_one) go to this connection */
 };
 
 struct udp_server {
@@ -77,6 +101,7 @@ struct udp_server {
     struct udp_client *lru;     /* guarded by tab_lock: least recently active first */
     struct udp_room *rooms;     /* guarded by tab_lock */
     size_t nclients;            /* guarded by tab_lock */
+    struct udp_client *by_tok;  /* hybrid: by session token; guarded by tab_lock */
 
     struct udp_outq outq;
 
@@ -92,6 +117,19 @@ struct udp_server {
     uint64_t dgrams_out, bytes_out, zbytes_out, zdgrams_out, send_errors;
     /* keep-alive */
     atomic_uint_fast64_t timeouts;
+
+    /* hybrid mode (udp_hybrid.c) */
+    int ctl_fd;                /* listening TCP socket, -1 when not hybrid */
+    pthread_mutex_t ctl_lock;  /* guards ctl_ctx: control traffic is rare, one context will do */
+    struct udp_ctx ctl_ctx;    /* guarded by ctl_lock */
+    pthread_mutex_t ctls_lock; /* guards ctls and nctls */
+    pthread_cond_t ctls_gone;  /* signalled when nctls drops to 0 */
+    struct udp_ctl *ctls;      /* live connections; guarded by ctls_lock */
+    struct udp_ctl *ctls_dead; /* finished threads to join and free; guarded by ctls_lock */
+    size_t nctls;              /* live control threads; guarded by ctls_lock */
+    uint64_t token_refused;    /* receiver only: datagrams with a missing/unknown token */
+    uint64_t token_warned_ms;  /* receiver only: last [WARN] about refused tokens */
+    uint64_t token_unwarned;   /* receiver only: refusals not yet in a [WARN] line */
 };
 
 int udp_ctx_init(struct udp_ctx *cx, struct udp_server *s);
@@ -109,5 +147,29 @@ void udp_expire(struct udp_ctx *cx, uint64_t now_ms);
 /* Sends BYE shutdown to every client and frees the table. Called once every thread but
  * the sender has been joined. Returns the number of clients told. */
 size_t udp_farewell(struct udp_ctx *cx);
+
+/* --- hybrid mode: table operations for the control threads (udp_handle.c) --- */
+
+/* Registers a hybrid client for connection ctl from a parsed HELLO: a fresh token, no UDP
+ * address yet, JOINED to its room (over UDP). Returns PROTO_OK (ctl->client set) or the
+ * refusal. Caller holds ctl_lock (cx is the shared control context), not tab_lock. */
+enum proto_err udp_hyb_register(struct udp_ctx *cx, struct udp_ctl *ctl,
+                                const struct proto_frame *f);
+
+/* Handles WHO or JOIN for ctl's client; replies go to cx->ctl. Caller holds ctl_lock. */
+void udp_hyb_command(struct udp_ctx *cx, struct udp_client *c, const struct proto_frame *f);
+
+/* Ends ctl's client's session: its token dies at once; its room hears LEFT <id> <room> why
+ * unless why is PROTO_R_SHUTDOWN. Caller holds ctl_lock. */
+void udp_hyb_remove(struct udp_ctx *cx, struct udp_ctl *ctl, enum proto_reason why);
+
+/* Writes one frame plus LF to a control connection under its wlock (blocking, bounded by
+ * the socket's send timeout). Returns 0 or -errno. */
+int udp_ctl_write(struct udp_ctl *ctl, const char *frame, size_t len);
+
+/* Starts the hybrid control listener's thread; stops it and every control connection
+ * (each hears BYE shutdown) and waits for their threads. udp_hybrid.c. */
+int udp_hybrid_start(struct udp_server *s, pthread_t *acceptor);
+size_t udp_hybrid_stop(struct udp_server *s, pthread_t acceptor);
 
 #endif
