@@ -345,7 +345,8 @@ def main():
         tables = report.render_all(outdir)
         with open(os.path.join(outdir, "tables.md"), "w") as f:
             for name, text in tables.items():
-                f.write(f"<!-- BEGIN GENERATED: {name} -->\n{text}<!-- END GENERATED: {name} -->\n\n")
+                f.write(f"<!-- BEGIN GENERATED: {name} -->\n{text}"
+                        f"<!-- END GENERATED: {name} -->\n\n")
         if not args.quick and not args.no_report and outdir == os.path.join(ROOT, "results"):
             n = report.update_report(os.path.join(ROOT, "REPORT.md"), tables)
             print(f"REPORT.md: {n} generated tables refreshed", flush=True)

@@ -1,7 +1,8 @@
 # cdf_tail.gp: the same distributions on HdrHistogram's percentile axis, to show the tail.
 load style
 f = dir."/cdf.latency.csv"
-k(l) = sprintf("strcol('label') eq '%s' && strcol('kind') eq 'ack' && column('percentile') < 100", l)
+k(l) = sprintf("strcol('label') eq '%s' && strcol('kind') eq 'ack' && " . \
+               "column('percentile') < 100", l)
 eval selu("t", f, "(1/(1-column('percentile')/100.0)):(column('value_us'))", k("cdf-tcp"))
 eval selu("u", f, "(1/(1-column('percentile')/100.0)):(column('value_us'))", k("cdf-udp"))
 set title "ACK latency by percentile at equal load (tail view)"
