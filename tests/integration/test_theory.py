@@ -1,0 +1,142 @@
+"""test_theory: THEORY.md stays true when the code moves.
+
+Every `file:function` reference must name a function (or macro, struct, Python def/class)
+that the file defines; every repository path and every results/ file it cites must exist;
+every results/theory/ file it cites must be one that analysis/theory/theory.py writes (so
+`make theory` regenerates it) and must hold what the document reads from it; no placeholder
+may be left. Static checks: no server is started.
+"""
+import os
+import re
+import sys
+import unittest
+
+from harness import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "analysis", "theory"))
+import theory  # noqa: E402  (analysis/theory/theory.py: render_blocks)
+
+DOC = os.path.join(ROOT, "THEORY.md")
+THEORY_PY = os.path.join(ROOT, "analysis", "theory", "theory.py")
+SOURCE_DIRS = ("common", "servers", "clients", "loadgen")
+
+REF = re.compile(r"`([\w./-]+\.(?:c|h|py)):(\w+)`")
+PATH = re.compile(r"`((?:results|servers|clients|common|loadgen|analysis|tests|scripts)/[\w./-]+"
+                  r"|[A-Z]+\.md)`")
+LINK = re.compile(r"\]\(([\w./-]+\.md)\)")
+MACRO = re.compile(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)`")
+TEST_NAME = re.compile(r"`(test_\w+)`")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def defines(path, name):
+    """Whether the file at path defines name: a C function (a definition or prototype line
+    that starts with its type), macro, struct or enum, or a Python def/class."""
+    text = read(path)
+    n = re.escape(name)
+    if path.endswith(".py"):
+        return re.search(rf"^\s*(?:def|class)\s+{n}\b", text, re.M) is not None
+    patterns = [
+        rf"^[A-Za-z_][\w \t\*]*?\b{n}\s*\([^;]*$",  # function definition (no ';' on the line)
+        rf"^#define\s+{n}\b",
+        rf"^(?:struct|enum|union)\s+{n}\b",
+    ]
+    if path.endswith(".h"):
+        patterns.append(rf"^[A-Za-z_][\w \t\*]*?\b{n}\s*\(")  # prototype
+    return any(re.search(p, text, re.M) for p in patterns)
+
+
+class TheoryDocTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = read(DOC)
+
+    def test_every_function_reference_exists(self):
+        refs = sorted(set(REF.findall(self.doc)))
+        self.assertGreater(len(refs), 40, "the reference pattern found almost nothing")
+        missing = []
+        for path, name in refs:
+            full = os.path.join(ROOT, path)
+            if not os.path.isfile(full):
+                missing.append(f"{path}:{name} (no such file)")
+            elif not defines(full, name):
+                missing.append(f"{path}:{name} (not defined there)")
+        self.assertEqual(missing, [], "THEORY.md points to code that is not there")
+
+    def test_every_cited_path_exists(self):
+        paths = sorted(set(PATH.findall(self.doc)) | set(LINK.findall(self.doc)))
+        self.assertGreater(len(paths), 20)
+        missing = [p for p in paths if not os.path.exists(os.path.join(ROOT, p))]
+        self.assertEqual(missing, [], "THEORY.md cites files that do not exist")
+
+    def test_results_theory_files_are_written_by_make_theory(self):
+        src = read(THEORY_PY)
+        cited = sorted({p for p in PATH.findall(self.doc) if p.startswith("results/theory/")})
+        self.assertGreaterEqual(len(cited), 6)
+        unmade = [p for p in cited if f'"{os.path.basename(p)}"' not in src]
+        self.assertEqual(unmade, [], "cited results/theory files that theory.py never writes")
+        self.assertRegex(read(os.path.join(ROOT, "Makefile")),
+                         r"(?m)^theory:[^\n]*\n(?:\t[^\n]*\n)*\t[^\n]*analysis/theory/theory\.py")
+
+    def test_macros_and_test_names_exist(self):
+        code = "".join(read(os.path.join(ROOT, d, f)) for d in SOURCE_DIRS
+                       for f in sorted(os.listdir(os.path.join(ROOT, d)))
+                       if f.endswith((".c", ".h")))
+        macros = sorted(set(MACRO.findall(self.doc)))
+        self.assertGreater(len(macros), 3)
+        self.assertEqual([m for m in macros if m not in code], [],
+                         "THEORY.md names constants the code does not use")
+        tests = "".join(read(os.path.join(ROOT, "tests", "integration", f))
+                        for f in os.listdir(os.path.join(ROOT, "tests", "integration"))
+                        if f.endswith(".py") and f != "test_theory.py")
+        names = sorted(set(TEST_NAME.findall(self.doc)))
+        self.assertEqual([t for t in names if f"def {t}(" not in tests], [])
+
+    def test_generated_blocks_match_results(self):
+        want = theory.render_blocks(os.path.join(ROOT, "results", "theory"))
+        self.assertEqual(len(want), 4)
+        for name, body in want.items():
+            m = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
+                          self.doc, re.S)
+            self.assertIsNotNone(m, f"THEORY.md lost its {name} block")
+            self.assertEqual(m.group(1), body,
+                             f"{name}: THEORY.md disagrees with results/theory/ "
+                             "(run: python3 analysis/theory/theory.py --update-doc)")
+
+    def test_no_placeholder_left(self):
+        left = re.findall(r"\S*(?:TODO|TBD|XXX)\S*", self.doc)
+        self.assertEqual(left, [], "THEORY.md has unfilled numbers")
+
+    def test_captures_hold_what_the_document_reads(self):
+        tcp = read(os.path.join(ROOT, "results", "theory", "tcp_session.txt"))
+        rows = re.findall(r"(?m)^\s*\d+\s+[\d.]+\s+(client|server)\s+tcp\s+(\S+)", tcp)
+        flags = [f for _, f in rows]
+        self.assertEqual(flags[:3], ["SYN", "SYN,ACK", "ACK"], "no three-way handshake")
+        self.assertEqual([s for s, f in rows if "FIN" in f], ["server", "client"],
+                         "the server's FIN, then the client's, as section 1.1 says")
+        self.assertIn("HELLO alice", tcp)
+        udp = read(os.path.join(ROOT, "results", "theory", "udp_session.txt"))
+        first = re.search(r"(?m)^\s*1\s+[\d.]+\s+client\s+udp\s+-\s+.*HELLO alice", udp)
+        self.assertIsNotNone(first, "the first UDP datagram is the HELLO: no handshake")
+        # the header table of section 1.1 against results/theory/headers.txt
+        hdr = read(os.path.join(ROOT, "results", "theory", "headers.txt"))
+        for name, ip, l4, total in (("TCP SYN", 20, 40, 60), ("TCP data segment", 20, 32, 52),
+                                    ("TCP pure ACK", 20, 32, 52), ("UDP datagram", 20, 8, 28)):
+            self.assertRegex(hdr, rf"{name}: ip_hdr={ip} l4_hdr={l4} headers={total} ")
+            self.assertRegex(self.doc, rf"\| {ip} \| {l4} \| {total} \|")
+        loss = read(os.path.join(ROOT, "results", "theory", "loss_ss.txt"))
+        for cc in ("reno", "bbr"):
+            for pct in (0, 2, 10):
+                self.assertRegex(loss, rf"(?m)^\s*{cc}\s+{pct}\s+\d+")
+        mem = read(os.path.join(ROOT, "results", "theory", "memory.txt"))
+        self.assertRegex(mem, r"(?m)^\s+Threads\s+1\s+1001\s+2001\b",
+                         "tcp_server: one thread per client")
+        self.assertRegex(mem, r"(?m)^\s+Threads\s+4\s+4\s+4\b", "udp_server: 4 threads")
+
+
+if __name__ == "__main__":
+    unittest.main()
