@@ -5,6 +5,7 @@
  * proto_escape's output is printable, bounded and decodes back to its input; a chat
  * frame the client parser accepts survives the server's FROM/PRIV formatting and the
  * client's parse of that FROM unchanged (what a relay must guarantee). */
+#include "fuzz_util.h"
 #include "proto.h"
 
 #include <stdint.h>
@@ -13,14 +14,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_proto: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* --- proto_escape: printable, bounded, reversible --- */
 
@@ -66,44 +59,44 @@ static void check_escape(const char *in, size_t len, size_t cap)
 {
     char *out = malloc(cap);
     char *back = malloc(len + 1);
-    CHECK(out != NULL && back != NULL);
+    FZ_CHECK(out != NULL && back != NULL);
     size_t n = proto_escape(in, len, out, cap);
-    CHECK(n < cap && out[n] == '\0' && strlen(out) == n);
+    FZ_CHECK(n < cap && out[n] == '\0' && strlen(out) == n);
     /* decode it: only known escapes, printable ASCII, valid UTF-8 */
     size_t b = 0;
     const unsigned char *o = (const unsigned char *)out;
     for (size_t i = 0; i < n;) {
         if (o[i] == '\\') {
-            CHECK(i + 1 < n);
+            FZ_CHECK(i + 1 < n);
             char e = out[i + 1];
             if (e == 'n' || e == 't' || e == '\\' || e == '"') {
                 back[b++] = e == 'n' ? '\n' : e == 't' ? '\t' : e;
                 i += 2;
             } else {
-                CHECK(e == 'x' && i + 3 < n);
+                FZ_CHECK(e == 'x' && i + 3 < n);
                 int hi = hexval(out[i + 2]), lo = hexval(out[i + 3]);
-                CHECK(hi >= 0 && lo >= 0);
+                FZ_CHECK(hi >= 0 && lo >= 0);
                 back[b++] = (char)(hi * 16 + lo);
                 i += 4;
             }
             continue;
         }
-        CHECK(o[i] != '"');
+        FZ_CHECK(o[i] != '"');
         if (o[i] < 0x80) {
-            CHECK(o[i] >= 0x20 && o[i] < 0x7F); /* nothing a terminal would act on */
+            FZ_CHECK(o[i] >= 0x20 && o[i] < 0x7F); /* nothing a terminal would act on */
             back[b++] = out[i++];
             continue;
         }
         size_t u = utf8_ok(o + i, n - i);
-        CHECK(u > 0);
+        FZ_CHECK(u > 0);
         memcpy(back + b, out + i, u);
         b += u;
         i += u;
     }
     /* what was escaped is a prefix of the input, and all of it when cap was ample */
-    CHECK(b <= len && memcmp(back, in, b) == 0);
+    FZ_CHECK(b <= len && memcmp(back, in, b) == 0);
     if (cap > 4 * len)
-        CHECK(b == len);
+        FZ_CHECK(b == len);
     free(out);
     free(back);
 }
@@ -116,27 +109,27 @@ static void check_next_line(const char *buf, size_t len, size_t max)
     while (off < len) {
         size_t line_len = 12345, used = 12345;
         int r = proto_next_line(buf + off, len - off, max, &line_len, &used);
-        CHECK(r >= -1 && r <= 1);
+        FZ_CHECK(r >= -1 && r <= 1);
         if (r == 0) {
-            CHECK(len - off <= max + 1);
-            CHECK(memchr(buf + off, '\n', len - off) == NULL);
+            FZ_CHECK(len - off <= max + 1);
+            FZ_CHECK(memchr(buf + off, '\n', len - off) == NULL);
             break;
         }
         if (r < 0) {
             /* too long: no LF within max + 2 bytes, or the line before it is over max */
             const char *lf = memchr(buf + off, '\n', len - off);
             if (lf == NULL) {
-                CHECK(len - off > max + 1);
+                FZ_CHECK(len - off > max + 1);
                 break;
             }
             off = (size_t)(lf - buf) + 1;
             continue;
         }
-        CHECK(line_len <= max && used >= line_len + 1 && used <= line_len + 2);
-        CHECK(off + used <= len && buf[off + used - 1] == '\n');
-        CHECK(memchr(buf + off, '\n', line_len) == NULL);
+        FZ_CHECK(line_len <= max && used >= line_len + 1 && used <= line_len + 2);
+        FZ_CHECK(off + used <= len && buf[off + used - 1] == '\n');
+        FZ_CHECK(memchr(buf + off, '\n', line_len) == NULL);
         if (used == line_len + 2)
-            CHECK(buf[off + line_len] == '\r');
+            FZ_CHECK(buf[off + line_len] == '\r');
         off += used;
     }
 }
@@ -147,45 +140,46 @@ static void check_relay(const char *buf, size_t len)
 {
     struct proto_frame f;
     enum proto_err e = proto_parse_client(buf, len, &f);
-    CHECK(e >= PROTO_OK && e < PROTO_E__COUNT);
+    FZ_CHECK(e >= PROTO_OK && e < PROTO_E__COUNT);
     if (e != PROTO_OK) {
-        CHECK(e == PROTO_E_BAD_FRAME || e == PROTO_E_BAD_ID || e == PROTO_E_BAD_ROOM);
+        FZ_CHECK(e == PROTO_E_BAD_FRAME || e == PROTO_E_BAD_ID || e == PROTO_E_BAD_ROOM);
         return;
     }
     /* parsed pointers stay inside the frame */
     const char *end = buf + len;
     if (f.id != NULL)
-        CHECK(f.id >= buf && f.id + f.id_len <= end && proto_valid_name(f.id, f.id_len));
+        FZ_CHECK(f.id >= buf && f.id + f.id_len <= end && proto_valid_name(f.id, f.id_len));
     if (f.room != NULL)
-        CHECK(f.room >= buf && f.room + f.room_len <= end && proto_valid_name(f.room, f.room_len));
+        FZ_CHECK(f.room >= buf && f.room + f.room_len <= end &&
+                 proto_valid_name(f.room, f.room_len));
     if (f.text != NULL)
-        CHECK(f.text >= buf && f.text + f.text_len <= end);
+        FZ_CHECK(f.text >= buf && f.text + f.text_len <= end);
     if (f.verb != PROTO_MSG && f.verb != PROTO_TO && f.verb != PROTO_PING)
         return;
 
     size_t cap = len + 256;
     char *out = malloc(cap);
-    CHECK(out != NULL);
+    FZ_CHECK(out != NULL);
     struct proto_frame g;
     int n;
     if (f.verb == PROTO_PING) {
         n = proto_fmt_pong(out, cap, f.text, f.text_len);
-        CHECK(n >= 0 && proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
-        CHECK(g.verb == PROTO_PONG && g.text_len == f.text_len &&
-              memcmp(g.text, f.text, f.text_len) == 0);
+        FZ_CHECK(n >= 0 && proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
+        FZ_CHECK(g.verb == PROTO_PONG && g.text_len == f.text_len &&
+                 memcmp(g.text, f.text, f.text_len) == 0);
         free(out);
         return;
     }
     bool priv = f.verb == PROTO_TO;
     n = proto_fmt_from(out, cap, priv, "sender_1", f.seq, f.text, f.text_len);
-    CHECK(n >= 0 && (size_t)n < cap);
-    CHECK(proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
-    CHECK(g.verb == (priv ? PROTO_PRIV : PROTO_FROM));
-    CHECK(g.seq == f.seq && g.id_len == 8 && memcmp(g.id, "sender_1", 8) == 0);
-    CHECK(g.text_len == f.text_len && memcmp(g.text, f.text, f.text_len) == 0);
+    FZ_CHECK(n >= 0 && (size_t)n < cap);
+    FZ_CHECK(proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
+    FZ_CHECK(g.verb == (priv ? PROTO_PRIV : PROTO_FROM));
+    FZ_CHECK(g.seq == f.seq && g.id_len == 8 && memcmp(g.id, "sender_1", 8) == 0);
+    FZ_CHECK(g.text_len == f.text_len && memcmp(g.text, f.text, f.text_len) == 0);
     n = proto_fmt_ack(out, cap, f.seq, 42);
-    CHECK(n >= 0 && proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
-    CHECK(g.verb == PROTO_ACK && g.seq == f.seq && g.n == 42);
+    FZ_CHECK(n >= 0 && proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
+    FZ_CHECK(g.verb == PROTO_ACK && g.seq == f.seq && g.n == 42);
     free(out);
 }
 
@@ -201,11 +195,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* parsers: on an exact-size heap copy, so ASan sees any read past the end */
     char *frame = malloc(len ? len : 1);
-    CHECK(frame != NULL);
+    FZ_CHECK(frame != NULL);
     memcpy(frame, buf, len);
     struct proto_frame f;
     enum proto_err e = proto_parse_server(frame, len, &f);
-    CHECK(e == PROTO_OK || e == PROTO_E_BAD_FRAME);
+    FZ_CHECK(e == PROTO_OK || e == PROTO_E_BAD_FRAME);
     check_relay(frame, len);
     check_next_line(frame, len, max);
     check_escape(frame, len, cap);

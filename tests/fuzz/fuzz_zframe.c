@@ -5,6 +5,7 @@
  * and decompress back to itself, as must the input taken as a frame. One zframe state
  * serves every input, as one does every datagram in the server, so state left behind by
  * a failed stream would show up in the next one. */
+#include "fuzz_util.h"
 #include "proto.h"
 #include "zframe.h"
 
@@ -16,14 +17,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_zframe: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static struct zframe z;
 static struct zframe z_nodict; /* a compressor without the dictionary: also accepted */
 
@@ -32,15 +25,15 @@ static void roundtrip(struct zframe *zc, const char *in, size_t len)
     size_t cap = zframe_bound(len);
     char *zbuf = malloc(cap);
     char *back = malloc(len + 1);
-    CHECK(zbuf != NULL && back != NULL);
+    FZ_CHECK(zbuf != NULL && back != NULL);
     int zl = zframe_compress(zc, in, len, zbuf, cap);
-    CHECK(zl > 0 && (size_t)zl <= cap && (unsigned char)zbuf[0] == PROTO_ZMARK);
+    FZ_CHECK(zl > 0 && (size_t)zl <= cap && (unsigned char)zbuf[0] == PROTO_ZMARK);
     int n = zframe_decompress(&z, zbuf, (size_t)zl, back, len);
-    CHECK(n >= 0 && (size_t)n == len && memcmp(back, in, len) == 0);
+    FZ_CHECK(n >= 0 && (size_t)n == len && memcmp(back, in, len) == 0);
     if (len > 0) /* one byte short of the frame: a bomb, not a frame */
-        CHECK(zframe_decompress(&z, zbuf, (size_t)zl, back, len - 1) == -EMSGSIZE);
+        FZ_CHECK(zframe_decompress(&z, zbuf, (size_t)zl, back, len - 1) == -EMSGSIZE);
     if (zl > 1) /* every strict prefix is a truncated stream */
-        CHECK(zframe_decompress(&z, zbuf, (size_t)zl - 1, back, len) == -EBADMSG);
+        FZ_CHECK(zframe_decompress(&z, zbuf, (size_t)zl - 1, back, len) == -EBADMSG);
     free(zbuf);
     free(back);
 }
@@ -49,11 +42,11 @@ static void roundtrip(struct zframe *zc, const char *in, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!z.ready) {
-        CHECK(zframe_init(&z, NULL) == 0);
+        FZ_CHECK(zframe_init(&z, NULL) == 0);
         struct zframe_params p = ZFRAME_PARAMS_DEFAULT;
         p.dict = false;
         p.level = 1;
-        CHECK(zframe_init(&z_nodict, &p) == 0);
+        FZ_CHECK(zframe_init(&z_nodict, &p) == 0);
     }
     if (size < 1)
         return 0;
@@ -65,12 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* an exact-size output buffer: ASan reports any byte written past max */
     char *copy = malloc(len ? len : 1);
     char *out = malloc(max);
-    CHECK(copy != NULL && out != NULL);
+    FZ_CHECK(copy != NULL && out != NULL);
     memcpy(copy, dgram, len);
     int n = zframe_decompress(&z, copy, len, out, max);
-    CHECK(n == -EMSGSIZE || n == -EBADMSG || (n >= 0 && (size_t)n <= max));
+    FZ_CHECK(n == -EMSGSIZE || n == -EBADMSG || (n >= 0 && (size_t)n <= max));
     if (len == 0 || (unsigned char)copy[0] != PROTO_ZMARK)
-        CHECK(n == -EBADMSG);
+        FZ_CHECK(n == -EBADMSG);
     if (n >= 0)
         roundtrip(&z, out, (size_t)n);
     roundtrip((data[0] & 4) ? &z_nodict : &z, copy, len);
