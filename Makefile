@@ -207,6 +207,7 @@ $(BIN)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(COMMON_OBJS) $$(foreach f,$$(
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(fuzz_$*_LINK) $(LIBS_Z)
 
 fuzz-build:
+	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-fuzz BIN=bin-fuzz CC=clang OPT="$(SAN_OPT)" \
 	    SAN="$(SAN_ASAN) -fsanitize=fuzzer-no-link" $(FUZZ_BINS)
 
@@ -235,6 +236,7 @@ fuzz: fuzz-regress
 	done
 
 test-asan:
+	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan CC=clang OPT="$(SAN_OPT)" \
 	    SAN="$(SAN_ASAN)" all $(call SAN_UNIT,bin-asan)
 	@rm -rf bin-asan/reports && mkdir -p bin-asan/reports
@@ -242,6 +244,7 @@ test-asan:
 	    tests/fuzz/check-reports.sh bin-asan/reports && exit $$rc
 
 test-tsan:
+	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=bin-tsan CC=clang OPT="$(SAN_OPT)" \
 	    SAN="$(SAN_TSAN)" all $(call SAN_UNIT,bin-tsan)
 	@rm -rf bin-tsan/reports && mkdir -p bin-tsan/reports
