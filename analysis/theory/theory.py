@@ -667,12 +667,17 @@ def _rows(text, first_word):
     return [ln.split() for ln in text.splitlines() if re.match(rf"^\s*{first_word}\s", ln)]
 
 
-def block_capture(resdir):
-    text = read_file(os.path.join(resdir, "tcp_session.txt"))
-    m = re.search(r"## the same packets[^\n]*\n\n(.*?)\n\n## client output", text, re.S)
+def block_capture(resdir, name="tcp_session.txt"):
+    text = read_file(os.path.join(resdir, name))
+    m = re.search(r"## the same (?:packets|datagrams)[^\n]*\n\n(.*?)\n\n## client output",
+                  text, re.S)
     if not m:
-        raise bk.BenchError("tcp_session.txt has no decoded table")
+        raise bk.BenchError(f"{name} has no decoded table")
     return "```\n" + m.group(1).rstrip() + "\n```\n"
+
+
+def block_udp_capture(resdir):
+    return block_capture(resdir, "udp_session.txt")
 
 
 def block_headers(resdir):
@@ -742,7 +747,8 @@ def block_memory(resdir):
     return "\n".join(out) + "\n"
 
 
-BLOCKS = (("theory-capture", block_capture), ("theory-headers", block_headers),
+BLOCKS = (("theory-capture", block_capture), ("theory-udp-capture", block_udp_capture),
+          ("theory-headers", block_headers),
           ("theory-loss", block_loss), ("theory-memory", block_memory))
 
 

@@ -98,7 +98,7 @@ class TheoryDocTest(unittest.TestCase):
 
     def test_generated_blocks_match_results(self):
         want = theory.render_blocks(os.path.join(ROOT, "results", "theory"))
-        self.assertEqual(len(want), 4)
+        self.assertEqual(len(want), 5)
         for name, body in want.items():
             m = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
                           self.doc, re.S)
