@@ -12,11 +12,16 @@ host. Writes small text files into results/theory/:
   udp_session.txt   the same for udp_client and udp_server (one datagram each, no handshake)
   headers.txt       header sizes read from both captures (IP, TCP with options, UDP)
   loss_ss.txt       ss -tin of one loadgen TCP connection at 0, 2 and 10 % injected loss,
-                    the kernel's retransmission counters (nstat) and loadgen's ACK latency
-  memory.txt        tcp_server and udp_server with 0 and N idle clients: RSS, threads,
+                    with Reno and with BBR, the kernel's retransmission counters (nstat)
+                    and loadgen's ACK latency
+  memory.txt        tcp_server and udp_server with 0, N and 2N idle clients: RSS, threads,
                     virtual size, kernel socket memory (ss -m skmem, sockstat, slabinfo)
 
-Python 3 standard library, tcpdump, ss, nstat, nft. Usage: theory.py [--out DIR] [--clients N]
+Then, when it wrote into results/theory/, it rewrites THEORY.md's generated blocks from those
+files (render_blocks; --update-doc does only that, without root).
+
+Python 3 standard library, tcpdump, ss, nstat, nft.
+Usage: theory.py [--out DIR] [--clients N] [--seconds S] [--only LIST] [--update-doc]
 """
 import argparse
 import os
@@ -479,14 +484,6 @@ def sockstat():
                 for k, v in zip(parts[::2], parts[1::2]):
                     vals[f"{name}.{k}"] = int(v)
     return vals
-
-
-def meminfo(key):
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def slab_sizes(names):
