@@ -22,6 +22,7 @@ files (render_blocks; --update-doc does only that, without root).
 
 Python 3 standard library, tcpdump, ss, nstat, nft.
 Usage: theory.py [--out DIR] [--clients N] [--seconds S] [--only LIST] [--update-doc]
+       theory.py --bench-figures   (the make bench figures THEORY.md quotes)
 """
 import argparse
 import os
@@ -772,6 +773,38 @@ def update_doc(resdir, doc=DOC):
 # --- main ---
 
 
+def bench_figures(resdir):
+    """The make bench figures THEORY.md's section 2 quotes, read from resdir's CSVs, as text:
+    after a new benchmark run, compare them with the prose and update it."""
+    def rows(name):
+        return bk.read_csv(os.path.join(resdir, f"{name}.csv"))
+
+    def ms(v):
+        return f"{float(v) / 1000:.2f} ms" if v not in ("", None) else "-"
+
+    out = [read_file(os.path.join(resdir, "machine.txt")).splitlines()[0], "", "loss (2.1):"]
+    for r in rows("loss"):
+        out.append(f"  {r['proto']} {r['injected_loss_pct']:>2} %: sent {r['sent']} lost "
+                   f"{r['lost']} (uplink {r['lost_uplink']}, downlink {r['lost_downlink']}) "
+                   f"ACK p50 {ms(r['ack_p50_us'])} p99 {ms(r['ack_p99_us'])} max "
+                   f"{ms(r['ack_max_us'])} loadgen_bound {r['loadgen_bound']}")
+    out.append("scale (2.2, 2.4):")
+    for r in rows("scale"):
+        n = int(r["clients"])
+        rss = int(r["server_rss_kib_max"] or 0)
+        out.append(f"  {r['proto']} {n:>5} clients: threads {r['server_threads_max']} RSS "
+                   f"{rss / 1024:.1f} MiB ({rss / n:.1f} KiB per client) CPU per msg "
+                   f"{r['server_cpu_us_per_msg']} us loadgen_bound {r['loadgen_bound']}")
+    out.append("equal load (2.3, 2.4):")
+    for r in rows("cdf"):
+        out.append(f"  {r['proto']}: ACK p50 {ms(r['ack_p50_us'])} p99 {ms(r['ack_p99_us'])} "
+                   f"p99.9 {ms(r['ack_p999_us'])} CPU per msg {r['server_cpu_us_per_msg']} us")
+    out.append("anchors (2.3):")
+    for r in rows("anchors"):
+        out.append(f"  {r['proto']}: sockperf ping-pong p50 {r.get('sockperf_p50_us', '-')} us")
+    return "\n".join(out)
+
+
 ALL = {"env", "sessions", "loss", "memory"}
 
 
@@ -787,9 +820,14 @@ def main():
     ap.add_argument("--clients", type=int, default=1000, help="idle clients for memory.txt")
     ap.add_argument("--seconds", type=float, default=4.0, help="loadgen run per loss level")
     ap.add_argument("--only", help="comma list of: env,sessions,loss,memory")
+    ap.add_argument("--bench-figures", action="store_true",
+                    help="print the make bench figures THEORY.md quotes (from results/)")
     ap.add_argument("--update-doc", action="store_true",
                     help="only rewrite THEORY.md's generated blocks from --out, then exit")
     args = ap.parse_args()
+    if args.bench_figures:
+        print(bench_figures(os.path.join(ROOT, "results")))
+        return 0
     if args.update_doc:
         log(f"THEORY.md: rewrote {', '.join(update_doc(args.out)) or 'nothing'}")
         return 0
