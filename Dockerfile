@@ -26,8 +26,8 @@ RUN make -j"$(nproc)" all \
 FROM debian:${DEBIAN}-slim
 # From ldd bin/*: libevent-2.1.so.7 (loadgen), libreadline.so.8 (the clients), libz.so.1 (all);
 # libc6, libtinfo6 and zlib1g are in the slim base already. libevent_pthreads is named on
-# loadgen's link line but the linker drops it (--as-needed; loadgen shares no event base
-# between threads), so it is not installed. Versions are not pinned: the Debian archive keeps
+# loadgen's link line, yet loadgen calls nothing in it (one event base per thread, no
+# evthread_use_pthreads) and the linker drops it (--as-needed), so it is not installed. Versions are not pinned: the Debian archive keeps
 # only the current bookworm version, so a pinned one breaks at the next security update.
 # hadolint ignore=DL3008
 RUN apt-get update \
