@@ -48,7 +48,8 @@ tcp_client_SRCS = clients/tcp_client.c clients/client_common.c clients/client_op
 tcp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_client
-udp_client_SRCS = clients/udp_client.c clients/client_common.c clients/client_opts.c
+udp_client_SRCS = clients/udp_client.c clients/client_common.c clients/client_opts.c \
+	clients/hybrid_link.c
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair

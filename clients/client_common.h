@@ -31,6 +31,7 @@ struct cli_transport {
     uint16_t default_port; /* 5000 / 5001 */
     bool has_ping;         /* accepts --ping-interval */
     bool has_compress;     /* accepts --compress */
+    bool has_hybrid;       /* accepts --hybrid and --control-port (udp_client) */
     /* Starts the receiver thread (signals are already blocked for it). 0 or -errno. */
     int (*start)(struct cli_session *s);
     /* Sends one frame (no terminator); thread-safe. 0, -ENOTCONN, or another -errno. */
@@ -47,6 +48,9 @@ struct cli_opts {
     char id[PROTO_ID_MAX + 1];
     double ping_interval_s;    /* udp only */
     bool compress;             /* udp only */
+    bool hybrid;               /* udp only: TCP control connection + tokened datagrams */
+    bool port_set;             /* --port was given */
+    uint16_t control_port;     /* hybrid: the server's TCP control port (default 5002) */
     unsigned long max_retries; /* 0: retry forever */
 };
 
@@ -136,5 +140,8 @@ uint32_t cli_backoff_fail(struct cli_session *s, struct cli_backoff *b);
 
 /* Sends HELLO <id>. 0 or -errno. */
 int cli_send_hello(struct cli_session *s);
+
+/* hybrid_link.c: udp_client --hybrid (TCP control connection, tokened UDP datagrams). */
+extern const struct cli_transport cli_hybrid_transport;
 
 #endif

@@ -30,6 +30,12 @@ static void usage(const struct cli_transport *tp, FILE *out)
                      "                       intervals or ERR not_registered: register again\n");
     if (tp->has_compress)
         fprintf(out, "  --compress           send zlib-compressed datagrams (0xFF frames)\n");
+    if (tp->has_hybrid)
+        fprintf(out,
+                "  --hybrid             hybrid mode (udp_server --hybrid): register, /who and\n"
+                "                       /join over a TCP control connection; chat over UDP\n"
+                "                       with the session token; the server names the UDP port\n"
+                "  --control-port PORT  hybrid: the server's control port (default 5002)\n");
     fprintf(out, "  --max-retries N      give up (exit 1) after N failed attempts in a row\n"
                  "                       (default 0: keep retrying; Ctrl-C quits)\n"
                  "  -h, --help           this help\n"
@@ -69,7 +75,17 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
 
 int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct cli_opts *o)
 {
-    enum { OPT_HOST = 256, OPT_PORT, OPT_ID, OPT_PING, OPT_COMPRESS, OPT_RETRIES, OPT_VERSION };
+    enum {
+        OPT_HOST = 256,
+        OPT_PORT,
+        OPT_ID,
+        OPT_PING,
+        OPT_COMPRESS,
+        OPT_RETRIES,
+        OPT_VERSION,
+        OPT_HYBRID,
+        OPT_CONTROL_PORT
+    };
     static const struct option all[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
@@ -79,19 +95,24 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
         {"version", no_argument, NULL, OPT_VERSION},
         {"ping-interval", required_argument, NULL, OPT_PING},
         {"compress", no_argument, NULL, OPT_COMPRESS},
+        {"hybrid", no_argument, NULL, OPT_HYBRID},
+        {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
         {NULL, 0, NULL, 0},
     };
     struct option opts[sizeof(all) / sizeof(all[0])];
     size_t k = 0;
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if ((all[i].val == OPT_PING && !tp->has_ping) ||
-            (all[i].val == OPT_COMPRESS && !tp->has_compress))
+            (all[i].val == OPT_COMPRESS && !tp->has_compress) ||
+            ((all[i].val == OPT_HYBRID || all[i].val == OPT_CONTROL_PORT) && !tp->has_hybrid))
             continue;
         opts[k++] = all[i];
     }
     o->host = "127.0.0.1";
     o->port = tp->default_port;
     o->ping_interval_s = 5.0;
+    o->control_port = 5002;
+    bool control_set = false;
     opterr = 0;
     int c;
     unsigned long v;
@@ -112,6 +133,7 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
             if (!parse_ulong(optarg, 65535, &v) || v == 0)
                 return bad_usage(tp, "bad --port '%s' (1 to 65535)", optarg);
             o->port = (uint16_t)v;
+            o->port_set = true;
             break;
         case OPT_ID:
             if (!proto_valid_name(optarg, strlen(optarg)))
@@ -134,6 +156,15 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
         case OPT_COMPRESS:
             o->compress = true;
             break;
+        case OPT_HYBRID:
+            o->hybrid = true;
+            break;
+        case OPT_CONTROL_PORT:
+            if (!parse_ulong(optarg, 65535, &v) || v == 0)
+                return bad_usage(tp, "bad --control-port '%s' (1 to 65535)", optarg);
+            o->control_port = (uint16_t)v;
+            control_set = true;
+            break;
         case ':':
             return bad_usage(tp, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -142,6 +173,13 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
     }
     if (optind < argc)
         return bad_usage(tp, "unexpected argument '%s'", argv[optind]);
+    if (control_set && !o->hybrid)
+        return bad_usage(tp, "--control-port needs --hybrid%s", "");
+    if (o->hybrid && o->port_set)
+        return bad_usage(tp, "with --hybrid the server names the UDP port; use --control-port%s",
+                         "");
+    if (o->hybrid && o->compress)
+        return bad_usage(tp, "--compress is not available with --hybrid%s", "");
     return -1;
 }
 

@@ -1,6 +1,6 @@
 /* udp_client: terminal chat client for udp_server. One socket for life; PINGs keep the
  * registration alive and HELLO is repeated (with backoff) whenever the server forgot us.
- * The shared parts live in client_common.c. */
+ * The shared parts live in client_common.c; --hybrid runs hybrid_link.c instead. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -205,6 +205,10 @@ static void *udp_receiver(void *arg)
 
 static int udp_start(struct cli_session *s)
 {
+    if (s->opt.hybrid) { /* --hybrid: the session runs on the hybrid transport from here on */
+        s->tp = &cli_hybrid_transport;
+        return s->tp->start(s);
+    }
     struct udp_link *l = &g_link;
     struct sockaddr_in sa;
     int rc = net_resolve(s->opt.host, s->opt.port, &sa);
@@ -262,6 +266,7 @@ static const struct cli_transport udp_transport = {
     .default_port = 5001,
     .has_ping = true,
     .has_compress = true,
+    .has_hybrid = true,
     .start = udp_start,
     .send = udp_send,
     .wake = udp_wake,

@@ -231,5 +231,82 @@ class HybridServerTest(unittest.TestCase):
         self.assertIn("--hybrid", r.stdout)
 
 
+
+class HybridClient:
+    """udp_client --hybrid in line mode (stdin a pipe), its output collected."""
+
+    def __init__(self, test, ctl_port, cid, *extra):
+        argv = [os.path.join(harness.BIN, "udp_client"), "--hybrid", "--control-port",
+                str(ctl_port), "--id", cid, *extra]
+        self.proc = Proc(argv, stdin=subprocess.PIPE)
+        test.addCleanup(self.proc.stop)
+
+    def say(self, line):
+        self.proc.p.stdin.write(line.encode() + b"\n")
+        self.proc.p.stdin.flush()
+
+    def expect(self, pattern, timeout=TIMEOUT):
+        return self.proc.wait_line(pattern, timeout=timeout)
+
+    def connected(self, times=1, timeout=TIMEOUT):
+        wait_until(lambda: self.proc.count(r"^Conectado ao servidor!$") >= times, timeout,
+                   f"connected {times} time(s): {self.proc.lines[-10:]}")
+
+
+class HybridClientTest(unittest.TestCase):
+    def test_chat_who_join_and_quit(self):
+        p, _, cport = start_hybrid(self)
+        a = HybridClient(self, cport, "ana")
+        b = HybridClient(self, cport, "bia")
+        a.connected()
+        b.connected()
+        a.say("ola pelo udp")
+        a.expect(r'^ana : "ACK"$')
+        b.expect(r'^ana : "ola pelo udp"$')
+        p.wait_line(r'^\[MESSAGE\] ana : "ola pelo udp"$')
+        b.say("/msg ana segredo")
+        a.expect(r'^\[privado\] bia : "segredo"$')
+        a.say("/who")
+        a.expect(r"^\* 2 usuário\(s\) conectado\(s\)$")
+        a.say("/join sala2")
+        a.expect(r"^\* você entrou na sala sala2$")
+        b.expect(r"^\* ana saiu da sala lobby \(moved\)$")  # LEFT arrived over UDP
+        a.say("/quit")
+        self.assertEqual(a.proc.p.wait(TIMEOUT), 0)
+        p.wait_line(r"^\[DISCONNECT\] Cliente ana desconectado$")
+
+    def test_reconnects_with_a_new_session_after_server_restart(self):
+        p, uport, cport = start_hybrid(self)
+        a = HybridClient(self, cport, "ana")
+        b = HybridClient(self, cport, "bia")
+        a.connected()
+        b.connected()
+        a.say("antes")
+        b.expect(r'^ana : "antes"$')
+        self.assertEqual(p.stop(signal.SIGKILL), -signal.SIGKILL)
+        p2, _, _ = start_hybrid(self, udp_port=uport, control_port=cport)
+        a.connected(2, timeout=15)
+        b.connected(2, timeout=15)
+        a.expect(r"^\* conexão de controle perdida")
+        p2.wait_line(r"^\[REGISTER\] Novo cliente ana ")
+        a.say("depois do reinicio")
+        b.expect(r'^ana : "depois do reinicio"$')
+        a.expect(r'^ana : "ACK"$')
+
+    def test_options(self):
+        exe = os.path.join(harness.BIN, "udp_client")
+        r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertIn("--hybrid", r.stdout)
+        self.assertIn("--control-port", r.stdout)
+        for bad in (["--control-port", "5002"], ["--hybrid", "--port", "5001"],
+                    ["--hybrid", "--control-port", "0"], ["--hybrid", "--compress"]):
+            r = subprocess.run([exe, "--id", "x", *bad], capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
+        r = subprocess.run([os.path.join(harness.BIN, "tcp_client"), "--hybrid"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 2)
+
+
 if __name__ == "__main__":
     unittest.main()
