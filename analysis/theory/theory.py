@@ -14,6 +14,8 @@ host. Writes small text files into results/theory/:
   loss_ss.txt       ss -tin of one loadgen TCP connection at 0, 2 and 10 % injected loss,
                     with Reno and with BBR, the kernel's retransmission counters (nstat)
                     and loadgen's ACK latency
+  flow_control.txt  a client that stops reading: its window closes, the server's send buffer
+                    and then its bounded queue fill, and the slow-consumer policy cuts it off
   memory.txt        tcp_server and udp_server with 0, N and 2N idle clients: RSS, threads,
                     virtual size, kernel socket memory (ss -m skmem, sockstat, slabinfo)
 
@@ -461,6 +463,121 @@ def capture_loss(outdir, tmp, seconds):
     write(outdir, "loss_ss.txt", text)
 
 
+# --- flow control: a client that stops reading ---
+
+
+def ss_pair(port, peer_port):
+    """(Recv-Q, Send-Q, info dict, raw info) of the server's socket towards peer_port."""
+    txt = sh(["ss", "-tinmH", "state", "established",
+              f"( sport = :{port} and dport = :{peer_port} )"])
+    lines = [x for x in txt.splitlines() if x.strip()]
+    if not lines:
+        return None
+    head = lines[0].split()
+    info = " ".join(x.strip() for x in lines[1:])
+    d = {}
+    for key in ("snd_wnd", "cwnd", "rto", "backoff", "bytes_acked", "notsent"):
+        m = re.search(rf"(?<![\w_]){key}:(\d+)", info)
+        if m:
+            d[key] = int(m.group(1))
+    m = re.search(r"skmem:\(([^)]*)\)", info)
+    if m:
+        for item in m.group(1).split(","):
+            mm = re.match(r"([a-z]+)(\d+)", item)
+            if mm:
+                d["skmem_" + mm.group(1)] = int(mm.group(2))
+    return int(head[0]), int(head[1]), d
+
+
+def capture_flow(outdir, tmp):
+    """A client with a 4 KiB receive buffer that stops reading while another floods its room:
+    the receive window closes, the server's send queue and then its bounded per-client queue
+    fill, and the slow-consumer policy cuts the reader off (PROTOCOL.md, Flow control)."""
+    max_queue = 65536
+    srv = bk.Server("tcp", tmp, "flow", extra=("--max-queue", str(max_queue)))
+    samples, slow, talker = [], None, None
+    try:
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        slow.settimeout(10)
+        slow.connect((bk.HOST, srv.port))
+        slow.sendall(b"HELLO reader\n")
+        buf = b""
+        while b"WELCOME" not in buf:
+            buf += slow.recv(4096)
+        slow_port = slow.getsockname()[1]
+        talker = socket.create_connection((bk.HOST, srv.port), timeout=10)
+        talker.sendall(b"HELLO talker\n")
+        buf = b""
+        while b"WELCOME" not in buf:
+            buf += talker.recv(4096)
+        talker.setblocking(False)
+        text = "x" * 3000
+        t0 = time.monotonic()
+        cut, sent = None, 0
+        # Bursts of 20 frames, a sample after each: until the server cuts reader off (its
+        # send buffer, autotuned up to tcp_wmem's maximum, and then --max-queue are full)
+        while time.monotonic() - t0 < 30:
+            for _ in range(20):
+                try:
+                    talker.sendall(f"MSG {sent} {text}\n".encode())
+                    sent += 1
+                except BlockingIOError:
+                    break
+            try:
+                while talker.recv(65536):
+                    pass
+            except BlockingIOError:
+                pass
+            st = ss_pair(srv.port, slow_port)
+            if st is None:
+                cut = time.monotonic() - t0
+                break
+            samples.append((time.monotonic() - t0, sent) + st)
+        time.sleep(0.5)
+        with open(srv.log, "rb") as f:
+            log_lines = [x for x in f.read().decode("utf-8", "replace").splitlines()
+                         if "reader" in x or "lento" in x]
+        slow.setblocking(False)
+        got = b""
+        try:
+            while True:
+                chunk = slow.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (BlockingIOError, ConnectionResetError):
+            pass
+    finally:
+        for so in (slow, talker):
+            if so is not None:
+                so.close()
+        srv.stop()
+    out = ["# tcp_server --max-queue 65536. 'reader' registers with a 4 KiB receive buffer",
+           "# (SO_RCVBUF before connect) and then never reads; 'talker', in the same room,",
+           "# sends MSG frames of 3,000 bytes in bursts of 20. Sampled after each burst with",
+           "# ss -tinm on the server's socket towards reader: Send-Q (bytes not yet",
+           "# acknowledged by reader), snd_wnd (the window reader advertises; ss omits it",
+           "# when it is 0), skmem w and tb (send-buffer bytes queued, and its limit).",
+           "# Regenerate: make theory (analysis/theory/theory.py, capture_flow).", "",
+           f"{'t_ms':>8} {'msgs_sent':>9} {'recv_q':>6} {'send_q':>7} {'snd_wnd':>7} "
+           f"{'skmem_w':>8} {'skmem_tb':>8}"]
+    step = max(1, len(samples) // 12)
+    keep = samples[::step]
+    if samples and samples[-1] is not keep[-1]:
+        keep.append(samples[-1])
+    for t, n, rq, sq, d in keep:
+        out.append(f"{t * 1000:>8.1f} {n:>9} {rq:>6} {sq:>7} {d.get('snd_wnd', 0):>7} "
+                   f"{d.get('skmem_w', -1):>8} {d.get('skmem_tb', -1):>8}")
+    out.append("")
+    out.append(f"connection to reader gone after: "
+               f"{f'{cut * 1000:.1f} ms' if cut is not None else 'never (not cut off)'}")
+    out.append(f"bytes reader could still read afterwards: {len(got)}")
+    out.append("server log (reader's lines):")
+    out += [f"  {x}" for x in log_lines]
+    write(outdir, "flow_control.txt", "\n".join(out))
+
+
 # --- memory: servers with 0 and N idle clients ---
 
 
@@ -745,8 +862,24 @@ def block_memory(resdir):
     return "\n".join(out) + "\n"
 
 
+def block_flow(resdir):
+    text = read_file(os.path.join(resdir, "flow_control.txt"))
+    rows = [ln.split() for ln in text.splitlines() if re.match(r"^\s*[\d.]+\s+\d+\s+\d+\s", ln)]
+    out = ["| t (ms) | frames sent by talker | Send-Q (bytes) | window reader offers (bytes) | "
+           "send buffer: queued / limit (bytes) |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| {r[0]} | {r[1]} | {r[3]} | {r[4]} | {r[5]} / {r[6]} |")
+    m = re.search(r"(?m)^connection to reader gone after: (.*)$", text)
+    out.append("")
+    out.append(f"Connection to reader closed by the server after: {m.group(1) if m else '?'}. "
+               "Server log:")
+    out.append("")
+    out += [f"    {ln.strip()}" for ln in text.splitlines() if ln.startswith("  [")]
+    return "\n".join(out) + "\n"
+
+
 BLOCKS = (("theory-capture", block_capture), ("theory-udp-capture", block_udp_capture),
-          ("theory-headers", block_headers),
+          ("theory-headers", block_headers), ("theory-flow", block_flow),
           ("theory-loss", block_loss), ("theory-memory", block_memory))
 
 
@@ -805,7 +938,7 @@ def bench_figures(resdir):
     return "\n".join(out)
 
 
-ALL = {"env", "sessions", "loss", "memory"}
+ALL = {"env", "sessions", "loss", "flow", "memory"}
 
 
 def reexec_in_netns():
@@ -819,7 +952,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "theory"))
     ap.add_argument("--clients", type=int, default=1000, help="idle clients for memory.txt")
     ap.add_argument("--seconds", type=float, default=4.0, help="loadgen run per loss level")
-    ap.add_argument("--only", help="comma list of: env,sessions,loss,memory")
+    ap.add_argument("--only", help="comma list of: env,sessions,loss,flow,memory")
     ap.add_argument("--bench-figures", action="store_true",
                     help="print the make bench figures THEORY.md quotes (from results/)")
     ap.add_argument("--update-doc", action="store_true",
@@ -856,6 +989,8 @@ def main():
             capture_sessions(args.out, tmp)
         if "loss" in only:
             capture_loss(args.out, tmp, args.seconds)
+        if "flow" in only:
+            capture_flow(args.out, tmp)
         if "memory" in only:
             capture_memory(args.out, tmp, args.clients)
         if "env" in only:

@@ -98,7 +98,7 @@ class TheoryDocTest(unittest.TestCase):
 
     def test_generated_blocks_match_results(self):
         want = theory.render_blocks(os.path.join(ROOT, "results", "theory"))
-        self.assertEqual(len(want), 5)
+        self.assertEqual(len(want), 6)
         for name, body in want.items():
             m = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
                           self.doc, re.S)
@@ -132,6 +132,11 @@ class TheoryDocTest(unittest.TestCase):
         for cc in ("reno", "bbr"):
             for pct in (0, 2, 10):
                 self.assertRegex(loss, rf"(?m)^\s*{cc}\s+{pct}\s+\d+")
+        flow = read(os.path.join(ROOT, "results", "theory", "flow_control.txt"))
+        windows = [int(r) for r in re.findall(r"(?m)^\s*[\d.]+\s+\d+\s+\d+\s+\d+\s+(\d+)\s",
+                                              flow)]
+        self.assertIn(0, windows, "the reader's window never closed")
+        self.assertIn("[WARN] Cliente reader removido: consumidor lento", flow)
         mem = read(os.path.join(ROOT, "results", "theory", "memory.txt"))
         self.assertRegex(mem, r"(?m)^\s+Threads\s+1\s+1001\s+2001\b",
                          "tcp_server: one thread per client")
