@@ -1,6 +1,9 @@
-/* client: the protocol of one simulated client over TCP or UDP, run on its worker's thread.
+/* client: the protocol of one simulated client over TCP, UDP or hybrid, run on its worker's
+ * thread.
  *
- * Set-up: (TCP connect,) HELLO -> WELCOME, JOIN r<room> -> JOINED. Then MSG frames on the
+ * Set-up: (TCP connect,) HELLO -> WELCOME, JOIN r<room> -> JOINED. Hybrid: TCP connect,
+ * HELLO <id> <room> -> WELCOME with the token, then "<token> PING" on UDP -> PONG (the data
+ * path works; the set-up time ends there). Then MSG frames on the
  * open-loop schedule (worker.c decides when), ACKs and FROMs matched against a ring of
  * in-flight messages indexed by seq. Nothing here takes a lock. */
 #include <errno.h>
@@ -22,6 +25,17 @@ static void client_io(evutil_socket_t fd, short what, void *arg);
 static bool is_udp(const struct lg_worker *w)
 {
     return w->cfg->proto == LG_UDP;
+}
+
+static bool is_hybrid(const struct lg_worker *w)
+{
+    return w->cfg->proto == LG_HYBRID;
+}
+
+/* Chat travels over UDP (plain UDP or hybrid): lost frames, timeouts, no ordering promise. */
+static bool udp_data(const struct lg_worker *w)
+{
+    return w->cfg->proto != LG_TCP;
 }
 
 static bool measured(const struct lg_client *c, uint64_t seq)
@@ -85,6 +99,14 @@ void lg_client_close(struct lg_client *c)
         close(c->fd); /* nothing useful to do if it fails */
         c->fd = -1;
     }
+    if (c->uev != NULL) {
+        event_free(c->uev);
+        c->uev = NULL;
+    }
+    if (c->ufd >= 0) {
+        close(c->ufd); /* nothing useful to do if it fails */
+        c->ufd = -1;
+    }
     free(c->rbuf);
     c->rbuf = NULL;
     c->rlen = 0;
@@ -132,6 +154,29 @@ static int tcp_flush(struct lg_worker *w, struct lg_client *c)
     memmove(c->wbuf, c->wbuf + off, c->wlen - off);
     c->wlen -= off;
     return set_events(w, c, c->wlen > 0) < 0 ? -EIO : 0;
+}
+
+/* Hybrid: one datagram "<token> <frame>" on the data path (two iovecs, no copy). Like UDP,
+ * a failure is a lost datagram, counted. */
+static void hyb_send_data(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len)
+{
+    char sep[LG_TOKEN_LEN + 1];
+    memcpy(sep, c->token, LG_TOKEN_LEN);
+    sep[LG_TOKEN_LEN] = ' ';
+    struct iovec iov[2] = {{sep, sizeof(sep)}, {(void *)buf, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    w->st.bytes_sent_plain += sizeof(sep) + len;
+    ssize_t n;
+    do {
+        n = c->ufd >= 0 ? sendmsg(c->ufd, &mh, 0) : -1;
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        w->st.errors++;
+        w->st.send_errors++;
+        return;
+    }
+    c->last_tx_ns = clock_now_ns();
+    w->st.bytes_sent_wire += (uint64_t)n;
 }
 
 /* Sends one frame (no terminator in buf; buf has room for one more byte). Returns 0, or a
@@ -288,7 +333,9 @@ void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now)
         hist_record(&w->st.lag, s->sent_ns > intended ? s->sent_ns - intended : 0);
     }
     (void)now;
-    if (send_frame(w, c, buf, flen) < 0)
+    if (is_hybrid(w))
+        hyb_send_data(w, c, buf, flen);
+    else if (send_frame(w, c, buf, flen) < 0)
         lg_client_fail(w, c);
 }
 
@@ -307,7 +354,7 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
               : (c->ack_ss.have_transit ? now - (uint64_t)c->ack_ss.last_transit_ns : now);
     enum seq_kind k = seqstats_arrive(&c->ack_ss, f->seq, send_ns, now);
     bool meas = measured(c, f->seq);
-    if (k != SEQ_IN_ORDER && !is_udp(w))
+    if (k != SEQ_IN_ORDER && !udp_data(w))
         w->st.tcp_disorder++;
     if (k == SEQ_DUPLICATE) {
         if (meas)
@@ -323,7 +370,8 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         w->st.reordered++;
     if (meas && k == SEQ_TOO_OLD)
         w->st.too_old++;
-    bool expired = is_udp(w) && found && now - s->sent_ns > (uint64_t)w->cfg->timeout_ms * 1000000u;
+    bool expired =
+        udp_data(w) && found && now - s->sent_ns > (uint64_t)w->cfg->timeout_ms * 1000000u;
     if (!found || s->acked || expired) {
         if (meas)
             w->st.late++; /* after its timeout: counted as lost (now, or by the next sweep) */
@@ -375,7 +423,7 @@ static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto
     if (c->from_ss != NULL) {
         uint32_t pos = si - c->room * w->cfg->room_size;
         enum seq_kind k = seqstats_arrive(&c->from_ss[pos], f->seq, t_ns, now);
-        if (k != SEQ_IN_ORDER && !is_udp(w))
+        if (k != SEQ_IN_ORDER && !udp_data(w))
             w->st.tcp_disorder++;
         if (k == SEQ_DUPLICATE) {
             if (meas)
@@ -401,10 +449,55 @@ static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto
     }
 }
 
+static void udp_io(evutil_socket_t fd, short what, void *arg);
+
+/* Hybrid: WELCOME <id> <ip>:<port> <token> <udp_port> on the control connection. Opens the
+ * data path and sends the PING that binds it; PONG ends the set-up. */
+static void hyb_welcome(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len,
+                        uint64_t now)
+{
+    if (c->state != LG_HELLO)
+        return; /* a repeated WELCOME */
+    /* the last two words: token and port */
+    size_t e = len, sp2 = len;
+    while (sp2 > 0 && buf[sp2 - 1] != ' ')
+        sp2--;
+    size_t sp1 = sp2 > 1 ? sp2 - 1 : 0;
+    while (sp1 > 0 && buf[sp1 - 1] != ' ')
+        sp1--;
+    unsigned long port = 0;
+    for (size_t i = sp2; i < e && port <= 65535; i++)
+        port = buf[i] >= '0' && buf[i] <= '9' ? port * 10 + (unsigned long)(buf[i] - '0') : 99999;
+    struct sockaddr_in sa;
+    if (sp1 == 0 || sp2 - 1 - sp1 != LG_TOKEN_LEN || sp2 == e || port == 0 || port > 65535 ||
+        net_resolve(w->cfg->host, (uint16_t)port, &sa) < 0) {
+        w->st.errors++;
+        lg_client_fail(w, c); /* not a hybrid server */
+        return;
+    }
+    memcpy(c->token, buf + sp1, LG_TOKEN_LEN);
+    c->token[LG_TOKEN_LEN] = '\0';
+    c->ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->ufd < 0 || connect(c->ufd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        (c->uev = event_new(w->base, c->ufd, EV_READ | EV_PERSIST, udp_io, c)) == NULL ||
+        event_add(c->uev, NULL) < 0) {
+        lg_client_fail(w, c);
+        return;
+    }
+    c->tries = 0;
+    c->state = LG_JOINING; /* waiting for the PONG over UDP */
+    c->retry_ns = now + LG_HELLO_RETRY_NS;
+    hyb_send_data(w, c, "PING lg", 7);
+}
+
 static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len,
                      uint64_t now)
 {
     struct proto_frame f;
+    if (is_hybrid(w) && len > 8 && memcmp(buf, "WELCOME ", 8) == 0) {
+        hyb_welcome(w, c, buf, len, now);
+        return;
+    }
     if (proto_parse_server(buf, len, &f) != PROTO_OK) {
         w->st.errors++;
         return;
@@ -423,6 +516,15 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
         idlen = fmt_id(w, c->index, id, sizeof(id));
         if (c->state == LG_JOINING && f.id_len == (size_t)idlen &&
             memcmp(f.id, id, f.id_len) == 0) {
+            handshake_over(w, c);
+            c->state = LG_READY;
+            w->st.connected++;
+            atomic_fetch_add(&w->n_ready, 1);
+        }
+        return;
+    case PROTO_PONG:
+        if (is_hybrid(w) && c->state == LG_JOINING) { /* the data path works: ready */
+            hist_record(&w->st.connect, now - c->launch_ns);
             handshake_over(w, c);
             c->state = LG_READY;
             w->st.connected++;
@@ -485,7 +587,7 @@ static void udp_datagram(struct lg_worker *w, struct lg_client *c, char *buf, si
 
 /* Level-triggered: one recvmmsg takes what is queued (up to LG_RX_BATCH datagrams); a short
  * batch means the queue is empty, which saves the EAGAIN call a recv loop ends with. */
-static void udp_read(struct lg_worker *w, struct lg_client *c)
+static void udp_read(struct lg_worker *w, struct lg_client *c, int fd)
 {
     struct mmsghdr msgs[LG_RX_BATCH];
     struct iovec iov[LG_RX_BATCH];
@@ -497,7 +599,7 @@ static void udp_read(struct lg_worker *w, struct lg_client *c)
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
-        int n = recvmmsg(c->fd, msgs, LG_RX_BATCH, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(fd, msgs, LG_RX_BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -600,10 +702,18 @@ static void client_io(evutil_socket_t fd, short what, void *arg)
     }
     if (what & EV_READ) {
         if (is_udp(w))
-            udp_read(w, c);
+            udp_read(w, c, c->fd);
         else
             tcp_read(w, c);
     }
+}
+
+/* Hybrid: the data path's datagrams. */
+static void udp_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct lg_client *c = arg;
+    if (what & EV_READ)
+        udp_read(c->w, c, (int)fd);
 }
 
 /* --- set-up and housekeeping --- */
@@ -654,7 +764,7 @@ static void sweep(struct lg_worker *w, struct lg_client *c, uint64_t now, bool f
         struct lg_slot *s = &c->ring[c->base & c->mask];
         if (s->used && s->seq == c->base) {
             bool done = s->acked && s->fan_left == 0;
-            bool expired = final || (is_udp(w) && now > s->sent_ns && now - s->sent_ns > timeout);
+            bool expired = final || (udp_data(w) && now > s->sent_ns && now - s->sent_ns > timeout);
             if (!done && !expired)
                 break;
             if (!s->acked) {
@@ -676,6 +786,10 @@ void lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
     case LG_JOINING:
         if (now > c->launch_ns && now - c->launch_ns > LG_CONNECT_TIMEOUT_NS) {
             lg_client_fail(w, c);
+        } else if (is_hybrid(w) && c->state == LG_JOINING && now >= c->retry_ns) {
+            c->tries++; /* the binding PING or its PONG was lost */
+            c->retry_ns = now + LG_HELLO_RETRY_NS;
+            hyb_send_data(w, c, "PING lg", 7);
         } else if (is_udp(w) && c->state != LG_CONNECTING && now >= c->retry_ns) {
             /* a busy server drops datagrams: retry every second until the set-up timeout */
             c->tries++;

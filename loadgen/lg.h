@@ -38,7 +38,14 @@
 #define LG_MAX_HANDSHAKES 64 /* set-ups in progress per worker: they sit in the lobby */
 #define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
 
-enum lg_proto { LG_TCP, LG_UDP };
+/* LG_HYBRID: udp_server --hybrid. A TCP control connection per client (HELLO -> WELCOME with
+ * a session token), chat over a connected UDP socket, each datagram prefixed by the token. */
+enum lg_proto { LG_TCP, LG_UDP, LG_HYBRID };
+
+#define LG_TOKEN_LEN 16 /* hybrid: hex digits of the session token */
+
+/* "tcp", "udp" or "hybrid" (upper: "TCP", "UDP", "hybrid") */
+const char *lg_proto_name(enum lg_proto p, bool upper);
 
 struct lg_config {
     enum lg_proto proto;
@@ -68,7 +75,7 @@ enum lg_state {
     LG_IDLE,       /* not launched yet */
     LG_CONNECTING, /* TCP connect in progress */
     LG_HELLO,      /* HELLO sent, waiting for WELCOME */
-    LG_JOINING,    /* JOIN sent, waiting for JOINED */
+    LG_JOINING,    /* JOIN sent, waiting for JOINED (hybrid: PING sent on UDP, wait for PONG) */
     LG_READY,      /* in its room, waiting for t0 or sending */
     LG_FAILED,     /* set-up failed or the connection died */
 };
@@ -108,6 +115,10 @@ struct lg_client {
     uint64_t sent_all;
     struct seqstats ack_ss;
     struct seqstats *from_ss; /* one per room member (by position), or NULL */
+    /* hybrid: the data path next to the control connection (fd) */
+    int ufd;                      /* connected UDP socket, -1 until WELCOME */
+    struct event *uev;            /* reads ufd */
+    char token[LG_TOKEN_LEN + 1]; /* followed by a space on the wire */
     /* TCP buffers (heap, only while needed) */
     char *rbuf;
     size_t rlen;

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     if (res.st.connected == 0) {
         fprintf(stderr,
                 "loadgen: ERROR: no client connected to %s:%u (is the %s server running?)\n",
-                cfg.host, cfg.port, cfg.proto == LG_TCP ? "TCP" : "UDP");
+                cfg.host, cfg.port, lg_proto_name(cfg.proto, true));
         status = 1;
     } else if (res.st.connect_failed > 0) {
         fprintf(

@@ -22,10 +22,13 @@ static void usage(FILE *f)
             "each on its own socket, send MSG frames at a fixed rate and measure ACK and\n"
             "fan-out latency, loss, reordering, duplicates, jitter and bytes.\n"
             "\n"
-            "  --proto tcp|udp       transport (default tcp)\n"
+            "  --proto P             transport: tcp, udp or hybrid (default tcp); hybrid is\n"
+            "                        udp_server --hybrid: a TCP control connection per\n"
+            "                        client, chat over UDP with its session token\n"
             "  --clients N           simulated clients, one socket each (default 1000)\n"
             "  --host H              server address (default 127.0.0.1)\n"
-            "  --port P              server port (default 5000 for tcp, 5001 for udp)\n"
+            "  --port P              server port (default 5000 for tcp, 5001 for udp;\n"
+            "                        hybrid: the control port, default 5002)\n"
             "  --threads T           worker threads (default: number of cores)\n"
             "  --duration S          measured seconds of sending (default 8)\n"
             "  --warmup S            seconds of sending before that, left out of the figures\n"
@@ -200,8 +203,10 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
                 cfg->proto = LG_TCP;
             else if (strcmp(optarg, "udp") == 0)
                 cfg->proto = LG_UDP;
+            else if (strcmp(optarg, "hybrid") == 0)
+                cfg->proto = LG_HYBRID;
             else
-                bad("--proto", optarg, "must be tcp or udp");
+                bad("--proto", optarg, "must be tcp, udp or hybrid");
             break;
         case O_CLIENTS:
             cfg->clients = (uint32_t)integer("--clients", optarg, 1, 1000000);
@@ -308,14 +313,27 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         exit(2);
     }
     if (!port_set)
-        cfg->port = cfg->proto == LG_TCP ? 5000 : 5001;
+        cfg->port = cfg->proto == LG_TCP ? 5000 : cfg->proto == LG_UDP ? 5001 : 5002;
     if (cfg->threads > cfg->clients)
         cfg->threads = cfg->clients;
     if (label != NULL) {
         snprintf(cfg->label, sizeof(cfg->label), "%s", label);
     } else {
         snprintf(cfg->label, sizeof(cfg->label), "%s-c%" PRIu32 "-r%g-s%" PRIu32 "-k%" PRIu32 "%s",
-                 cfg->proto == LG_TCP ? "tcp" : "udp", cfg->clients, cfg->rate, cfg->size,
+                 lg_proto_name(cfg->proto, false), cfg->clients, cfg->rate, cfg->size,
                  cfg->room_size, cfg->compress ? "-z" : "");
     }
+}
+
+const char *lg_proto_name(enum lg_proto p, bool upper)
+{
+    switch (p) {
+    case LG_TCP:
+        return upper ? "TCP" : "tcp";
+    case LG_UDP:
+        return upper ? "UDP" : "udp";
+    case LG_HYBRID:
+        return "hybrid";
+    }
+    return "?";
 }

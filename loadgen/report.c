@@ -85,7 +85,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     const struct lg_stats *s = &r->st;
     uint64_t up = lost_uplink(s);
     lg_row_str(row, "label", c->label);
-    lg_row_str(row, "proto", c->proto == LG_TCP ? "tcp" : "udp");
+    lg_row_str(row, "proto", lg_proto_name(c->proto, false));
     lg_row_u64(row, "clients", c->clients);
     lg_row_u64(row, "threads", c->threads);
     lg_row_dbl(row, "duration_s", c->duration_s);
@@ -216,7 +216,7 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     char b1[24], b2[24], b3[24];
     uint64_t up = lost_uplink(s);
     fprintf(f, "chatbench loadgen %s: %s to %s:%u, %" PRIu32 " clients on %" PRIu32 " threads\n",
-            CHATBENCH_VERSION, c->proto == LG_TCP ? "TCP" : "UDP", c->host, c->port, c->clients,
+            CHATBENCH_VERSION, lg_proto_name(c->proto, true), c->host, c->port, c->clients,
             c->threads);
     fprintf(f,
             "  settings: rate %g msg/s per client (%g msg/s offered, %s), %" PRIu32

@@ -306,6 +306,7 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
         struct lg_client *c = &clients[mine[k]];
         c->w = w;
         c->fd = -1;
+        c->ufd = -1;
         c->first_measured = UINT64_MAX;
         c->ring = calloc(ring, sizeof(*c->ring));
         c->mask = ring - 1;

@@ -1,5 +1,6 @@
 """test_hybrid: udp_server --hybrid (TCP control connection, UDP chat with a session token)
 over real loopback sockets; see PROTOCOL.md, "Hybrid mode"."""
+import json
 import os
 import re
 import signal
@@ -306,6 +307,47 @@ class HybridClientTest(unittest.TestCase):
         r = subprocess.run([os.path.join(harness.BIN, "tcp_client"), "--hybrid"],
                            capture_output=True, text=True, timeout=TIMEOUT)
         self.assertEqual(r.returncode, 2)
+
+
+
+class HybridLoadgenTest(unittest.TestCase):
+    def run_loadgen(self, *args):
+        exe = os.path.join(harness.BIN, "loadgen")
+        p = subprocess.run([exe, "--duration", "2", "--warmup", "0", "--rate", "10", "--threads",
+                            "2", "--json", *args], capture_output=True, text=True, timeout=60)
+        self.assertTrue(p.stdout.strip(), f"no output; stderr:\n{p.stderr}")
+        return json.loads(p.stdout), p
+
+    def test_loadgen_hybrid_counts_add_up(self):
+        srv, _, cport = start_hybrid(self, "-q")
+        s, p = self.run_loadgen("--proto", "hybrid", "--port", str(cport), "--clients", "24",
+                                "--room-size", "3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(s["proto"], "hybrid")
+        self.assertEqual(s["connected"], 24)
+        self.assertGreater(s["sent"], 0)
+        self.assertEqual(s["acked"] + s["lost"], s["sent"])
+        self.assertLessEqual(s["fanout_received"], s["fanout_expected"])
+        self.assertEqual(s["fanout_expected"], 2 * s["sent"])
+        # every datagram carried a token the server knew: nothing refused
+        wait_until(lambda: srv.count(r"^\[DISCONNECT\] ") == 24, what="24 BYEs")
+        srv.stop()
+        srv.wait_line(r"^\[INFO\] Recusados por token ausente ou inválido: 0$")
+
+    def test_loadgen_hybrid_against_a_plain_udp_server_fails_cleanly(self):
+        _, uport = harness.start_server("udp", "-q", test=self)
+        s, p = self.run_loadgen("--proto", "hybrid", "--port", str(uport), "--clients", "2",
+                                "--duration", "1")
+        self.assertEqual(p.returncode, 1)  # nothing listens on TCP there
+        self.assertEqual(s["connected"], 0)
+
+    def test_loadgen_options(self):
+        exe = os.path.join(harness.BIN, "loadgen")
+        p = subprocess.run([exe, "--proto", "hybrid", "--compress"], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 2)
+        p = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertIn("hybrid", p.stdout)
 
 
 if __name__ == "__main__":
