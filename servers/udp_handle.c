@@ -76,25 +76,66 @@ int udp_ctl_write(struct udp_ctl *ctl, const char *frame, size_t len)
     char small[512];
     int rc;
     pthread_mutex_lock(&ctl->wlock);
-    if (len < sizeof(small)) { /* the usual case: one write, one segment */
+    if (ctl->dead != 0) { /* one failure (a peer that does not read: SO_SNDTIMEO) is enough */
+        rc = ctl->dead;
+    } else if (len < sizeof(small)) { /* the usual case: one write, one segment */
         memcpy(small, frame, len);
         small[len] = '\n';
         rc = net_write_all(ctl->fd, small, len + 1);
     } else if ((rc = net_write_all(ctl->fd, frame, len)) == 0) {
         rc = net_write_all(ctl->fd, "\n", 1);
     }
+    if (rc < 0 && ctl->dead == 0) {
+        ctl->dead = rc;
+        (void)shutdown(ctl->fd, SHUT_RDWR); /* its thread wakes and ends the session */
+    }
     pthread_mutex_unlock(&ctl->wlock);
     return rc;
 }
 
-/* A reply to one client: over its control connection while cx->ctl is set (hybrid), else
- * one datagram. */
+/* Queues a frame plus LF for the control connection; written by udp_ctl_flush once the
+ * shared context is released, so a peer that does not read never holds ctl_lock. */
+static void ctl_queue(struct udp_ctl *ctl, const char *frame, size_t len)
+{
+    if (ctl->pend_len + len + 1 > ctl->pend_cap) {
+        size_t cap = ctl->pend_cap ? ctl->pend_cap : 4096;
+        while (cap < ctl->pend_len + len + 1)
+            cap *= 2;
+        char *p = realloc(ctl->pend, cap);
+        if (p == NULL)
+            return; /* out of memory: the reply is lost, the session goes on */
+        ctl->pend = p;
+        ctl->pend_cap = cap;
+    }
+    memcpy(ctl->pend + ctl->pend_len, frame, len);
+    ctl->pend[ctl->pend_len + len] = '\n';
+    ctl->pend_len += len + 1;
+}
+
+int udp_ctl_flush(struct udp_ctl *ctl)
+{
+    if (ctl->pend_len == 0)
+        return 0;
+    size_t len = ctl->pend_len;
+    ctl->pend_len = 0;
+    /* udp_ctl_write adds the LF that ends the last frame */
+    int rc = udp_ctl_write(ctl, ctl->pend, len - 1);
+    if (ctl->pend_cap > 65536) { /* a big WHO: give the memory back */
+        free(ctl->pend);
+        ctl->pend = NULL;
+        ctl->pend_cap = 0;
+    }
+    return rc;
+}
+
+/* A reply to one client: queued for its control connection while cx->ctl is set (hybrid),
+ * else one datagram. */
 static void send_one(struct udp_ctx *cx, const struct sockaddr_in *to, bool zip, int len)
 {
     if (len < 0)
         return;
     if (cx->ctl != NULL)
-        (void)udp_ctl_write(cx->ctl, cx->out, (size_t)len); /* its thread sees the error */
+        ctl_queue(cx->ctl, cx->out, (size_t)len);
     else
         push_form(cx, (size_t)len, zip, to, 1, UDP_OUTQ_REPLY);
 }
@@ -679,7 +720,7 @@ static void hyb_welcome(struct udp_ctx *cx, struct udp_ctl *ctl, const struct ud
     int m = snprintf(cx->out + n, cx->out_cap - 1 - (size_t)n, " %016" PRIx64 " %u", c->token,
                      (unsigned)cx->s->cfg.port);
     if (m > 0 && (size_t)m < cx->out_cap - 1 - (size_t)n)
-        (void)udp_ctl_write(ctl, cx->out, (size_t)(n + m)); /* its thread sees the error */
+        ctl_queue(ctl, cx->out, (size_t)(n + m));
 }
 
 /* A fresh random token, unique among the live ones. Caller holds tab_lock. */

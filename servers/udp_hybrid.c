@@ -70,6 +70,7 @@ static bool ctl_line(struct udp_ctl *ctl, const char *line, size_t len)
         e = udp_hyb_register(&s->ctl_ctx, ctl, &f);
         s->ctl_ctx.ctl = NULL;
         pthread_mutex_unlock(&s->ctl_lock);
+        (void)udp_ctl_flush(ctl); /* a failure shuts the connection: its recv sees it */
         if (e != PROTO_OK)
             ctl_err(ctl, e, NULL);
         else
@@ -82,6 +83,7 @@ static bool ctl_line(struct udp_ctl *ctl, const char *line, size_t len)
         udp_hyb_command(&s->ctl_ctx, ctl->client, &f);
         s->ctl_ctx.ctl = NULL;
         pthread_mutex_unlock(&s->ctl_lock);
+        (void)udp_ctl_flush(ctl); /* a failure shuts the connection: its recv sees it */
         return true;
     case PROTO_PING:
         if (f.text_len < sizeof(buf) - 8) {
@@ -159,6 +161,13 @@ static void *ctl_main(void *arg)
     if (buf != NULL)
         why = ctl_loop(ctl, buf, cap);
     free(buf);
+    pthread_mutex_lock(&ctl->wlock);
+    int dead = ctl->dead;
+    pthread_mutex_unlock(&ctl->wlock);
+    if (dead == -EAGAIN || dead == -EWOULDBLOCK)
+        why = PROTO_R_SLOW; /* it did not read its answers for HYB_SEND_TIMEOUT_S */
+    else if (dead != 0)
+        why = PROTO_R_ERROR;
     if (atomic_load(&s->stopping))
         why = PROTO_R_SHUTDOWN;
 
@@ -190,6 +199,7 @@ static void reap(struct udp_server *s)
         struct udp_ctl *next = dead->next;
         pthread_join(dead->tid, NULL);
         pthread_mutex_destroy(&dead->wlock);
+        free(dead->pend);
         free(dead);
         dead = next;
     }

@@ -28,13 +28,18 @@ struct udp_room;
 
 /* Hybrid mode: one TCP control connection (udp_hybrid.c owns it and its thread). */
 struct udp_ctl {
-    struct udp_server *srv;      /* immutable */
-    pthread_t tid;               /* written by the acceptor; read by whoever joins it */
-    int fd;                      /* immutable while the thread runs */
-    pthread_mutex_t wlock;       /* serialises writes to fd (its thread, main at shutdown) */
-    char addr[NET_ADDRSTRLEN];   /* the TCP peer "ip:port"; immutable */
-    struct udp_client *client;   /* its registered client or NULL; owner thread only */
-    bool bye;                    /* owner thread only: it said BYE */
+    struct udp_server *srv;    /* immutable */
+    pthread_t tid;             /* written by the acceptor; read by whoever joins it */
+    int fd;                    /* immutable while the thread runs */
+    pthread_mutex_t wlock;     /* serialises writes to fd (its thread, main at shutdown) */
+    char addr[NET_ADDRSTRLEN]; /* the TCP peer "ip:port"; immutable */
+    struct udp_client *client; /* its registered client or NULL; owner thread only */
+    bool bye;                  /* owner thread only: it said BYE */
+    int dead;                  /* guarded by wlock: 0, or -errno of a failed write */
+    /* replies gathered under ctl_lock, written after it is released (udp_ctl_flush); owner
+     * thread only */
+    char *pend;
+    size_t pend_len, pend_cap;
     struct udp_ctl *prev, *next; /* the server's list; guarded by ctls_lock */
 };
 
@@ -86,7 +91,7 @@ struct udp_ctx {
     size_t zout_cap;
     struct sockaddr_in *to_plain, *to_zip; /* recipients by form, max_clients each */
     size_t n_plain, n_zip;
-    struct udp_ctl *ctl; /* hybrid: when set, replies (send_one) go to this connection */
+    struct udp_ctl *ctl; /* hybrid: when set, replies (send_one) are queued for this connection */
 };
 
 struct udp_server {
@@ -164,8 +169,13 @@ void udp_hyb_command(struct udp_ctx *cx, struct udp_client *c, const struct prot
 void udp_hyb_remove(struct udp_ctx *cx, struct udp_ctl *ctl, enum proto_reason why);
 
 /* Writes one frame plus LF to a control connection under its wlock (blocking, bounded by
- * the socket's send timeout). Returns 0 or -errno. */
+ * the socket's send timeout). Returns 0 or -errno; after a failure the connection is shut
+ * down and every later write fails at once. */
 int udp_ctl_write(struct udp_ctl *ctl, const char *frame, size_t len);
+
+/* Writes the replies queued for ctl (see pend) and empties the queue. Its owner thread,
+ * without ctl_lock. Returns 0 or -errno. */
+int udp_ctl_flush(struct udp_ctl *ctl);
 
 /* Starts the hybrid control listener's thread; stops it and every control connection
  * (each hears BYE shutdown) and waits for their threads. udp_hybrid.c. */

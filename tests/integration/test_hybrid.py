@@ -203,6 +203,27 @@ class HybridServerTest(unittest.TestCase):
         a.ctl.expect(r"^BYE shutdown$")
         p.wait_line(r"^\[INFO\] BYE shutdown enviado a 1 clientes$")
 
+    def test_control_peer_that_does_not_read_is_cut_off_alone(self):
+        p = self.server()
+        b = self.session("bob")
+        # a control connection with a small receive buffer that asks WHO and never reads
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(slow.close)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect((HOST, self.cport))
+        slow.sendall(b"HELLO slowpoke\n")
+        b.udp.expect(r"^JOINED slowpoke lobby$")
+        slow.settimeout(30)
+        try:
+            slow.sendall(b"WHO\n" * 200000)  # about 12 MB of answers it will never read
+        except OSError:
+            pass  # the server may cut it off while we are still sending
+        # meanwhile others are served: the stuck writer holds no shared lock
+        b.ctl.send("WHO")
+        b.ctl.expect(r"^USERS 2$")
+        b.udp.expect(r"^LEFT slowpoke lobby slow$", timeout=30)
+        p.wait_line(r"^\[DISCONNECT\] Cliente slowpoke desconectado$")
+
     def test_many_sessions_come_and_go(self):
         p = self.server()
         stay = self.session("stay")
