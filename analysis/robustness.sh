@@ -25,7 +25,7 @@ run() { # name command...: runs it, keeps its log, records failure
     fi
 }
 fig() { # key file: the value of "robustness: key=value" lines in a log
-    sed -n "s/^robustness: $1=//p" "$2" | tail -n 1
+    sed -n "s/.*robustness: $1=//p" "$2" | tail -n 1
 }
 summary() { # the "N passed, N failed" line of scripts/run-tests.sh, or of run.py
     grep -E '^[0-9]+ passed, [0-9]+ failed|^integration: ' "$1" | tail -n 1
