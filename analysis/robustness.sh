@@ -42,7 +42,7 @@ fi
 echo "Figures from \`analysis/robustness.sh$([ $sanitizers = 1 ] && echo ' --sanitizers')\`" \
     "($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, FUZZ_SECONDS=$FUZZ_SECONDS)."
 echo
-echo "| fuzzer | seconds | executions | corpus inputs (seeds + found) | regression inputs | crashes |"
+echo "| fuzzer | seconds | executions | inputs: committed seeds + working corpus | regression inputs | crashes |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 total=0
 for f in proto zframe tcp udp; do
@@ -62,9 +62,9 @@ h=$out/hostile.log
 echo "| suite | result |"
 echo "| --- | --- |"
 echo "| hostile cases (\`tests/integration/test_hostile.py\`) | $(summary $h) |"
-echo "| TCP connect/disconnect cycles | $(fig tcp_churn_cycles $h) in $(fig tcp_churn_seconds $h) s;" \
+echo "| TCP connect/disconnect cycles (8 workers, warm-up included) | $(fig tcp_churn_cycles $h) in $(fig tcp_churn_seconds $h) s;" \
     "threads and fds back to baseline; RSS growth $(fig tcp_churn_rss_growth_kib $h) KiB |"
-echo "| UDP HELLO/BYE cycles | $(fig udp_churn_cycles $h); table empty after |"
+echo "| UDP HELLO/BYE cycles (8 workers) | $(fig udp_churn_cycles $h); table empty after |"
 echo "| UDP flood | $(fig udp_flood_datagrams $h) datagrams from 50 addresses |"
 echo "| out of fds (RLIMIT_NOFILE 24) | server CPU $(fig emfile_cpu_seconds_per_second $h) s/s while saturated; recovered |"
 v=$out/valgrind.log
