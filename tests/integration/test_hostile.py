@@ -14,7 +14,6 @@ analysis/robustness.sh.
 import os
 import random
 import re
-import signal
 import socket
 import struct
 import subprocess
