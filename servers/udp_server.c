@@ -319,7 +319,11 @@ static void setup_control(struct udp_server *s)
     s->ctl_fd = -1;
     if (!s->cfg.hybrid)
         return;
-    int rc = net_listen_tcp(s->cfg.host, s->cfg.control_port, 1024, &s->ctl_fd);
+    long nofile = 0; /* one descriptor per control connection */
+    int rc = net_raise_nofile(&nofile);
+    if (rc < 0) /* not fatal: the limit we have may be enough */
+        fprintf(stderr, "udp_server: cannot raise the open-file limit: %s\n", strerror(-rc));
+    rc = net_listen_tcp(s->cfg.host, s->cfg.control_port, 1024, &s->ctl_fd);
     if (rc < 0) {
         fprintf(stderr, "udp_server: cannot listen on %s:%u (control): %s\n", s->cfg.host,
                 (unsigned)s->cfg.control_port,
