@@ -366,6 +366,11 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         c->hi_seq = f->seq;
         c->hi_n = f->n;
     }
+    if (!meas && (!c->have_base || f->seq > c->base_seq)) {
+        c->have_base = true;
+        c->base_seq = f->seq;
+        c->base_n = f->n;
+    }
     if (meas && (k == SEQ_REORDERED || k == SEQ_TOO_OLD))
         w->st.reordered++;
     if (meas && k == SEQ_TOO_OLD)

@@ -112,6 +112,10 @@ struct lg_client {
      * seq up to hi_seq that the server never counted was lost on the way up */
     bool have_hi;
     uint64_t hi_seq, hi_n;
+    /* the same for the highest ACKed seq below first_measured (a warm-up message): the
+     * baseline that restricts the split to the measured window */
+    bool have_base;
+    uint64_t base_seq, base_n;
     uint64_t sent_all;
     struct seqstats ack_ss;
     struct seqstats *from_ss; /* one per room member (by position), or NULL */
@@ -139,10 +143,11 @@ struct lg_stats {
     uint64_t server_full;  /* ERR server_full answers */
     uint64_t behind;       /* messages due in the window that were never sent: the loadgen lagged */
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
-    /* whole run, for the uplink/downlink split: uplink_all = seqs up to each client's highest
-     * ACKed seq that the server never counted; tail_all = seqs after it (never ACKed, and no
-     * later ACK tells which way they were lost) */
-    uint64_t sent_all, uplink_all, tail_all;
+    uint64_t sent_all; /* every MSG of the run, warm-up included */
+    /* for the uplink/downlink split (lg_stats_account_client): uplink_est = seqs between each
+     * client's baseline ACK and its highest ACK that the server never counted; tail = measured
+     * seqs after the highest ACK (no later ACK tells which way they were lost) */
+    uint64_t uplink_est, tail;
     double jitter_sum_ns;
     uint64_t jitter_n;
 };
@@ -151,20 +156,28 @@ int lg_stats_init(struct lg_stats *s);
 void lg_stats_destroy(struct lg_stats *s);
 int lg_stats_add(struct lg_stats *dst, const struct lg_stats *src);
 
-/* The loss split. Messages after a client's last ACK are lost in a direction nothing tells
- * (unknown); of the others, the server's count in the last ACK says how many never reached
- * it (uplink); the rest reached it and lost their ACK (downlink). uplink + downlink +
- * unknown == lost. uplink_all and tail_all cover the whole run, so the split is exact when
- * --warmup is 0 and nothing duplicates frames on the way up (the server counts copies). */
+/* The loss split of the measured window. Messages after a client's last ACK are lost in a
+ * direction nothing tells (unknown). Of the others, the server's counts n in two ACKs say how
+ * many seqs between them never reached it: the baseline is the ACK of the highest warm-up seq
+ * (seq_b, n_b; none: seq -1, n 0), the end is the highest ACK (hi_seq, hi_n), and
+ * uplink = (hi_seq - seq_b) - (hi_n - n_b); the rest of lost reached the server and lost
+ * their ACK (downlink). uplink + downlink + unknown == lost. Exact when the baseline is the
+ * last warm-up seq (always with --warmup 0) and nothing duplicates frames on the way up (the
+ * server counts copies); warm-up seqs after an unacknowledged end of the warm-up are all lost,
+ * and those lost on the way up are counted as measured uplink (clamped to lost). */
 struct lg_loss_split {
     uint64_t uplink, downlink, unknown;
 };
 struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s);
 
-/* Adds one client's end-of-run figures: sent_all messages (seqs 0..sent_all-1), and the ACK
- * of its highest acknowledged seq (have_hi false: none came) with that ACK's n. */
-void lg_stats_account_client(struct lg_stats *s, uint64_t sent_all, bool have_hi, uint64_t hi_seq,
-                             uint64_t hi_n);
+/* One client's end-of-run figures: sent_all messages (seqs 0..sent_all-1), the first measured
+ * seq (UINT64_MAX: none), the baseline ACK and the highest ACK with their n. */
+struct lg_acct {
+    uint64_t sent_all, first_measured;
+    bool have_base, have_hi;
+    uint64_t base_seq, base_n, hi_seq, hi_n;
+};
+void lg_stats_account_client(struct lg_stats *s, const struct lg_acct *a);
 
 /* Per-interval figures; the worker fills cur and swaps it with pub under lock. */
 struct lg_ival {

@@ -73,31 +73,39 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(bytes_sent_plain);
     ADD(bytes_recv_plain);
     ADD(sent_all);
-    ADD(uplink_all);
-    ADD(tail_all);
+    ADD(uplink_est);
+    ADD(tail);
     ADD(jitter_sum_ns);
     ADD(jitter_n);
 #undef ADD
     return 0;
 }
 
-void lg_stats_account_client(struct lg_stats *s, uint64_t sent_all, bool have_hi, uint64_t hi_seq,
-                             uint64_t hi_n)
+void lg_stats_account_client(struct lg_stats *s, const struct lg_acct *a)
 {
-    uint64_t upto = have_hi ? hi_seq + 1 : 0; /* seqs 0..hi_seq */
-    if (upto > sent_all)
-        upto = sent_all;
-    s->sent_all += sent_all;
-    s->uplink_all += upto > hi_n ? upto - hi_n : 0;
-    s->tail_all += sent_all - upto;
+    uint64_t fm = a->first_measured < a->sent_all ? a->first_measured : a->sent_all;
+    uint64_t upto = a->have_hi ? a->hi_seq + 1 : 0; /* seqs 0..hi_seq */
+    if (upto > a->sent_all)
+        upto = a->sent_all;
+    s->sent_all += a->sent_all;
+    if (upto <= fm) { /* no ACK of a measured seq: every measured loss is of unknown direction */
+        s->tail += a->sent_all - fm;
+        return;
+    }
+    s->tail += a->sent_all - upto;
+    uint64_t lo = a->have_base ? a->base_seq + 1 : 0, n_lo = a->have_base ? a->base_n : 0;
+    /* the server's count restarts when it forgets us (re-registration): then hi_n < n_lo and
+     * nothing can be said; uplink copies can make the count exceed the seqs: never negative */
+    if (lo < upto && a->hi_n >= n_lo && upto - lo > a->hi_n - n_lo)
+        s->uplink_est += (upto - lo) - (a->hi_n - n_lo);
 }
 
 struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s)
 {
     struct lg_loss_split x;
-    x.unknown = s->tail_all < s->lost ? s->tail_all : s->lost;
+    x.unknown = s->tail < s->lost ? s->tail : s->lost;
     uint64_t rest = s->lost - x.unknown;
-    x.uplink = s->uplink_all < rest ? s->uplink_all : rest;
+    x.uplink = s->uplink_est < rest ? s->uplink_est : rest;
     x.downlink = rest - x.uplink;
     return x;
 }

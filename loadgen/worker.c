@@ -167,7 +167,15 @@ static void finish(struct lg_worker *w)
                 w->st.behind++;
             lg_sched_advance(&c->sched);
         }
-        lg_stats_account_client(&w->st, c->sent_all, c->have_hi, c->hi_seq, c->hi_n);
+        struct lg_acct acct = {.sent_all = c->sent_all,
+                               .first_measured = c->first_measured,
+                               .have_base = c->have_base,
+                               .have_hi = c->have_hi,
+                               .base_seq = c->base_seq,
+                               .base_n = c->base_n,
+                               .hi_seq = c->hi_seq,
+                               .hi_n = c->hi_n};
+        lg_stats_account_client(&w->st, &acct);
         if (c->ack_ss.have_transit) {
             w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
             w->st.jitter_n++;

@@ -293,6 +293,79 @@ class LoadgenThroughImpair(unittest.TestCase):
         self.assertEqual(s["duplicates"], self.v(r, "down", "ACK", "duplicated"))
 
 
+class LoadgenWarmupSplit(unittest.TestCase):
+    """The uplink/downlink split with a warm-up (the review's finding): loadgen must split the
+    measured window's losses from the ACK of the last warm-up message it saw (the baseline),
+    not from counts over the whole run. The truth is udp_impair's --log, per message."""
+
+    RATE, WARMUP = 40, 1  # periodic: seqs 0..39 of every client are the warm-up
+
+    def test_split_with_warmup_matches_the_relay_log(self):
+        _, port = harness.start_server("udp", "-q", test=self)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        log_path = os.path.join(tmp.name, "actions.log")
+        relay = harness.Proc([os.path.join(harness.BIN, "udp_impair"), "--server-port",
+                              str(port), "--listen-port", "0", "--seed", "31", "--log",
+                              log_path, "--drop-up", "0.05", "--drop-down", "0.05"])
+        self.addCleanup(relay.stop)
+        m = relay.wait_line(r"listening on [\d.]+:(\d+)")
+        clients = 12
+        p = loadgen("--proto", "udp", "--port", m.group(1), "--clients", str(clients),
+                    "--duration", "2", "--warmup", str(self.WARMUP), "--rate", str(self.RATE),
+                    "--timeout", "1000", "--seed", "5", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = json.loads(p.stdout)
+        self.assertEqual(relay.stop(signal.SIGINT), 0)
+        self.assertEqual(s["connected"], clients)
+        first = self.RATE * self.WARMUP
+        self.assertEqual(s["sent_all"] - s["sent"], clients * first)
+        self.assertEqual((s["late"], s["duplicates"], s["reordered"]), (0, 0, 0))
+        per = {}
+        with open(log_path) as f:
+            for line in f:
+                _, d, verb, action, seq, who = line.split()
+                c = per.setdefault(who, {"sent": 0, "up": set(), "down": set(), "acks": [],
+                                         "n": 0})
+                if d == "up" and verb == "MSG":
+                    c["sent"] += 1
+                    if action == "dropped":
+                        c["up"].add(int(seq))
+                elif d == "down" and verb == "ACK":
+                    c["n"] += 1  # with drops only, the i-th ACK the server sent carries n = i
+                    if action == "dropped":
+                        c["down"].add(int(seq))
+                    else:
+                        c["acks"].append((int(seq), c["n"]))
+        self.assertEqual(len(per), clients)
+        truth_up = truth_down = 0
+        pred_up = tail = known_up = ambiguous = 0
+        for c in per.values():
+            truth_up += sum(1 for q in c["up"] if q >= first)
+            truth_down += sum(1 for q in c["down"] if q >= first)
+            base = max(((q, n) for q, n in c["acks"] if q < first), default=(-1, 0))
+            hi = max(c["acks"], default=(-1, 0))
+            if hi[0] < first:
+                tail += c["sent"] - first
+                continue
+            tail += c["sent"] - (hi[0] + 1)
+            pred_up += max((hi[0] - base[0]) - (hi[1] - base[1]), 0)
+            known_up += sum(1 for q in c["up"] if first <= q <= hi[0])
+            # warm-up messages after the baseline, lost on the way up, fall into the window
+            ambiguous += sum(1 for q in c["up"] if base[0] < q < first)
+        lost = truth_up + truth_down
+        self.assertGreater(truth_up * truth_down, 0)
+        self.assertEqual(s["lost"], lost)
+        unknown = min(tail, lost)
+        up = min(pred_up, lost - unknown)
+        self.assertEqual((s["lost_uplink"], s["lost_downlink"], s["lost_unknown"]),
+                         (up, lost - up - unknown, unknown))
+        # against the truth: every uplink loss before the last ACK, plus at most the warm-up
+        # losses the baseline cannot see
+        self.assertGreaterEqual(s["lost_uplink"], known_up)
+        self.assertLessEqual(s["lost_uplink"], known_up + ambiguous)
+
+
 class LoadgenOutput(unittest.TestCase):
     def hist_total(self, path):
         """Sum of the counts in a hist_save file ("hist v1 ...", "index count"..., "end")."""
