@@ -772,7 +772,7 @@ enum proto_err udp_hyb_register(struct udp_ctx *cx, struct udp_ctl *ctl,
     else if (new_token(s, &token) < 0 || (room = room_get(s, rname, rlen)) == NULL ||
              (c = calloc(1, sizeof(*c))) == NULL)
         e = PROTO_E_FULL; /* out of memory or entropy is a kind of full */
-    if (e != PROTO_OK) {
+    if (e != PROTO_OK || room == NULL || c == NULL) { /* (e is set whenever one is NULL) */
         pthread_mutex_unlock(&s->tab_lock);
         if (e == PROTO_E_FULL)
             log_line("WARN", "Servidor cheio: cliente %s de %s recusado", id, ctl->addr);

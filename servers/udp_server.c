@@ -388,6 +388,7 @@ int main(int argc, char **argv)
         (rc = pthread_create(&keep_t, NULL, keepalive_main, s)) != 0)
         die_errno("pthread_create", rc);
     pthread_t ctl_t;
+    memset(&ctl_t, 0, sizeof(ctl_t)); /* used only in hybrid mode; set for the analyzers */
     if (s->cfg.hybrid && (rc = udp_hybrid_start(s, &ctl_t)) < 0)
         die_errno("pthread_create", -rc);
 
