@@ -29,7 +29,13 @@ void lg_report_text(const struct lg_result *r, FILE *f);
 int lg_report_files(const struct lg_result *r, const struct lg_row *row,
                     const struct lg_row *series, size_t nseries);
 
-/* 1 when the load generator was the bottleneck (see LG_LAG_BOUND_NS, LG_RATE_BOUND). */
+/* The send lag p99 above which the run is LOADGEN-BOUND: max(LG_LAG_BOUND_MIN_NS,
+ * LG_LAG_BOUND_SHARE x ack p99). Since ack ~= raw + lag, a larger lag is a large part of
+ * what the ack latency shows. */
+uint64_t lg_report_lag_limit(const struct lg_stats *s);
+
+/* 1 when the load generator was the bottleneck: the send lag p99 above lg_report_lag_limit,
+ * or under LG_RATE_BOUND of the messages due were sent. */
 int lg_report_bound(const struct lg_result *r);
 
 #endif

@@ -31,6 +31,15 @@ def run_json(test, *args):
     return json.loads(p.stdout), p
 
 
+def check_self_check(test, s):
+    """loadgen_bound is the documented rule: ack ~= raw + send lag, so the run is bound when
+    the send lag p99 exceeds max(100 us, 25 % of the ack p99), or under 95 % of the messages
+    due were sent."""
+    limit = max(100.0, 0.25 * s["ack_p99_us"])
+    want = s["lag_p99_us"] > limit or s["sent_share_of_due"] < 0.95
+    test.assertEqual(s["loadgen_bound"], int(want), s)
+
+
 def free_port(kind):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
     s.bind((harness.HOST, 0))
@@ -92,6 +101,24 @@ class LoadgenTcp(unittest.TestCase):
         self.assertLessEqual(s["ack_p50_us"], s["ack_p99_us"])
         self.assertLessEqual(s["ack_p99_us"], s["ack_max_us"])
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
+        check_self_check(self, s)
+
+    def test_text_self_check_agrees_with_the_csv(self):
+        _, port = harness.start_server("tcp", "-q", test=self)
+        with tempfile.TemporaryDirectory() as d:
+            p = loadgen("--proto", "tcp", "--port", str(port), "--clients", "4", "--duration",
+                        "1", "--warmup", "0", "--rate", "200", "--out", d)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(d, "summary.csv"), newline="") as f:
+                row = list(csv.DictReader(f))[-1]
+        self.assertIn("ack ~= raw + send lag", p.stdout)
+        line = [l for l in p.stdout.splitlines() if l.startswith("self-check:")]
+        self.assertEqual(len(line), 1, p.stdout)
+        self.assertIn("max(100 us, 25 % of the ack p99)", line[0])
+        verdict = "LOADGEN-BOUND" if row["loadgen_bound"] == "1" else "OK"
+        self.assertTrue(line[0].startswith("self-check:  " + verdict), line[0])
+        check_self_check(self, {k: float(row[k]) for k in (
+            "ack_p99_us", "lag_p99_us", "sent_share_of_due", "loadgen_bound")})
 
     def test_tcp_fanout_room_of_3(self):
         _, port = harness.start_server("tcp", "-q", test=self)
@@ -132,6 +159,7 @@ class LoadgenUdp(unittest.TestCase):
         self.assertEqual(s["lost_uplink"] + s["lost_downlink"] + s["lost_unknown"], s["lost"])
         self.assertLessEqual(s["late"], s["lost"])
         self.assertLessEqual(s["fanout_received"], s["fanout_expected"])
+        check_self_check(self, s)
 
     def test_udp_counts_consistent(self):
         _, port = harness.start_server("udp", "-q", test=self)
