@@ -17,7 +17,7 @@
 #include "seqstats.h"
 #include "zframe.h"
 
-#define LG_HIST_LOW_NS 1000ull         /* 1 us */
+#define LG_HIST_LOW_NS 1ull            /* 1 ns: exact to 2047 ns, then 3 digits */
 #define LG_HIST_HIGH_NS 60000000000ull /* 60 s */
 #define LG_HIST_SIGFIGS 3
 /* LOADGEN-BOUND (report.c): ack latency ~= raw latency + send lag, so a lag p99 that is a

@@ -18,11 +18,12 @@ static double us(uint64_t ns)
     return (double)ns / 1000.0;
 }
 
-/* Percentiles are reported as the highest value of their bucket; never above the max. */
+/* Percentiles are reported as the highest value of their bucket, clamped to the recorded
+ * [min, max]: a figure never claims a value no sample had. */
 static uint64_t pv(const struct hist *h, double p)
 {
-    uint64_t v = hist_percentile(h, p), m = hist_max(h);
-    return v < m ? v : m;
+    uint64_t v = hist_percentile(h, p), lo = hist_min(h), hi = hist_max(h);
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 static double ratio(double a, double b)

@@ -446,6 +446,17 @@ class LoadgenOutput(unittest.TestCase):
                     "connect": rec["connected"]}
             for kind, n in want.items():
                 self.assertEqual(self.hist_total(os.path.join(out, f"t1.{kind}.hist")), int(n))
+            # 1 ns resolution, and every reported figure within the recorded [min, max]
+            for kind in want:
+                with open(os.path.join(out, f"t1.{kind}.hist")) as f:
+                    lines = f.read().split("\n")
+                self.assertEqual(lines[0].split()[2], "1", lines[0])  # lowest: 1 ns
+                st = [l.split() for l in lines if l.startswith("stats ")][0]
+                lo, hi = int(st[2]) / 1e3, int(st[3]) / 1e3
+                vals = [float(r[3]) for r in lat[1:] if r[1] == kind]
+                self.assertTrue(vals)
+                self.assertTrue(all(lo - 1e-3 <= v <= hi + 1e-3 for v in vals), (kind, lo, hi))
+                self.assertAlmostEqual(vals[-1], hi, places=3)  # p100 is the max
             for r in lat[1:]:
                 if r[1] == "ack":
                     self.assertEqual(int(r[4]), int(rec["acked"]))

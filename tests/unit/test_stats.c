@@ -184,6 +184,19 @@ static void test_merge(void **state)
     assert_int_equal(hist_max(&st[0].ack), hist_max(&st[1].ack));
 }
 
+/* Resolution: 1 ns up to 2047 ns (LG_HIST_LOW_NS 1), 3 significant digits above. With a
+ * 1 us lowest the unit was 512 ns and 700 ns read as 1023 ns. */
+static void test_resolution_from_1_ns(void **state)
+{
+    struct lg_stats *s = *state;
+    hist_record(&s->ack, 700);
+    assert_int_equal(hist_percentile(&s->ack, 50), 700);
+    hist_reset(&s->ack);
+    hist_record(&s->lag, 1234567);
+    uint64_t v = hist_percentile(&s->lag, 50);
+    assert_true(v >= 1234567 && v <= 1234567 + 1234567 / 1000);
+}
+
 static void test_ival_add_and_reset(void **state)
 {
     (void)state;
@@ -214,6 +227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_hand_computed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_downlink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_no_ack_at_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolution_from_1_ns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_with_warmup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_warmup_no_measured_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_nothing_measured, setup, teardown),
