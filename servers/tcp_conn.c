@@ -183,11 +183,20 @@ static void send_peers_range(struct conn_ctx *t, size_t from, size_t to, int n)
     }
 }
 
+/* Keep at most this many peer slots between messages: one big room must not leave every
+ * thread that ever spoke in it holding room-sized memory (10,000 threads x 80 KB). */
+#define TCP_PEERS_KEEP 1024
+
 /* Sends the frame to every collected peer and empties the collection. */
 static void send_peers(struct conn_ctx *t, int n)
 {
     send_peers_range(t, 0, t->npeers, n);
     t->npeers = 0;
+    if (t->peers_cap > TCP_PEERS_KEEP) {
+        free(t->peers);
+        t->peers = NULL;
+        t->peers_cap = 0;
+    }
 }
 
 /* --- frames --- */

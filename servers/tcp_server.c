@@ -24,7 +24,8 @@
  * sends BYE shutdown, flushes for at most TCP_FINAL_FLUSH_MS and exits; the main thread joins
  * them all and frees everything. No LEFT ... shutdown is sent (N^2 frames; PROTOCOL.md).
  *
- * Lock order: reg_lock, then a client's out_lock; conn_lock is never held with another. */
+ * Lock order: reg_lock, then a client's out_lock; conn_lock, then a client's out_lock (stop_all);
+ * nothing takes reg_lock or conn_lock while holding an out_lock. */
 #include "tcp_server.h"
 
 #include "clock.h"
@@ -34,6 +35,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -83,8 +85,17 @@ static void refuse(int fd, const char *addr, enum proto_err e)
     (void)send(fd, buf, (size_t)n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     close(fd);
     atomic_fetch_add(&tcp_srv.stat_refused, 1);
-    log_line("WARN", "Conexão de %s recusada: %s", addr,
-             e == PROTO_E_FULL ? "servidor cheio" : "sem recursos");
+    /* At most one line a second: a connect flood against a full server must not turn into
+     * a write(2) per connection. Only the accepting thread gets here. */
+    static uint64_t last_ms, unlogged;
+    uint64_t now = clock_now_ms();
+    unlogged++;
+    if (last_ms == 0 || now >= last_ms + 1000) {
+        log_line("WARN", "Conexão de %s recusada: %s (%" PRIu64 " recusadas desde o último aviso)",
+                 addr, e == PROTO_E_FULL ? "servidor cheio" : "sem recursos", unlogged);
+        last_ms = now;
+        unlogged = 0;
+    }
 }
 
 /* Accepts what is pending. Returns -1 when accept is out of fds (pause it a little). */
