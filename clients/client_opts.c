@@ -112,7 +112,7 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
     o->port = tp->default_port;
     o->ping_interval_s = 5.0;
     o->control_port = 5002;
-    bool control_set = false;
+    bool control_set = false, ping_set = false;
     opterr = 0;
     int c;
     unsigned long v;
@@ -151,6 +151,7 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
             if (errno != 0 || end == optarg || *end != '\0' || !(d >= 0.05 && d <= 3600))
                 return bad_usage(tp, "bad --ping-interval '%s' (0.05 to 3600 seconds)", optarg);
             o->ping_interval_s = d;
+            ping_set = true;
             break;
         }
         case OPT_COMPRESS:
@@ -177,6 +178,11 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
         return bad_usage(tp, "--control-port needs --hybrid%s", "");
     if (o->hybrid && o->port_set)
         return bad_usage(tp, "with --hybrid the server names the UDP port; use --control-port%s",
+                         "");
+    if (o->hybrid && ping_set)
+        return bad_usage(tp,
+                         "with --hybrid the control connection keeps the session; "
+                         "--ping-interval does not apply%s",
                          "");
     if (o->hybrid && o->compress)
         return bad_usage(tp, "--compress is not available with --hybrid%s", "");

@@ -322,7 +322,8 @@ class HybridClientTest(unittest.TestCase):
         self.assertIn("--hybrid", r.stdout)
         self.assertIn("--control-port", r.stdout)
         for bad in (["--control-port", "5002"], ["--hybrid", "--port", "5001"],
-                    ["--hybrid", "--control-port", "0"], ["--hybrid", "--compress"]):
+                    ["--hybrid", "--control-port", "0"], ["--hybrid", "--compress"],
+                    ["--hybrid", "--ping-interval", "1"]):
             r = subprocess.run([exe, "--id", "x", *bad], capture_output=True, text=True,
                                stdin=subprocess.DEVNULL, timeout=TIMEOUT)
             self.assertEqual(r.returncode, 2, (bad, r.stderr))
