@@ -165,7 +165,7 @@ static void hyb_send_data(struct lg_worker *w, struct lg_client *c, const char *
     sep[LG_TOKEN_LEN] = ' ';
     struct iovec iov[2] = {{sep, sizeof(sep)}, {(void *)buf, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    w->st.bytes_sent_plain += sizeof(sep) + len;
+    w->st.bytes_sent_plain_total += sizeof(sep) + len;
     ssize_t n;
     do {
         n = c->ufd >= 0 ? sendmsg(c->ufd, &mh, 0) : -1;
@@ -176,7 +176,7 @@ static void hyb_send_data(struct lg_worker *w, struct lg_client *c, const char *
         return;
     }
     c->last_tx_ns = clock_now_ns();
-    w->st.bytes_sent_wire += (uint64_t)n;
+    w->st.bytes_sent_wire_total += (uint64_t)n;
 }
 
 /* Sends one frame (no terminator in buf; buf has room for one more byte). Returns 0, or a
@@ -195,7 +195,7 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
             out = w->scratch2;
             olen = (size_t)z;
         }
-        w->st.bytes_sent_plain += len;
+        w->st.bytes_sent_plain_total += len;
         ssize_t n;
         do {
             n = send(c->fd, out, olen, 0);
@@ -208,12 +208,12 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
             return 0;
         }
         c->last_tx_ns = clock_now_ns();
-        w->st.bytes_sent_wire += olen;
+        w->st.bytes_sent_wire_total += olen;
         return 0;
     }
     buf[len++] = '\n';
-    w->st.bytes_sent_plain += len;
-    w->st.bytes_sent_wire += len;
+    w->st.bytes_sent_plain_total += len;
+    w->st.bytes_sent_wire_total += len;
     if (c->wlen > 0) /* keep order behind what is queued */
         return tcp_queue(c, buf, len);
     size_t off = 0;
@@ -333,9 +333,17 @@ void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now)
         hist_record(&w->st.lag, s->sent_ns > intended ? s->sent_ns - intended : 0);
     }
     (void)now;
+    uint64_t wire0 = w->st.bytes_sent_wire_total, plain0 = w->st.bytes_sent_plain_total;
+    int rc = 0;
     if (is_hybrid(w))
         hyb_send_data(w, c, buf, flen);
-    else if (send_frame(w, c, buf, flen) < 0)
+    else
+        rc = send_frame(w, c, buf, flen);
+    if (meas) { /* what this MSG added to the totals (TCP: queued bytes count as sent) */
+        w->st.bytes_sent_wire += w->st.bytes_sent_wire_total - wire0;
+        w->st.bytes_sent_plain += w->st.bytes_sent_plain_total - plain0;
+    }
+    if (rc < 0)
         lg_client_fail(w, c);
 }
 
@@ -354,6 +362,7 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
               : (c->ack_ss.have_transit ? now - (uint64_t)c->ack_ss.last_transit_ns : now);
     enum seq_kind k = seqstats_arrive(&c->ack_ss, f->seq, send_ns, now);
     bool meas = measured(c, f->seq);
+    w->rx_measured = meas;
     if (k != SEQ_IN_ORDER && !udp_data(w))
         w->st.tcp_disorder++;
     if (k == SEQ_DUPLICATE) {
@@ -370,6 +379,10 @@ static void on_ack(struct lg_worker *w, struct lg_client *c, const struct proto_
         c->have_base = true;
         c->base_seq = f->seq;
         c->base_n = f->n;
+    }
+    if (meas) { /* the running estimate as this arrival left it */
+        w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
+        w->st.jitter_n++;
     }
     if (meas && (k == SEQ_REORDERED || k == SEQ_TOO_OLD))
         w->st.reordered++;
@@ -425,6 +438,7 @@ static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto
         return;
     }
     bool meas = measured(snd, f->seq);
+    w->rx_measured = meas;
     if (c->from_ss != NULL) {
         uint32_t pos = si - c->room * w->cfg->room_size;
         enum seq_kind k = seqstats_arrive(&c->from_ss[pos], f->seq, t_ns, now);
@@ -571,7 +585,8 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
 static void udp_datagram(struct lg_worker *w, struct lg_client *c, char *buf, size_t len,
                          uint64_t now)
 {
-    w->st.bytes_recv_wire += len;
+    size_t n_wire = len;
+    w->st.bytes_recv_wire_total += len;
     const char *frame = buf;
     if (len > 0 && (unsigned char)buf[0] == PROTO_ZMARK) {
         int z = zframe_decompress(&w->z, buf, len, w->scratch2, LG_ZBUF);
@@ -582,12 +597,18 @@ static void udp_datagram(struct lg_worker *w, struct lg_client *c, char *buf, si
         frame = w->scratch2;
         len = (size_t)z;
     }
-    w->st.bytes_recv_plain += len;
+    w->st.bytes_recv_plain_total += len;
+    size_t wire = n_wire, plain = len;
     if (len > 0 && frame[len - 1] == '\n')
         len--;
     if (len > 0 && frame[len - 1] == '\r')
         len--;
+    w->rx_measured = false;
     on_frame(w, c, frame, len, now);
+    if (w->rx_measured) {
+        w->st.bytes_recv_wire += wire;
+        w->st.bytes_recv_plain += plain;
+    }
 }
 
 /* Level-triggered: one recvmmsg takes what is queued (up to LG_RX_BATCH datagrams); a short
@@ -648,13 +669,18 @@ static void tcp_read(struct lg_worker *w, struct lg_client *c)
             return;
         }
         uint64_t now = clock_now_ns();
-        w->st.bytes_recv_wire += (uint64_t)n;
-        w->st.bytes_recv_plain += (uint64_t)n;
+        w->st.bytes_recv_wire_total += (uint64_t)n;
+        w->st.bytes_recv_plain_total += (uint64_t)n;
         have += (size_t)n;
         size_t pos = 0, line_len, used;
         int r;
         while ((r = proto_next_line(buf + pos, have - pos, LG_RBUF, &line_len, &used)) == 1) {
+            w->rx_measured = false;
             on_frame(w, c, buf + pos, line_len, now);
+            if (w->rx_measured) {
+                w->st.bytes_recv_wire += used;
+                w->st.bytes_recv_plain += used;
+            }
             if (c->state == LG_FAILED)
                 return;
             pos += used;

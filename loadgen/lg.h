@@ -146,12 +146,18 @@ struct lg_stats {
     uint64_t reregistered; /* UDP: registered again after ERR not_registered */
     uint64_t server_full;  /* ERR server_full answers */
     uint64_t behind;       /* messages due in the window that were never sent: the loadgen lagged */
+    /* bytes of the MSG, ACK and FROM frames of measured messages (duplicates included) */
     uint64_t bytes_sent_wire, bytes_recv_wire, bytes_sent_plain, bytes_recv_plain;
+    /* every byte of the run: set-up, warm-up, PING, BYE and the rest */
+    uint64_t bytes_sent_wire_total, bytes_recv_wire_total, bytes_sent_plain_total,
+        bytes_recv_plain_total;
     uint64_t sent_all; /* every MSG of the run, warm-up included */
     /* for the uplink/downlink split (lg_stats_account_client): uplink_est = seqs between each
      * client's baseline ACK and its highest ACK that the server never counted; tail = measured
      * seqs after the highest ACK (no later ACK tells which way they were lost) */
     uint64_t uplink_est, tail;
+    /* RFC 3550 jitter: each client's running estimate of its ACK stream, sampled at every
+     * first arrival of a measured message's ACK; the report gives the mean of the samples */
     double jitter_sum_ns;
     uint64_t jitter_n;
 };
@@ -223,7 +229,8 @@ struct lg_worker {
     size_t pool_len;
     struct lg_rng rng;
     char *scratch, *scratch2;
-    char *rx; /* LG_RX_BATCH buffers of LG_RX_SIZE */
+    char *rx;         /* LG_RX_BATCH buffers of LG_RX_SIZE */
+    bool rx_measured; /* set by on_frame: the frame was an ACK/FROM of a measured message */
     pthread_t thread;
     char id_prefix[24];
     size_t id_prefix_len;

@@ -162,6 +162,10 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "recv_compress_ratio",
                ratio((double)s->bytes_recv_wire, (double)s->bytes_recv_plain));
     lg_row_u64(row, "sent_all", s->sent_all);
+    lg_row_u64(row, "bytes_sent_wire_total", s->bytes_sent_wire_total);
+    lg_row_u64(row, "bytes_recv_wire_total", s->bytes_recv_wire_total);
+    lg_row_u64(row, "bytes_sent_plain_total", s->bytes_sent_plain_total);
+    lg_row_u64(row, "bytes_recv_plain_total", s->bytes_recv_plain_total);
     lg_row_u64(row, "tcp_disorder", s->tcp_disorder);
     lg_row_u64(row, "poisson", c->poisson);
     lg_row_dbl(row, "ramp_s", c->ramp_s);
@@ -247,8 +251,8 @@ void lg_report_text(const struct lg_result *r, FILE *f)
             (r->measured_s > 0 ? (double)s->acked / r->measured_s : 0), s->lost,
             pct(s->lost, s->sent), up, s->lost - up - lost_unknown(s), lost_unknown(s), s->late);
     fprintf(f,
-            "order:       %" PRIu64 " reordered, %" PRIu64 " duplicates, jitter %s (RFC 3550, "
-            "mean over clients)\n",
+            "order:       %" PRIu64 " reordered, %" PRIu64 " duplicates, jitter %s (RFC 3550 "
+            "running estimate of each client's ACKs, mean over the measured arrivals)\n",
             s->reordered, s->duplicates,
             dur(s->jitter_n ? (uint64_t)(s->jitter_sum_ns / (double)s->jitter_n) : 0, b1, 24));
     if (c->room_size > 1) {
@@ -274,12 +278,16 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
                "the actual send; ack ~= raw + send lag)\n");
     double crv = ratio((double)s->bytes_sent_wire, (double)s->bytes_sent_plain);
-    fprintf(f, "bytes:       sent %s on the wire for %s of frames",
+    fprintf(f, "bytes:       measured MSG/ACK/FROM frames: sent %s on the wire for %s of frames",
             bytes(s->bytes_sent_wire, b1, 24), bytes(s->bytes_sent_plain, b2, 24));
     if (c->compress)
         fprintf(f, " (ratio %.3f: compression made them %s)", crv, crv > 1 ? "LARGER" : "smaller");
     fprintf(f, "; received %s (%s of frames)\n", bytes(s->bytes_recv_wire, b1, 24),
             bytes(s->bytes_recv_plain, b2, 24));
+    fprintf(f,
+            "             whole run (set-up, warm-up, keep-alives): sent %s, received %s on "
+            "the wire\n",
+            bytes(s->bytes_sent_wire_total, b1, 24), bytes(s->bytes_recv_wire_total, b2, 24));
     double cpu_msg = ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all);
     fprintf(f,
             "loadgen cpu: %.2f s user, %.2f s sys, %.1f us per message sent\n"

@@ -72,6 +72,10 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(bytes_recv_wire);
     ADD(bytes_sent_plain);
     ADD(bytes_recv_plain);
+    ADD(bytes_sent_wire_total);
+    ADD(bytes_recv_wire_total);
+    ADD(bytes_sent_plain_total);
+    ADD(bytes_recv_plain_total);
     ADD(sent_all);
     ADD(uplink_est);
     ADD(tail);

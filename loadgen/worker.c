@@ -176,10 +176,6 @@ static void finish(struct lg_worker *w)
                                .hi_seq = c->hi_seq,
                                .hi_n = c->hi_n};
         lg_stats_account_client(&w->st, &acct);
-        if (c->ack_ss.have_transit) {
-            w->st.jitter_sum_ns += c->ack_ss.jitter_ns;
-            w->st.jitter_n++;
-        }
     }
     if (event_base_loopbreak(w->base) < 0)
         w->st.errors++;

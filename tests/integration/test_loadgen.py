@@ -103,6 +103,29 @@ class LoadgenTcp(unittest.TestCase):
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
         check_self_check(self, s)
 
+    def test_bytes_cover_the_measured_frames_only(self):
+        # TCP, room of 2: measured bytes are the MSG lines sent ("MSG <seq> <t_ns> <100 B>\n"),
+        # the ACK lines ("ACK <seq> <n>\n") and FROM lines received for measured messages;
+        # set-up, the warm-up and BYE only count in the *_total columns
+        _, port = harness.start_server("tcp", "-q", test=self)
+        s, p = run_json(self, "--proto", "tcp", "--port", str(port), "--clients", "4",
+                        "--room-size", "2", "--size", "100")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sent, acked, froms = s["sent"], s["acked"], s["fanout_received"]
+        self.assertEqual((acked, froms), (sent, sent))
+        msg_lo, msg_hi = 4 + 1 + 1 + 1 + 1 + 100 + 1, 4 + 20 + 1 + 20 + 1 + 100 + 1
+        self.assertGreaterEqual(s["bytes_sent_wire"], sent * msg_lo)
+        self.assertLessEqual(s["bytes_sent_wire"], sent * msg_hi)
+        from_lo = 5 + 1 + 1 + 1 + 1 + 1 + 100 + 1  # FROM <id> <seq> <t_ns> <payload>
+        self.assertGreaterEqual(s["bytes_recv_wire"], acked * 8 + froms * from_lo)
+        self.assertLessEqual(s["bytes_recv_wire"], acked * 46 + froms * (from_lo + 80))
+        for d in ("sent", "recv"):
+            self.assertGreater(s[f"bytes_{d}_wire_total"], s[f"bytes_{d}_wire"])
+            self.assertEqual(s[f"bytes_{d}_wire_total"], s[f"bytes_{d}_plain_total"])
+        # the warm-up's MSGs (a fifth of them here) are in the totals: more than set-up alone
+        self.assertGreater(s["bytes_sent_wire_total"] - s["bytes_sent_wire"],
+                           (s["sent_all"] - sent) * msg_lo)
+
     def test_text_self_check_agrees_with_the_csv(self):
         _, port = harness.start_server("tcp", "-q", test=self)
         with tempfile.TemporaryDirectory() as d:
