@@ -22,7 +22,6 @@
 #define HYB_BACKLOG 1024
 #define HYB_STACK_SIZE (128u * 1024) /* a control thread needs little */
 #define HYB_SEND_TIMEOUT_S 5         /* a control peer that does not read is dropped */
-#define HYB_HELLO_TIMEOUT_S 10       /* a connection must say HELLO within this */
 
 /* --- one connection --- */
 
@@ -232,7 +231,7 @@ static void ctl_accept(struct udp_server *s, pthread_attr_t *attr)
     struct timeval tv = {.tv_sec = HYB_SEND_TIMEOUT_S};
     if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
         log_line("ERROR", "setsockopt SO_SNDTIMEO: %s", strerror(errno));
-    set_rcvtimeo(fd, HYB_HELLO_TIMEOUT_S);
+    set_rcvtimeo(fd, (int)s->cfg.hello_timeout_s);
 
     struct udp_ctl *ctl = calloc(1, sizeof(*ctl));
     if (ctl == NULL) {

@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "                      connection, chat over UDP with the session token\n"
             "                      (PROTOCOL.md, \"Hybrid mode\")\n"
             "  --control-port N    hybrid: TCP control port (default 5002; 0 picks a free one)\n"
+            "  --hello-timeout S   hybrid: seconds a control connection has to say HELLO\n"
+            "                      (default 10)\n"
             "  -q, --quiet         no [MESSAGE] line per chat message\n"
             "  -h, --help          this help\n"
             "  -V, --version       print the version\n",
@@ -83,7 +85,8 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         OPT_MAX_CLIENTS,
         OPT_MAX_FRAME,
         OPT_HYBRID,
-        OPT_CONTROL_PORT
+        OPT_CONTROL_PORT,
+        OPT_HELLO_TIMEOUT
     };
     static const struct option opts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -93,6 +96,7 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
         {"hybrid", no_argument, NULL, OPT_HYBRID},
         {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
+        {"hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -103,7 +107,8 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
                                .timeout_s = 30,
                                .max_clients = 10000,
                                .max_frame = PROTO_MAX_FRAME_DEFAULT,
-                               .control_port = 5002};
+                               .control_port = 5002,
+                               .hello_timeout_s = 10};
     bool control_port_set = false;
     opterr = 0;
     int ch;
@@ -131,6 +136,10 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
             cfg->control_port = (uint16_t)number("--control-port", optarg, 0, 65535);
             control_port_set = true;
             break;
+        case OPT_HELLO_TIMEOUT:
+            cfg->hello_timeout_s = (unsigned)number("--hello-timeout", optarg, 1, 3600);
+            control_port_set = true; /* hybrid only, like --control-port */
+            break;
         case 'q':
             cfg->quiet = true;
             break;
@@ -150,7 +159,8 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
     if (optind < argc)
         bad_option("unexpected argument", argv[optind]);
     if (control_port_set && !cfg->hybrid) {
-        fprintf(stderr, "udp_server: --control-port needs --hybrid\nTry 'udp_server --help'.\n");
+        fprintf(stderr, "udp_server: --control-port and --hello-timeout need --hybrid\n"
+                        "Try 'udp_server --help'.\n");
         exit(2);
     }
 }

@@ -75,8 +75,9 @@ struct udp_config {
     size_t max_clients;
     size_t max_frame;
     bool quiet;
-    bool hybrid;           /* TCP control connections + tokened datagrams */
-    uint16_t control_port; /* hybrid: TCP port of the control connections */
+    bool hybrid;              /* TCP control connections + tokened datagrams */
+    uint16_t control_port;    /* hybrid: TCP port of the control connections */
+    unsigned hello_timeout_s; /* hybrid: a control connection must say HELLO within this */
 };
 
 /* Per-thread working storage: a zlib state, frame buffers and recipient lists. */

@@ -224,6 +224,20 @@ class HybridServerTest(unittest.TestCase):
         b.udp.expect(r"^LEFT slowpoke lobby slow$", timeout=30)
         p.wait_line(r"^\[DISCONNECT\] Cliente slowpoke desconectado$")
 
+    def test_silent_control_connection_times_out(self):
+        p = self.server("--hello-timeout", "1")
+        c = TcpConn(self.cport)
+        self.addCleanup(c.close)
+        c.expect(r"^ERR timeout ", timeout=TIMEOUT)
+        self.assertIsNone(c.recv_line())  # then closed
+        # a registered one is not subject to it
+        a = self.session("alice")
+        b = self.session("bob")
+        a.udp.expect(r"^JOINED bob lobby$")
+        self.assertIsNone(a.udp.recv(1.5))  # no LEFT bob ... in 1.5 s
+        b.ctl.send("PING still")
+        b.ctl.expect(r"^PONG still$")
+
     def test_many_sessions_come_and_go(self):
         p = self.server()
         # main, receiver, sender, keep-alive, acceptor (plus a sanitizer's own, if any)
