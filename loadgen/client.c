@@ -803,6 +803,8 @@ static void sweep(struct lg_worker *w, struct lg_client *c, uint64_t now, bool f
                 if (measured(c, s->seq))
                     w->st.lost++;
             }
+            if (s->fan_left > 0 && measured(c, s->seq))
+                w->st.fanout_last_incomplete++; /* censored: no fan-out last sample */
             s->used = 0;
         }
         c->base++;

@@ -141,6 +141,8 @@ struct lg_stats {
     struct hist ack, ack_raw, fanout, fanout_last, connect, lag;
     uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
+    /* measured messages some member never got a FROM for: left out of fanout_last */
+    uint64_t fanout_last_incomplete;
     uint64_t connected, connect_failed, errors, tcp_disorder;
     uint64_t disconnects, err_frames, send_errors; /* parts of errors */
     uint64_t reregistered; /* UDP: registered again after ERR not_registered */
@@ -188,6 +190,10 @@ struct lg_acct {
     uint64_t base_seq, base_n, hi_seq, hi_n;
 };
 void lg_stats_account_client(struct lg_stats *s, const struct lg_acct *a);
+
+/* Whether per-stream FROM accounting (fan-out duplicates and reordering) is on: a room size
+ * above 1 and at most LG_FROM_STREAMS_MAX bytes of it. Off, those two counts stay 0. */
+bool lg_fanout_tracking(const struct lg_config *cfg);
 
 /* Per-interval figures; the worker fills cur and swaps it with pub under lock. */
 struct lg_ival {

@@ -94,6 +94,12 @@ int main(int argc, char **argv)
     }
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         die("signal", errno);
+    if (cfg.room_size > 1 && !lg_fanout_tracking(&cfg))
+        fprintf(stderr,
+                "loadgen: warning: %" PRIu32 " clients in rooms of %" PRIu32
+                " need more than %llu MiB to track each FROM stream: fan-out duplicates and "
+                "reordering are not counted (fanout_tracking = 0)\n",
+                cfg.clients, cfg.room_size, LG_FROM_STREAMS_MAX >> 20);
 
     /* --- clients, by room, rooms round-robin over the threads --- */
     uint32_t nth = cfg.threads, n = cfg.clients, k = cfg.room_size;

@@ -158,6 +158,8 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
                                                        : 0);
     lg_row_u64(row, "fanout_duplicates", s->fanout_dup);
     lg_row_u64(row, "fanout_reordered", s->fanout_reordered);
+    lg_row_u64(row, "fanout_last_incomplete", s->fanout_last_incomplete);
+    lg_row_u64(row, "fanout_tracking", lg_fanout_tracking(c));
     lg_row_dbl(row, "fanout_last_max_us", us(hist_max(&s->fanout_last)));
     lg_row_dbl(row, "recv_compress_ratio",
                ratio((double)s->bytes_recv_wire, (double)s->bytes_recv_plain));
@@ -265,6 +267,16 @@ void lg_report_text(const struct lg_result *r, FILE *f)
                         : 0,
                     s->fanout_expected),
                 s->fanout_dup, s->fanout_reordered);
+        if (!lg_fanout_tracking(c))
+            fprintf(f,
+                    "             (duplicates and reordering NOT tracked: the per-stream "
+                    "accounting would exceed %llu MiB)\n",
+                    LG_FROM_STREAMS_MAX >> 20);
+        fprintf(f,
+                "             fan-out last covers the %" PRIu64
+                " messages every member got; %" PRIu64
+                " did not reach every member and are left out (biased low under loss)\n",
+                s->fanout_last.total, s->fanout_last_incomplete);
     }
     fprintf(f, "latency        %9s %9s %9s %9s %9s %9s %9s %10s\n", "p50", "p90", "p99", "p99.9",
             "p99.99", "max", "mean", "samples");

@@ -58,6 +58,7 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(fanout_dup);
     ADD(fanout_reordered);
     ADD(fanout_lost);
+    ADD(fanout_last_incomplete);
     ADD(connected);
     ADD(connect_failed);
     ADD(errors);
@@ -112,6 +113,13 @@ struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s)
     x.uplink = s->uplink_est < rest ? s->uplink_est : rest;
     x.downlink = rest - x.uplink;
     return x;
+}
+
+bool lg_fanout_tracking(const struct lg_config *cfg)
+{
+    return cfg->room_size > 1 &&
+           (uint64_t)cfg->clients * (cfg->room_size - 1) * sizeof(struct seqstats) <=
+               LG_FROM_STREAMS_MAX;
 }
 
 int lg_ival_init(struct lg_ival *v)

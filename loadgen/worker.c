@@ -303,9 +303,7 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     uint32_t ring = 8;
     while (ring < want && ring < (1u << 16))
         ring *= 2;
-    bool from_streams = cfg->room_size > 1 &&
-                        (uint64_t)cfg->clients * (cfg->room_size - 1) * sizeof(struct seqstats) <=
-                            LG_FROM_STREAMS_MAX;
+    bool from_streams = lg_fanout_tracking(cfg);
     for (uint32_t k = 0; k < nmine; k++) {
         struct lg_client *c = &clients[mine[k]];
         c->w = w;

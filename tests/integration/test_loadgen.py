@@ -76,6 +76,20 @@ class LoadgenOptions(unittest.TestCase):
                 self.assertIn("loadgen:", p.stderr)
                 self.assertEqual(p.stdout, "")
 
+    def test_fanout_tracking_off_is_said(self):
+        # 4000 clients in rooms of 100 need more than 64 MiB of FROM streams: a warning, and
+        # fanout_tracking = 0 (no server: the run fails fast, the row is still written)
+        p = loadgen("--proto", "tcp", "--port", str(free_port("tcp")), "--clients", "4000",
+                    "--room-size", "100", "--duration", "1", "--warmup", "0", "--json")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("warning", p.stderr)
+        self.assertIn("fanout_tracking = 0", p.stderr)
+        self.assertEqual(json.loads(p.stdout)["fanout_tracking"], 0)
+        p = loadgen("--proto", "tcp", "--port", str(free_port("tcp")), "--clients", "40",
+                    "--room-size", "4", "--duration", "1", "--warmup", "0", "--json")
+        self.assertNotIn("warning", p.stderr)
+        self.assertEqual(json.loads(p.stdout)["fanout_tracking"], 1)
+
     def test_no_server_fails(self):
         p = loadgen("--proto", "udp", "--port", str(free_port("udp")), "--clients", "3",
                     "--duration", "0.5", "--warmup", "0", "--quiet")
@@ -334,7 +348,10 @@ class LoadgenThroughImpair(unittest.TestCase):
         self.assertEqual(s["ack_p50_us"], 0)  # no latency sample from a lost message
 
     def test_fanout_drops_and_duplicates(self):
-        s, r = self.run_impaired("--drop-down", "0.05", "--dup-down", "0.05", room=4)
+        out = tempfile.TemporaryDirectory()
+        self.addCleanup(out.cleanup)
+        s, r = self.run_impaired("--drop-down", "0.05", "--dup-down", "0.05", room=4,
+                                 extra=("--out", out.name))
         self.assertEqual(s["lost"] + s["duplicates"] > 0, True)
         self.assertEqual(s["fanout_expected"], 3 * s["sent"])
         self.assertEqual(s["fanout_expected"] - s["fanout_received"],
@@ -342,6 +359,14 @@ class LoadgenThroughImpair(unittest.TestCase):
         self.assertEqual(s["fanout_duplicates"], self.v(r, "down", "FROM", "duplicated"))
         self.assertEqual(s["lost"], self.v(r, "down", "ACK", "dropped"))
         self.assertEqual(s["duplicates"], self.v(r, "down", "ACK", "duplicated"))
+        # fan-out last: a sample for each message every member got, the others counted apart
+        self.assertEqual(s["fanout_tracking"], 1)
+        self.assertGreater(s["fanout_last_incomplete"], 0)
+        self.assertLessEqual(s["fanout_last_incomplete"],
+                             s["fanout_expected"] - s["fanout_received"])
+        with open(os.path.join(out.name, "latency.csv"), newline="") as f:
+            last = [r for r in csv.DictReader(f) if r["kind"] == "fanout_last"]
+        self.assertEqual(int(last[0]["count"]) + s["fanout_last_incomplete"], s["sent"])
 
 
 class LoadgenWarmupSplit(unittest.TestCase):
