@@ -167,6 +167,7 @@ static void hyb_send_data(struct lg_worker *w, struct lg_client *c, const char *
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
     w->st.bytes_sent_plain_total += sizeof(sep) + len;
     ssize_t n;
+    w->tx_ns = clock_now_ns();
     do {
         n = c->ufd >= 0 ? sendmsg(c->ufd, &mh, 0) : -1;
     } while (n < 0 && errno == EINTR);
@@ -197,6 +198,7 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
         }
         w->st.bytes_sent_plain_total += len;
         ssize_t n;
+        w->tx_ns = clock_now_ns(); /* after compressing: raw latency is the network's */
         do {
             n = send(c->fd, out, olen, 0);
         } while (n < 0 && errno == EINTR);
@@ -214,6 +216,7 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
     buf[len++] = '\n';
     w->st.bytes_sent_plain_total += len;
     w->st.bytes_sent_wire_total += len;
+    w->tx_ns = clock_now_ns();
     if (c->wlen > 0) /* keep order behind what is queued */
         return tcp_queue(c, buf, len);
     size_t off = 0;
@@ -319,7 +322,7 @@ void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now)
     struct lg_slot *s = &c->ring[seq & c->mask];
     s->seq = seq;
     s->intended_ns = intended;
-    s->sent_ns = clock_now_ns();
+    s->sent_ns = 0; /* set below, from just before the send */
     s->last_from_ns = 0;
     s->fan_left = c->room_members > 0 ? c->room_members - 1 : 0;
     s->acked = 0;
@@ -327,19 +330,21 @@ void lg_client_send_msg(struct lg_worker *w, struct lg_client *c, uint64_t now)
     c->next_seq++;
     c->sent_all++;
     w->cur->sent++;
-    if (meas) {
-        w->st.sent++;
-        w->st.fanout_expected += s->fan_left;
-        hist_record(&w->st.lag, s->sent_ns > intended ? s->sent_ns - intended : 0);
-    }
     (void)now;
     uint64_t wire0 = w->st.bytes_sent_wire_total, plain0 = w->st.bytes_sent_plain_total;
     int rc = 0;
+    w->tx_ns = 0;
     if (is_hybrid(w))
         hyb_send_data(w, c, buf, flen);
     else
         rc = send_frame(w, c, buf, flen);
+    /* the send time is taken after formatting and compressing, just before send(): raw
+     * latency is the network and the server; the lag holds the load generator's own delay */
+    s->sent_ns = w->tx_ns != 0 ? w->tx_ns : clock_now_ns();
     if (meas) { /* what this MSG added to the totals (TCP: queued bytes count as sent) */
+        w->st.sent++;
+        w->st.fanout_expected += s->fan_left;
+        hist_record(&w->st.lag, s->sent_ns > intended ? s->sent_ns - intended : 0);
         w->st.bytes_sent_wire += w->st.bytes_sent_wire_total - wire0;
         w->st.bytes_sent_plain += w->st.bytes_sent_plain_total - plain0;
     }

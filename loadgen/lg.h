@@ -237,6 +237,7 @@ struct lg_worker {
     char *scratch, *scratch2;
     char *rx;         /* LG_RX_BATCH buffers of LG_RX_SIZE */
     bool rx_measured; /* set by on_frame: the frame was an ACK/FROM of a measured message */
+    uint64_t tx_ns;   /* set by the send path just before send(): a MSG's send time */
     pthread_t thread;
     char id_prefix[24];
     size_t id_prefix_len;

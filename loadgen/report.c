@@ -98,7 +98,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "duration_s", c->duration_s);
     lg_row_dbl(row, "warmup_s", c->warmup_s);
     lg_row_dbl(row, "rate_per_client", c->rate);
-    lg_row_dbl(row, "offered_rate_msgs", c->rate * c->clients);
+    lg_row_dbl(row, "offered_rate_msgs", c->rate * (double)s->connected); /* clients that ran */
     lg_row_u64(row, "size_bytes", c->size);
     lg_row_str(row, "payload", lg_payload_name(c->payload));
     lg_row_u64(row, "room_size", c->room_size);
@@ -232,10 +232,11 @@ void lg_report_text(const struct lg_result *r, FILE *f)
             CHATBENCH_VERSION, lg_proto_name(c->proto, true), c->host, c->port, c->clients,
             c->threads);
     fprintf(f,
-            "  settings: rate %g msg/s per client (%g msg/s offered, %s), %" PRIu32
-            " B %s payload, room size %" PRIu32 ", compress %s\n",
-            c->rate, c->rate * c->clients, c->poisson ? "Poisson" : "periodic", c->size,
-            lg_payload_name(c->payload), c->room_size, c->compress ? "on" : "off");
+            "  settings: rate %g msg/s per client (%g msg/s offered by the %" PRIu64
+            " connected, %s), %" PRIu32 " B %s payload, room size %" PRIu32 ", compress %s\n",
+            c->rate, c->rate * (double)s->connected, s->connected,
+            c->poisson ? "Poisson" : "periodic", c->size, lg_payload_name(c->payload), c->room_size,
+            c->compress ? "on" : "off");
     fprintf(f,
             "            %g s measured after %g s warm-up, ramp %g s, timeout %" PRIu32
             " ms, seed %" PRIu64 ", label %s\n",

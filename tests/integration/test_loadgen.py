@@ -84,7 +84,9 @@ class LoadgenOptions(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("warning", p.stderr)
         self.assertIn("fanout_tracking = 0", p.stderr)
-        self.assertEqual(json.loads(p.stdout)["fanout_tracking"], 0)
+        s = json.loads(p.stdout)
+        self.assertEqual(s["fanout_tracking"], 0)
+        self.assertEqual(s["offered_rate_msgs"], 0)  # offered by the clients that connected
         p = loadgen("--proto", "tcp", "--port", str(free_port("tcp")), "--clients", "40",
                     "--room-size", "4", "--duration", "1", "--warmup", "0", "--json")
         self.assertNotIn("warning", p.stderr)
@@ -115,6 +117,7 @@ class LoadgenTcp(unittest.TestCase):
         self.assertLessEqual(s["ack_p50_us"], s["ack_p99_us"])
         self.assertLessEqual(s["ack_p99_us"], s["ack_max_us"])
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
+        self.assertEqual(s["offered_rate_msgs"], 10 * s["connected"])
         check_self_check(self, s)
 
     def test_bytes_cover_the_measured_frames_only(self):
