@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -474,6 +475,7 @@ static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto
 }
 
 static void udp_io(evutil_socket_t fd, short what, void *arg);
+static void lg_client_timestamps(int fd);
 
 /* Hybrid: WELCOME <id> <ip>:<port> <token> <udp_port> on the control connection. Opens the
  * data path and sends the PING that binds it; PONG ends the set-up. */
@@ -502,6 +504,8 @@ static void hyb_welcome(struct lg_worker *w, struct lg_client *c, const char *bu
     memcpy(c->token, buf + sp1, LG_TOKEN_LEN);
     c->token[LG_TOKEN_LEN] = '\0';
     c->ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->ufd >= 0)
+        lg_client_timestamps(c->ufd);
     if (c->ufd < 0 || connect(c->ufd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         (c->uev = event_new(w->base, c->ufd, EV_READ | EV_PERSIST, udp_io, c)) == NULL ||
         event_add(c->uev, NULL) < 0) {
@@ -618,10 +622,44 @@ static void udp_datagram(struct lg_worker *w, struct lg_client *c, char *buf, si
 
 /* Level-triggered: one recvmmsg takes what is queued (up to LG_RX_BATCH datagrams); a short
  * batch means the queue is empty, which saves the EAGAIN call a recv loop ends with. */
+/* The kernel's receive time of a datagram (SO_TIMESTAMPNS, CLOCK_REALTIME), or 0. */
+static uint64_t rx_kernel_ns(struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+    }
+    return 0;
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Asks the kernel for receive timestamps (SO_TIMESTAMPNS) on a UDP socket. */
+static void lg_client_timestamps(int fd)
+{
+    int one = 1;
+    /* best effort: without it the rx lag histogram stays empty */
+    (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+}
+
 static void udp_read(struct lg_worker *w, struct lg_client *c, int fd)
 {
     struct mmsghdr msgs[LG_RX_BATCH];
     struct iovec iov[LG_RX_BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl[LG_RX_BATCH];
     for (;;) {
         memset(msgs, 0, sizeof(msgs));
         for (int i = 0; i < LG_RX_BATCH; i++) {
@@ -629,6 +667,8 @@ static void udp_read(struct lg_worker *w, struct lg_client *c, int fd)
             iov[i].iov_len = LG_RX_SIZE;
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_control = ctl[i].buf;
+            msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
         }
         int n = recvmmsg(fd, msgs, LG_RX_BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
@@ -641,13 +681,18 @@ static void udp_read(struct lg_worker *w, struct lg_client *c, int fd)
                 lg_client_fail(w, c);
             return;
         }
-        uint64_t now = clock_now_ns();
+        uint64_t now = clock_now_ns(), wall = realtime_ns();
         for (int i = 0; i < n; i++) {
             if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 w->st.errors++; /* larger than any frame we send or expect */
                 continue;
             }
+            w->rx_measured = false;
             udp_datagram(w, c, iov[i].iov_base, msgs[i].msg_len, now);
+            /* rx lag: how long the datagram waited in our socket for this worker */
+            uint64_t k = rx_kernel_ns(&msgs[i].msg_hdr);
+            if (w->rx_measured && k != 0 && wall != 0)
+                hist_record(&w->st.rx_lag, wall > k ? wall - k : 0);
             if (c->state == LG_FAILED)
                 return;
         }
@@ -771,6 +816,8 @@ void lg_client_launch(struct lg_worker *w, struct lg_client *c)
         lg_client_fail(w, c);
         return;
     }
+    if (is_udp(w))
+        lg_client_timestamps(c->fd);
     if (!is_udp(w)) {
         int one = 1;
         /* best effort: frames are small and latency is what we measure */

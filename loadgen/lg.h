@@ -139,6 +139,9 @@ struct lg_client {
  * those whose intended send time is past the warm-up. */
 struct lg_stats {
     struct hist ack, ack_raw, fanout, fanout_last, connect, lag;
+    /* UDP: user-space receive time - kernel receive time (SO_TIMESTAMPNS) of measured ACKs
+     * and FROMs: the wait in our socket buffer for this worker (empty over TCP) */
+    struct hist rx_lag;
     uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
     /* measured messages some member never got a FROM for: left out of fanout_last */

@@ -60,9 +60,17 @@ uint64_t lg_report_lag_limit(const struct lg_stats *s)
     return share > LG_LAG_BOUND_MIN_NS ? share : LG_LAG_BOUND_MIN_NS;
 }
 
+/* The larger of the send lag p99 and the receive lag p99: either side of the load
+ * generator's own delay. */
+static uint64_t own_lag99(const struct lg_stats *s)
+{
+    uint64_t a = pv(&s->lag, 99), b = pv(&s->rx_lag, 99);
+    return a > b ? a : b;
+}
+
 int lg_report_bound(const struct lg_result *r)
 {
-    return pv(&r->st.lag, 99) > lg_report_lag_limit(&r->st) || due_share(&r->st) < LG_RATE_BOUND;
+    return own_lag99(&r->st) > lg_report_lag_limit(&r->st) || due_share(&r->st) < LG_RATE_BOUND;
 }
 
 static void pct_cols(struct lg_row *row, const char *kind, const struct hist *h, bool all)
@@ -141,6 +149,9 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "lag_p50_us", us(pv(&s->lag, 50)));
     lg_row_dbl(row, "lag_p99_us", us(pv(&s->lag, 99)));
     lg_row_dbl(row, "lag_max_us", us(hist_max(&s->lag)));
+    lg_row_dbl(row, "rx_lag_p50_us", us(pv(&s->rx_lag, 50)));
+    lg_row_dbl(row, "rx_lag_p99_us", us(pv(&s->rx_lag, 99)));
+    lg_row_dbl(row, "rx_lag_max_us", us(hist_max(&s->rx_lag)));
     lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
     /* beyond the agreed columns */
     lg_row_u64(row, "lost_unknown", lost_unknown(s));
@@ -288,8 +299,14 @@ void lg_report_text(const struct lg_result *r, FILE *f)
         lat_line(f, "fan-out last", &s->fanout_last);
     }
     lat_line(f, "send lag", &s->lag);
+    if (c->proto != LG_TCP)
+        lat_line(f, "recv lag", &s->rx_lag);
     fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
                "the actual send; ack ~= raw + send lag)\n");
+    if (c->proto != LG_TCP)
+        fprintf(f,
+                "  (recv lag: kernel receive time to the loadgen's read, SO_TIMESTAMPNS; part of "
+                "ack and raw)\n");
     double crv = ratio((double)s->bytes_sent_wire, (double)s->bytes_sent_plain);
     fprintf(f, "bytes:       measured MSG/ACK/FROM frames: sent %s on the wire for %s of frames",
             bytes(s->bytes_sent_wire, b1, 24), bytes(s->bytes_sent_plain, b2, 24));
@@ -308,20 +325,21 @@ void lg_report_text(const struct lg_result *r, FILE *f)
             "while running, %" PRIu64 " local send failures)\n",
             r->cpu_user_s, r->cpu_sys_s, cpu_msg == cpu_msg ? cpu_msg : 0.0, s->errors,
             s->err_frames, s->disconnects, s->send_errors);
-    uint64_t lag99 = pv(&s->lag, 99), limit = lg_report_lag_limit(s);
+    uint64_t lag99 = own_lag99(s), limit = lg_report_lag_limit(s);
     if (s->connected == 0)
         fprintf(f, "self-check:  nothing measured: no client connected\n");
     else if (lg_report_bound(r))
-        fprintf(f,
-                "self-check:  LOADGEN-BOUND: the load generator, not the server, was the "
-                "bottleneck (send lag p99 %s, limit %s = max(%s, %.0f %% of the ack p99); sent "
-                "%.1f %% of the messages due, limit %.0f %%). Read ack (raw) for the server's "
-                "share, or use more threads, fewer clients or a lower rate.\n",
-                dur(lag99, b1, 24), dur(limit, b2, 24), dur(LG_LAG_BOUND_MIN_NS, b3, 24),
-                LG_LAG_BOUND_SHARE * 100, 100.0 * due_share(s), LG_RATE_BOUND * 100);
+        fprintf(
+            f,
+            "self-check:  LOADGEN-BOUND: the load generator, not the server, was the "
+            "bottleneck (send/recv lag p99 %s, limit %s = max(%s, %.0f %% of the ack p99); sent "
+            "%.1f %% of the messages due, limit %.0f %%). Read ack (raw) for the server's "
+            "share, or use more threads, fewer clients or a lower rate.\n",
+            dur(lag99, b1, 24), dur(limit, b2, 24), dur(LG_LAG_BOUND_MIN_NS, b3, 24),
+            LG_LAG_BOUND_SHARE * 100, 100.0 * due_share(s), LG_RATE_BOUND * 100);
     else
         fprintf(f,
-                "self-check:  OK: the load generator kept up (send lag p99 %s <= %s = max(%s, "
+                "self-check:  OK: the load generator kept up (send/recv lag p99 %s <= %s = max(%s, "
                 "%.0f %% of the ack p99); sent %.1f %% of the messages due)\n",
                 dur(lag99, b1, 24), dur(limit, b2, 24), dur(LG_LAG_BOUND_MIN_NS, b3, 24),
                 LG_LAG_BOUND_SHARE * 100, 100.0 * due_share(s));
@@ -356,7 +374,8 @@ static int write_latency(const struct lg_result *r, const char *path)
         const struct hist *h;
     } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
                  {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
-                 {"connect", &s->connect}, {"lag", &s->lag}};
+                 {"connect", &s->connect}, {"lag", &s->lag},
+                 {"rx_lag", &s->rx_lag}};
     /* linear tenths, then HdrHistogram-style halvings towards 100, then 100 */
     double ps[64];
     size_t np = 0;
@@ -406,7 +425,8 @@ static int write_hists(const struct lg_result *r)
         const struct hist *h;
     } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
                  {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
-                 {"connect", &s->connect}, {"lag", &s->lag}};
+                 {"connect", &s->connect}, {"lag", &s->lag},
+                 {"rx_lag", &s->rx_lag}};
     char path[4200];
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, r->cfg->label,

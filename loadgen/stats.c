@@ -10,9 +10,10 @@ static int hinit(struct hist *h)
 
 #define LG_HISTS(s)                                                                                \
     {                                                                                              \
-        &(s)->ack, &(s)->ack_raw, &(s)->fanout, &(s)->fanout_last, &(s)->connect, &(s)->lag        \
+        &(s)->ack, &(s)->ack_raw, &(s)->fanout, &(s)->fanout_last, &(s)->connect, &(s)->lag,       \
+            &(s)->rx_lag                                                                           \
     }
-#define LG_NHISTS 6
+#define LG_NHISTS 7
 
 int lg_stats_init(struct lg_stats *s)
 {

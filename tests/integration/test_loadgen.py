@@ -33,10 +33,11 @@ def run_json(test, *args):
 
 def check_self_check(test, s):
     """loadgen_bound is the documented rule: ack ~= raw + send lag, so the run is bound when
-    the send lag p99 exceeds max(100 us, 25 % of the ack p99), or under 95 % of the messages
+    the send or receive lag p99 exceeds max(100 us, 25 % of the ack p99), or under 95 % of the messages
     due were sent."""
     limit = max(100.0, 0.25 * s["ack_p99_us"])
-    want = s["lag_p99_us"] > limit or s["sent_share_of_due"] < 0.95
+    lag = max(s["lag_p99_us"], s.get("rx_lag_p99_us", 0))
+    want = lag > limit or s["sent_share_of_due"] < 0.95
     test.assertEqual(s["loadgen_bound"], int(want), s)
 
 
@@ -118,6 +119,7 @@ class LoadgenTcp(unittest.TestCase):
         self.assertLessEqual(s["ack_p99_us"], s["ack_max_us"])
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
         self.assertEqual(s["offered_rate_msgs"], 10 * s["connected"])
+        self.assertEqual(s["rx_lag_p99_us"], 0)  # no kernel receive times over TCP
         check_self_check(self, s)
 
     def test_bytes_cover_the_measured_frames_only(self):
@@ -203,13 +205,24 @@ class LoadgenUdp(unittest.TestCase):
 
     def test_udp_counts_consistent(self):
         _, port = harness.start_server("udp", "-q", test=self)
+        out = tempfile.TemporaryDirectory()
+        self.addCleanup(out.cleanup)
         s, p = run_json(self, "--proto", "udp", "--port", str(port), "--clients", "24",
-                        "--room-size", "3")
+                        "--room-size", "3", "--out", out.name)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(s["connected"], 24)
         self.check_udp_identities(s)
         self.assertEqual(s["fanout_expected"], 2 * s["sent"])
         self.assertEqual(s["bytes_sent_wire"], s["bytes_sent_plain"])
+        # rx lag (SO_TIMESTAMPNS): one sample per measured ACK and FROM that arrived
+        with open(os.path.join(out.name, "latency.csv"), newline="") as f:
+            rx = [r for r in csv.DictReader(f) if r["kind"] == "rx_lag"]
+        self.assertTrue(rx)
+        self.assertEqual(int(rx[0]["count"]),
+                         s["acked"] + s["late"] + s["duplicates"] + s["fanout_received"] +
+                         s["fanout_duplicates"])
+        self.assertGreater(s["rx_lag_p99_us"], 0)
+        self.assertLessEqual(s["rx_lag_p50_us"], s["rx_lag_p99_us"])
 
     def test_udp_registers_again_after_a_server_timeout(self):
         # the server forgets clients silent for 1 s; one message every 2 s outlasts that
