@@ -20,6 +20,7 @@ static const char *const err_names[PROTO_E__COUNT] = {
     [PROTO_E_FULL] = "server_full",
     [PROTO_E_BAD_ZLIB] = "bad_zlib",
     [PROTO_E_TIMEOUT] = "timeout",
+    [PROTO_E_RATE] = "rate_limited",
 };
 
 static const char *const err_texts[PROTO_E__COUNT] = {
@@ -35,6 +36,7 @@ static const char *const err_texts[PROTO_E__COUNT] = {
     [PROTO_E_FULL] = "server full",
     [PROTO_E_BAD_ZLIB] = "corrupt or oversized compressed frame",
     [PROTO_E_TIMEOUT] = "no HELLO in time",
+    [PROTO_E_RATE] = "one WHO a second, try again later",
 };
 
 static const char *const reason_names[PROTO_R__COUNT] = {

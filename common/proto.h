@@ -56,6 +56,7 @@ enum proto_err {
     PROTO_E_FULL,          /* server_full: --max-clients reached */
     PROTO_E_BAD_ZLIB,      /* bad_zlib: compressed datagram corrupt or inflating past max */
     PROTO_E_TIMEOUT,       /* timeout: no HELLO in time */
+    PROTO_E_RATE,          /* rate_limited: UDP WHO asked again within a second */
     PROTO_E__COUNT
 };
 

@@ -428,10 +428,21 @@ struct who_row {
     char room[PROTO_ID_MAX + 1];
 };
 
+/* One WHO answer a second per client: a 3-byte datagram that fans out into one datagram
+ * per client is the best amplifier a UDP server can offer (to a forged source, too). */
+#define UDP_WHO_MIN_MS 1000
+
 static void do_who(struct udp_ctx *cx, struct udp_client *c, bool zip)
 {
     struct udp_server *s = cx->s;
     struct sockaddr_in from = c->addr;
+    uint64_t now = clock_now_ms();
+    if (c->who_ms != 0 && now < c->who_ms + UDP_WHO_MIN_MS && cx->ctl == NULL) {
+        pthread_mutex_unlock(&s->tab_lock);
+        send_err(cx, &from, zip, PROTO_E_RATE);
+        return;
+    }
+    c->who_ms = now;
     /* WHO is rare: one allocation here keeps the lock short even with 10,000 clients */
     size_t n = s->nclients;
     struct who_row *rows = malloc(n * sizeof(*rows));
@@ -448,9 +459,15 @@ static void do_who(struct udp_ctx *cx, struct udp_client *c, bool zip)
         send_err(cx, &from, zip, PROTO_E_FULL);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        send_one(cx, &from, zip,
-                 proto_fmt_user(cx->out, cx->out_cap - 1, rows[i].id, rows[i].addr, rows[i].room));
+    /* the rows of a long answer ride in the fan-out class: when the queue is three quarters
+     * full they are dropped before any ACK is (USERS n tells the asker what it missed) */
+    for (size_t i = 0; i < n; i++) {
+        int len = proto_fmt_user(cx->out, cx->out_cap - 1, rows[i].id, rows[i].addr, rows[i].room);
+        if (cx->ctl != NULL)
+            send_one(cx, &from, zip, len);
+        else if (len >= 0)
+            push_form(cx, (size_t)len, zip, &from, 1, UDP_OUTQ_FANOUT);
+    }
     send_one(cx, &from, zip, proto_fmt_users(cx->out, cx->out_cap - 1, n));
     free(rows);
 }

@@ -54,6 +54,7 @@ struct udp_client {
     uint64_t last_ms; /* CLOCK_MONOTONIC ms of its last datagram; guarded by tab_lock */
     uint64_t chats;   /* chat frames received since HELLO; guarded by tab_lock */
     bool zip;         /* its last datagram was compressed; guarded by tab_lock */
+    uint64_t who_ms;  /* CLOCK_MONOTONIC ms of its last WHO answered; guarded by tab_lock */
     /* hybrid mode only */
     struct udp_ctl *ctl; /* its control connection; immutable; NULL in plain UDP mode */
     uint64_t token;      /* session token; immutable */

@@ -180,6 +180,22 @@ class UdpServerTest(unittest.TestCase):
                 for i, c in enumerate(cs)}
         self.assertEqual(rows, want)
 
+    def test_who_is_rate_limited_per_client(self):
+        self.server()
+        a, b = self.client("wa"), self.client("wb")
+        a.expect(r"^JOINED wb lobby$")
+        a.send("WHO")
+        a.expect(r"^USERS 2$")
+        a.send("WHO")  # again within the second: refused, nothing amplified
+        self.assertRegex(a.next(), r"^ERR rate_limited ")
+        b.send("WHO")  # the limit is per client
+        b.expect(r"^USERS 2$")
+        a.send("MSG 1 still served")
+        self.assertEqual(a.next(), "ACK 1 1")
+        time.sleep(1.05)
+        a.send("WHO")
+        a.expect(r"^USERS 2$")
+
     def test_join_moves_between_rooms(self):
         p = self.server()
         a, b, c = self.client("ja"), self.client("jb"), self.client("jc")
