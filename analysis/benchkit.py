@@ -486,6 +486,16 @@ def version():
         return "unknown"
 
 
+def _child_nofile():
+    """The open-file limit our children really get (raising it may be refused here)."""
+    try:
+        r = subprocess.run(["sh", "-c", "ulimit -n"], preexec_fn=_child_limits,
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.strip() or "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
 def machine_facts(netns_note, knobs):
     """Ordered (key, value) pairs describing this machine and the tools' versions."""
     model = "?"
@@ -527,8 +537,7 @@ def machine_facts(netns_note, knobs):
         ("udp_server", _first_line([os.path.join(BIN, "udp_server"), "--version"])),
         ("loadgen", _first_line([os.path.join(BIN, "loadgen"), "--version"])),
         ("netns", netns_note),
-        ("rlimit_nofile", str(NOFILE if os.geteuid() == 0 else
-                              resource.getrlimit(resource.RLIMIT_NOFILE)[1])),
+        ("rlimit_nofile", _child_nofile()),
         ("pid_max", open("/proc/sys/kernel/pid_max").read().strip()),
     ]
     for k, v in knobs.items():
