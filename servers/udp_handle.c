@@ -673,22 +673,28 @@ void udp_expire(struct udp_ctx *cx, uint64_t now_ms)
 {
     struct udp_server *s = cx->s;
     uint64_t limit_ms = (uint64_t)s->cfg.timeout_s * 1000u;
-    pthread_mutex_lock(&s->tab_lock);
-    /* The activity list is oldest first: stop at the first client still alive. last_ms may
-     * be a little after now_ms (the receiver read the clock later): no subtraction, it
-     * would wrap and expire a client that just spoke. */
-    while (s->lru != NULL && s->lru->last_ms + limit_ms < now_ms) {
+    /* One client per lock hold: when a whole room times out at once, the log line (a
+     * write(2)) and the room's notices of each go out with tab_lock released, so the
+     * receiver keeps serving the living between two removals. */
+    for (;;) {
+        pthread_mutex_lock(&s->tab_lock);
+        /* The activity list is oldest first: stop at the first client still alive. last_ms
+         * may be a little after now_ms (the receiver read the clock later): no subtraction,
+         * it would wrap and expire a client that just spoke. */
+        if (s->lru == NULL || s->lru->last_ms + limit_ms >= now_ms) {
+            pthread_mutex_unlock(&s->tab_lock);
+            return;
+        }
         struct gone g;
-        client_remove(cx, s->lru, &g);
+        client_remove(cx, s->lru, &g); /* gathers its room into cx, this thread's own */
+        pthread_mutex_unlock(&s->tab_lock);
+
         log_line("TIMEOUT", "Cliente %s removido por inatividade", g.id);
-        /* pushed under tab_lock (allowed, see udp_server.h): rare, and it keeps the
-         * notices in order with the table */
         send_one(cx, &g.addr, g.zip, proto_fmt_bye(cx->out, cx->out_cap - 1, PROTO_R_TIMEOUT));
         send_gathered(cx, proto_fmt_left(cx->out, cx->out_cap - 1, g.id, g.room, PROTO_R_TIMEOUT),
                       false);
         atomic_fetch_add(&s->timeouts, 1);
     }
-    pthread_mutex_unlock(&s->tab_lock);
 }
 
 size_t udp_farewell(struct udp_ctx *cx)
