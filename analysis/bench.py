@@ -71,8 +71,10 @@ def matrix(quick):
 
     # 1. scale: 1 msg/s per client, 10 to 10,000 clients; set-up spread over clients/1000 s
     #    (the set-up scenario reads its connect_* columns).
+    #    Hybrid (udp_server --hybrid) up to 3,000: the load generator holds two descriptors
+    #    per hybrid client and this container caps them at 20,000.
     for n in ([10, 300] if q else [10, 100, 1000, 3000, 10000]):
-        for proto in ("tcp", "udp"):
+        for proto in ("tcp", "udp", "hybrid") if n <= 3000 else ("tcp", "udp"):
             add("scale", f"scale-{proto}-{n}", proto, f"{proto} {n} clients at 1 msg/s each",
                 n, 1 if q else 5, rate=1, ramp=round(n / 1000.0, 1) if n >= 1000 else 0)
     # 2. saturation: open-loop total rate stepped past the knee, 100 clients.
@@ -83,7 +85,7 @@ def matrix(quick):
                 100, 1 if q else 4, total=r)
     # 3. loss injected in the kernel (needs the private namespace).
     for pct in ([5] if q else [0, 1, 5, 10]):
-        for proto in ("tcp", "udp"):
+        for proto in ("tcp", "udp", "hybrid"):
             add("loss", f"loss-{proto}-{pct}", proto, f"{proto} {pct} % loss each way",
                 50, 1 if q else 5, total=2000, loss=pct)
     # 4. fan-out: rooms of 1, 10 and 100 (100 clients; 1 msg/s each in rooms of 100).
@@ -122,7 +124,7 @@ def run_point(pt, raw, logs, interval, netns):
     extra_cols = {}
     try:
         if pt["loss"] is not None:
-            bk.set_loss(srv.port, pt["loss"], proto, "chat")
+            bk.set_loss(srv.data_port, pt["loss"], proto, "chat")
         budget = 150 + pt["duration"] * 3 + pt["ramp"] + pt["clients"] / 100
         busy0, srv0 = bk.host_busy_s(), sampler.sample(record=False)
         ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -144,7 +146,7 @@ def run_point(pt, raw, logs, interval, netns):
         rc = srv.stop()
     # The steady window: the last `duration` seconds before the load generator's final
     # drain (UDP waits --timeout for the last ACKs), trimmed by 0.25 s at both ends.
-    drain = 0.25 + (pt["timeout_ms"] / 1000.0 if proto == "udp" else 0.0)
+    drain = 0.25 + (pt["timeout_ms"] / 1000.0 if proto != "tcp" else 0.0)
     end = (t1 - sampler.t0) - drain
     agg = bk.summarize_samples(samples, end - pt["duration"] + 0.25, end)
     row = dict(row)

@@ -212,9 +212,13 @@ def set_loss(port, pct, proto, target="chat"):
     drop = f"numgen random mod 100 < {n} counter drop"
     rules = []
     up, down = f'{drop} comment "uplink"', f'{drop} comment "downlink"'
-    if proto == "udp" and target == "chat":
+    if proto in ("udp", "hybrid") and target == "chat":
         msg, ack, frm = "0x4d534720", "0x41434b20", "0x46524f4d"  # "MSG ", "ACK ", "FROM"
-        rules.append(f"udp dport {port} @th,64,32 {msg} {up}")
+        # A hybrid datagram starts with the 16-hex session token and a space: its "MSG "
+        # sits 17 bytes further (bit 64 + 136 = 200 from the UDP header's start). Answers
+        # carry no token. The hybrid's TCP control port is left alone.
+        at = 200 if proto == "hybrid" else 64
+        rules.append(f"udp dport {port} @th,{at},32 {msg} {up}")
         rules.append(f"udp sport {port} @th,64,32 {ack} {down}")
         rules.append(f"udp sport {port} @th,64,32 {frm} {down}")
     elif proto == "udp":
@@ -256,20 +260,28 @@ class Server:
     """bin/<kind>_server on a free port; stdout goes to a log file (never a full pipe)."""
 
     def __init__(self, kind, logdir, label, extra=()):
+        """kind: tcp, udp or hybrid (udp_server --hybrid). self.port is the port the load
+        generator is given (hybrid: the TCP control port); self.data_port the port chat
+        travels on (hybrid: the UDP port, where the loss rules go)."""
         self.kind = kind
+        prog = "udp" if kind == "hybrid" else kind
         self.log = os.path.join(logdir, f"{label}.{kind}_server.log")
-        argv = [os.path.join(BIN, f"{kind}_server"), "--host", HOST, "--port", "0", "-q",
-                *extra]
+        argv = [os.path.join(BIN, f"{prog}_server"), "--host", HOST, "--port", "0", "-q",
+                *(["--hybrid", "--control-port", "0"] if kind == "hybrid" else []), *extra]
         self.f = open(self.log, "wb")
         self.p = spawn(argv, stdout=self.f, stderr=subprocess.STDOUT)
         word = "TCP" if kind == "tcp" else "UDP"
         rx = re.compile(rf"\[INFO\] Servidor {word} iniciado na porta (\d+)".encode())
+        rxc = re.compile("Modo híbrido: controle TCP na porta (\\d+)".encode())
         deadline = time.monotonic() + 10
         while True:
             with open(self.log, "rb") as f:
-                m = rx.search(f.read(4096))
-            if m:
-                self.port = int(m.group(1))
+                head = f.read(4096)
+            m = rx.search(head)
+            mc = rxc.search(head) if kind == "hybrid" else m
+            if m and mc:
+                self.data_port = int(m.group(1))
+                self.port = int(mc.group(1))
                 break
             if self.p.poll() is not None or time.monotonic() > deadline:
                 tail = open(self.log, "rb").read()[-500:].decode("utf-8", "replace")

@@ -83,7 +83,7 @@ TABLES = [
         ("lost (%)", _lost_pct, 2),
         ("uplink lost (%)", lambda r: _lost_pct(r, "lost_uplink"), 2),
         ("downlink lost (%)", lambda r: _lost_pct(r, "lost_downlink"), 2),
-        ("expected UDP loss (%)", lambda r: None if r.get("proto") != "udp" or
+        ("expected UDP loss (%)", lambda r: None if r.get("proto") not in ("udp", "hybrid") or
          _f(r, "injected_loss_pct") is None else
          100.0 * (1 - (1 - _f(r, "injected_loss_pct") / 100.0) ** 2), 2),
         col("iperf3 lost (%)", "iperf3_lost_pct", 2),
@@ -101,7 +101,8 @@ TABLES = [
         col("lost downlink", "lost_downlink"), col("lost unknown", "lost_unknown"),
         col("nft drops", "nft_dropped"), col("nft uplink drops", "nft_dropped_uplink"),
         col("nft downlink drops", "nft_dropped_downlink"),
-        ("lost - nft drops", lambda r: None if r.get("proto") != "udp" or _f(r, "lost") is None
+        ("lost - nft drops", lambda r: None if r.get("proto") not in ("udp", "hybrid")
+         or _f(r, "lost") is None
          or _f(r, "nft_dropped") is None else _f(r, "lost") - _f(r, "nft_dropped"), 0),
     ]),
     ("fanout", "fanout.csv", None, [

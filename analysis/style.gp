@@ -9,7 +9,7 @@ set key top left box opaque samplen 2 spacing 1.2
 set pointsize 1.1
 set datafile missing "n/a"
 
-# TCP is blue, UDP orange, everywhere; dashed = a second statistic of the same series.
+# TCP is blue, UDP orange, hybrid teal, everywhere; dashed = a second statistic of the same series.
 set linetype 1 lc rgb "#1f77b4" pt 7 dt 1   # TCP p50 / main
 set linetype 2 lc rgb "#ff7f0e" pt 5 dt 1   # UDP p50 / main
 set linetype 3 lc rgb "#1f77b4" pt 6 dt 2   # TCP p99 / secondary
@@ -18,6 +18,8 @@ set linetype 5 lc rgb "#2ca02c" pt 9 dt 1   # third series (iperf3, hex...)
 set linetype 6 lc rgb "#d62728" pt 11 dt 1  # fourth series
 set linetype 7 lc rgb "#9467bd" pt 13 dt 1
 set linetype 8 lc rgb "#7f7f7f" pt 1 dt 3   # references (y = x, theory)
+set linetype 9 lc rgb "#17becf" pt 9 dt 1   # hybrid (udp_server --hybrid) p50 / main
+set linetype 10 lc rgb "#17becf" pt 8 dt 2  # hybrid p99 / secondary
 
 # sel(block, file, x, y, cond): fills datablock $block with columns x and y of the CSV rows
 # of file for which cond (a gnuplot expression over strcol/column) holds; rows with an

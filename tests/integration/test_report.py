@@ -35,7 +35,7 @@ def div(x, y):
 
 def loss_expected(r):
     p = num(r, "injected_loss_pct")
-    if r.get("proto") != "udp" or p is None:
+    if r.get("proto") not in ("udp", "hybrid") or p is None:
         return None
     keep = 1.0 - p / 100.0
     return 100.0 * (1.0 - keep * keep)
@@ -93,7 +93,8 @@ FORMULAS = {
     "lost uplink": lambda r: num(r, "lost_uplink"),
     "lost downlink": lambda r: num(r, "lost_downlink"),
     "lost unknown": lambda r: num(r, "lost_unknown"),
-    "lost - nft drops": lambda r: None if r.get("proto") != "udp" or num(r, "lost") is None
+    "lost - nft drops": lambda r: None if r.get("proto") not in ("udp", "hybrid")
+    or num(r, "lost") is None
     or num(r, "nft_dropped") is None else num(r, "lost") - num(r, "nft_dropped"),
     "room": lambda r: num(r, "room_size"),
     "expected": lambda r: num(r, "fanout_expected"),
