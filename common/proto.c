@@ -181,11 +181,19 @@ static enum proto_verb match_verb(struct cursor *c, bool server_side)
 
 /* --- parsing --- */
 
+/* NUL, CR and LF never belong inside a frame: a datagram "MSG 1 a\nb" would reach a
+ * line-oriented peer (nc) as two frames. Terminators are stripped before parsing. */
+static bool has_forbidden_byte(const char *buf, size_t len)
+{
+    return memchr(buf, '\0', len) != NULL || memchr(buf, '\n', len) != NULL ||
+           memchr(buf, '\r', len) != NULL;
+}
+
 enum proto_err proto_parse_client(const char *buf, size_t len, struct proto_frame *out)
 {
     memset(out, 0, sizeof(*out));
     out->seq = PROTO_NO_SEQ;
-    if (len == 0 || memchr(buf, '\0', len) != NULL)
+    if (len == 0 || has_forbidden_byte(buf, len))
         return PROTO_E_BAD_FRAME;
     if ((unsigned char)buf[0] == PROTO_ZMARK)
         return PROTO_E_BAD_FRAME; /* compressed frames are inflated before parsing */
@@ -345,9 +353,11 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3Fu);
     }
-    /* overlong, surrogates, out of range, C1 controls */
+    /* overlong, surrogates, out of range, C1 controls; and the bidirectional controls
+     * (U+202A..U+202E, U+2066..U+2069), which would let a message reorder its own log line */
     if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F))
+        (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F) ||
+        (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
         return 0;
     return n;
 }

@@ -200,14 +200,17 @@ class TcpHostileTest(unittest.TestCase):
         self.healthy()
 
     def test_terminal_escapes_never_reach_the_log_raw(self):
-        evil = b"\x1b[2J\x1b]0;owned\x07\r\x08\x7f \xc2\x9b31m \xe2\x80\xae"
+        evil = b"\x1b[2J\x1b]0;owned\x07\x08\x7f \xc2\x9b31m \xe2\x80\xae"
         self.alice.send_raw(b"MSG 8 " + evil + b"\n")
         self.assertEqual(self.bob.recv_bytes(), b"FROM alice 8 " + evil)  # relayed as it came
         line = self.proc.wait_line(r'^\[MESSAGE\] alice : ').string
         for ch in line:
             self.assertFalse(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F, f"raw {ch!r} in {line!r}")
-        self.assertIn("\\x1b[2J\\x1b]0;owned\\x07\\x0d\\x08\\x7f", line)
+        self.assertIn("\\x1b[2J\\x1b]0;owned\\x07\\x08\\x7f", line)
         self.assertIn("\\xc2\\x9b", line)  # C1 CSI, escaped too
+        self.assertIn("\\xe2\\x80\\xae", line)  # bidi override: cannot reorder the line
+        self.alice.send_raw(b"MSG 9 a\rb\n")  # a CR inside a frame is refused
+        self.alice.expect(r"^ERR bad_frame ")
         self.healthy()
 
     def test_frame_split_into_single_bytes_and_pipelined(self):
@@ -777,11 +780,14 @@ class UdpHostileTest(unittest.TestCase):
         self.healthy()
 
     def test_embedded_lf_cannot_forge_a_log_line(self):
+        # an LF inside a datagram would reach line-oriented peers (nc) as a second frame
         self.alice.send(b"MSG 3 hi\n[MESSAGE] admin : \"forged\"\r\n")
-        self.alice.expect(r"^ACK 3 ")
-        self.bob.expect(r"^FROM alice 3 hi")
-        self.proc.wait_line(r'^\[MESSAGE\] alice : "hi\\n\[MESSAGE\] admin')
+        self.alice.expect(r"^ERR bad_frame ")
+        self.alice.send(b"MSG 4 after\n")
+        self.alice.expect(r"^ACK 4 ")
+        self.bob.expect(r"^FROM alice 4 after")  # nothing of the forged frame was relayed
         self.assertEqual(self.proc.count(r"^\[MESSAGE\] admin"), 0)
+        self.assertEqual(self.proc.count(r"forged"), 0)
         self.healthy()
 
     def test_datagram_flood_from_many_addresses(self):

@@ -166,6 +166,8 @@ static void test_bad_bytes(void **state)
     struct proto_frame f;
     assert_int_equal(proto_parse_client(S("MSG 1 a\0b"), &f), PROTO_E_BAD_FRAME);
     assert_int_equal(proto_parse_client(S("\0"), &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(proto_parse_client(S("MSG 1 a\nb"), &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(proto_parse_client(S("a\rb"), &f), PROTO_E_BAD_FRAME);
     assert_int_equal(proto_parse_client("", 0, &f), PROTO_E_BAD_FRAME);
     assert_int_equal(proto_parse_client(S("\xff\x78\x9c"), &f), PROTO_E_BAD_FRAME);
     /* invalid UTF-8 and control characters are text: relayed, escaped on output */
@@ -353,6 +355,12 @@ static void test_escape(void **state)
     assert_string_equal(out, "\\xe2\\x82");
     proto_escape(S("\xc0\xaf"), out, sizeof(out)); /* overlong '/' */
     assert_string_equal(out, "\\xc0\\xaf");
+    proto_escape(S("a\xe2\x80\xae" "b"), out, sizeof(out)); /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    assert_string_equal(out, "a\\xe2\\x80\\xaeb");
+    proto_escape(S("\xe2\x81\xa6"), out, sizeof(out)); /* U+2066 LEFT-TO-RIGHT ISOLATE */
+    assert_string_equal(out, "\\xe2\\x81\\xa6");
+    proto_escape(S("\xe2\x80\x94"), out, sizeof(out)); /* U+2014 EM DASH stays */
+    assert_string_equal(out, "\xe2\x80\x94");
     proto_escape(S("\xf0\x9f\x98\x80"), out, sizeof(out)); /* emoji */
     assert_string_equal(out, "\xf0\x9f\x98\x80");
 }
