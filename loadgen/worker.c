@@ -213,10 +213,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (w->started && atomic_load(&lg_stop) && w->t_end > now)
         w->t_end = now; /* interrupted: stop sending, still drain */
 
+    /* before the visit below: the tick that ends the sending must count what is in flight */
+    if (w->started && !w->sends_done && now >= w->t_end)
+        w->sends_done = true; /* the send timer may sleep past t_end: no more sends */
+
     /* visiting every client costs a cache miss each: every tick while set-ups or the drain
-     * need it, else every LG_SWEEP_TICKS (expiry stays exact: on_ack checks the timeout) */
-    uint64_t inflight = 0;
+     * need it, else every LG_SWEEP_TICKS (expiry stays exact: on_ack checks the timeout).
+     * inflight is known only after a visit: a skipped visit must not read as "none left"
+     * (it did: an overloaded run, whose send timer lags past t_end, ended its drain on the
+     * tick that set sends_done, and its last send batches of 4096 counted as lost) */
+    uint64_t inflight = UINT64_MAX;
     if (w->handshakes > 0 || w->sends_done || w->ticks++ % LG_SWEEP_TICKS == 0) {
+        inflight = 0;
         for (uint32_t k = 0; k < w->nmine; k++) {
             struct lg_client *c = &w->clients[w->mine[k]];
             lg_client_tick(w, c, now);
@@ -224,19 +232,17 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
 
-    if (w->started && !w->sends_done && now >= w->t_end)
-        w->sends_done = true; /* the send timer may sleep past t_end: no more sends */
     if (w->sends_done) {
         uint64_t tmo = (uint64_t)cfg->timeout_ms * 1000000u;
+        /* TCP loses nothing: wait while ACKs keep coming (a saturated server catches up),
+         * until max(--timeout, 5 s) passes without one, or LG_TCP_DRAIN_MAX in all */
+        if (cfg->proto == LG_TCP && tmo < 5000000000u)
+            tmo = 5000000000u;
         if (w->drain_end == 0) {
             w->drain_end = (now > w->t_end ? now : w->t_end) + tmo + LG_TICK_NS;
             w->drain_acks = w->acks_seen;
         }
         if (cfg->proto == LG_TCP) {
-            /* TCP loses nothing: wait while ACKs keep coming (a saturated server catches up),
-             * until max(--timeout, 5 s) passes without one, or LG_TCP_DRAIN_MAX in all */
-            if (tmo < 5000000000u)
-                tmo = 5000000000u;
             if (w->acks_seen != w->drain_acks) {
                 w->drain_acks = w->acks_seen;
                 w->drain_end = now + tmo;
