@@ -36,7 +36,7 @@ HERE = os.path.join(ROOT, "analysis")
 SIZE = 100  # payload bytes of every scenario but compression
 SEED = 42
 OTHER_CPU_MAX = 40.0  # % of one core used by other processes before a point is run again
-MAX_RETRIES = 10  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
+MAX_RETRIES = 6  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
 
 
 # --- the matrix ---
@@ -108,6 +108,20 @@ def matrix(quick):
         add("anchors", f"anchor-{proto}", proto, f"{proto} 1 client at 200 msg/s (vs sockperf)",
             1, 1 if q else 4, rate=200)
     return pts
+
+
+def estimate_s(pt):
+    """Rough wall time of one point: warm-up, duration, ramp, the UDP drain, the server's
+    start and stop and the load generator's set-up (about 1.5 s, more with thousands of
+    clients), and the iperf3 anchor after each UDP loss point."""
+    a = pt["args"]
+    warm = float(a[a.index("--warmup") + 1])
+    t = warm + pt["duration"] + pt["ramp"] + 1.5 + pt["clients"] / 2000.0
+    if pt["proto"] != "tcp":
+        t += pt["timeout_ms"] / 1000.0
+    if pt["scenario"] == "loss" and pt["proto"] == "udp":
+        t += pt["duration"] + 1
+    return t
 
 
 # --- one point ---
@@ -296,8 +310,12 @@ def main():
         pts = [p for p in pts if p["scenario"] in keep]
     if args.list:
         for i, p in enumerate(pts, 1):
-            print(f"[{i}/{len(pts)}] {p['scenario']}: {p['what']}  loadgen "
-                  + " ".join(map(str, p["args"])))
+            print(f"[{i}/{len(pts)}] {p['scenario']}: {p['what']}  (~{estimate_s(p):.0f} s)  "
+                  "loadgen " + " ".join(map(str, p["args"])))
+        total = sum(estimate_s(p) for p in pts) + (
+            (4 if args.quick else 14) if any(p["scenario"] == "anchors" for p in pts) else 0)
+        print(f"estimated time: {total:.0f} s ({total / 60:.1f} min) without reruns; "
+              f"limit {'90 s' if args.quick else '10 min'}")
         return 0
 
     # SIGTERM ends the run like Ctrl-C does: through the finally below. SIGINT is set

@@ -5,12 +5,16 @@ Parses each `<!-- BEGIN GENERATED: name -->` block of REPORT.md, finds the CSV i
 label, with formulas written here independently of analysis/report.py. A cell agrees when it
 equals the recomputed value rounded to the decimals the cell shows. A column this test does
 not know fails the test: REPORT.md may not carry numbers nobody checks.
+The prose blocks `<!-- BEGIN GENERATED: reading_<section> -->` (the sentences of the report
+that state numbers or comparisons) are rendered again from results/ by analysis/report.py
+and must match word for word: a reading written for another run fails.
 Skips (with the reason) only when results/ holds no benchmark run.
 """
 import csv
 import math
 import os
 import re
+import sys
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,6 +160,26 @@ class ReportAgreesWithResults(unittest.TestCase):
                      "compression",
                      "setup", "cdf", "anchors"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
+        for name in ("scale", "saturation", "loss", "loss_counts", "fanout", "compression",
+                     "setup", "cdf", "anchors", "hybrid"):
+            self.assertIn(f"reading_{name}", self.blocks,
+                          f"REPORT.md has no generated reading {name!r}")
+
+    def test_readings_match_results(self):
+        sys.path.insert(0, os.path.join(ROOT, "analysis"))
+        try:
+            import report
+        finally:
+            sys.path.pop(0)
+        want = report.render_readings(RESULTS)
+        for name, body in self.blocks.items():
+            if not name.startswith("reading_"):
+                continue
+            with self.subTest(reading=name):
+                self.assertIn(name, want, f"{name}: analysis/report.py renders no such reading")
+                self.assertEqual(body, want[name], f"{name}: REPORT.md's reading is not what "
+                                 "results/ gives (regenerate with analysis/bench.py "
+                                 "--charts-only)")
 
     def test_machine_facts(self):
         with open(os.path.join(RESULTS, "machine.txt")) as f:
@@ -170,7 +194,7 @@ class ReportAgreesWithResults(unittest.TestCase):
     def test_tables_agree_with_csv(self):
         checked = 0
         for name, body in self.blocks.items():
-            if name == "machine":
+            if name == "machine" or name.startswith("reading_"):
                 continue
             with self.subTest(table=name):
                 m = re.search(r"Source: `results/([\w.]+)`", body)
