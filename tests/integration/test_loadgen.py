@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -192,6 +193,38 @@ class LoadgenTcp(unittest.TestCase):
         self.assertGreater(s["sent"], 0)
         self.assertEqual(s["acked"], s["sent"])  # drained, not cut off
         self.assertEqual(s["lost"], 0)
+
+    def test_tcp_overloaded_loadgen_drains_everything(self):
+        # Saturation, made certain: the loadgen is frozen (SIGSTOP) from just after its first
+        # MSG until past the end of its window, so on waking it is seconds behind: each of its
+        # 2 workers owes ~10,000 MSGs due before t_end and sends them in batches of 4096, and
+        # the tick that ends the sending comes between two batches. That tick once skipped
+        # its in-flight count (clients are visited every few ticks) and ended the drain at
+        # once: the last batch, still on its way, was reported lost (results/saturation.csv
+        # had lost 8192 over TCP). TCP loses nothing: every message sent must be ACKed.
+        server, port = harness.start_server("tcp", test=self)  # logs every [MESSAGE]
+        p = subprocess.Popen([LOADGEN, "--proto", "tcp", "--port", str(port), "--clients", "40",
+                              "--threads", "2", "--duration", "2", "--warmup", "0",
+                              "--total-rate", "10000", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        self.addCleanup(p.send_signal, signal.SIGCONT)  # never leave it stopped
+        server.wait_line(r"^\[MESSAGE\]", timeout=harness.TIMEOUT * 4)  # it is sending
+        p.send_signal(signal.SIGSTOP)
+        # stopped at or after t0, so it wakes past t0 + 2 s = t_end with ~2 s of sends due;
+        # the wait only sets up the overload, no figure is compared with a time
+        time.sleep(3)
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        s = json.loads(out)
+        self.assertEqual(s["connected"], 40)
+        self.assertGreater(s["sent"], 0)
+        self.assertEqual(s["lost"], 0, err)
+        self.assertEqual(s["lost_unknown"], 0)
+        self.assertEqual(s["acked"], s["sent"])
+        self.assertEqual(s["disconnects"], 0)
+        self.assertEqual(s["errors"], 0)
 
 
 class LoadgenUdp(unittest.TestCase):
