@@ -36,7 +36,7 @@ HERE = os.path.join(ROOT, "analysis")
 SIZE = 100  # payload bytes of every scenario but compression
 SEED = 42
 OTHER_CPU_MAX = 40.0  # % of one core used by other processes before a point is run again
-MAX_RETRIES = 6  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
+MAX_RETRIES = 4  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
 
 
 # --- the matrix ---
