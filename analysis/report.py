@@ -8,6 +8,7 @@ tests/integration/test_report.py can recompute every cell from results/ on its o
 import csv
 import os
 import re
+import sys
 
 
 def _rows(outdir, name):
@@ -524,6 +525,16 @@ READINGS = ["scale", "saturation", "loss_counts", "loss", "fanout", "compression
 
 
 def render_readings(outdir):
-    """{reading_<name>: prose} for every generated reading."""
+    """{reading_<name>: prose} for every generated reading. A reading that cannot be
+    written from what the run produced says so (and why on stderr) rather than stopping a
+    ten-minute run at its last step."""
     g = globals()
-    return {f"reading_{name}": g[f"reading_{name}"](outdir) for name in READINGS}
+    out = {}
+    for name in READINGS:
+        try:
+            out[f"reading_{name}"] = g[f"reading_{name}"](outdir)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as e:
+            print(f"report: reading {name} not written: {e!r}", file=sys.stderr)
+            out[f"reading_{name}"] = (f"No data: this run's CSVs do not give the {name} "
+                                      "reading (a failed or skipped point).\n")
+    return out
