@@ -107,6 +107,14 @@ class TheoryDocTest(unittest.TestCase):
                              f"{name}: THEORY.md disagrees with results/theory/ "
                              "(run: python3 analysis/theory/theory.py --update-doc)")
 
+    def test_section_2_quotes_the_committed_run(self):
+        """Section 2's benchmark figures are typed prose: they name the run they come from, and
+        that must be the run results/ holds (after a new make bench, re-read them from
+        `theory.py --bench-figures` and update the date)."""
+        m = re.search(r"^date_utc: (.+)$", read(os.path.join(ROOT, "results", "machine.txt")), re.M)
+        self.assertIsNotNone(m, "results/machine.txt has no date_utc")
+        self.assertIn(f"the `make bench` of {m.group(1).strip()} UTC", self.doc)
+
     def test_no_placeholder_left(self):
         left = re.findall(r"\S*(?:TODO|TBD|XXX)\S*", self.doc)
         self.assertEqual(left, [], "THEORY.md has unfilled numbers")
