@@ -186,6 +186,27 @@ uint32_t cli_backoff_fail(struct cli_session *s, struct cli_backoff *b)
     return j > 0 ? j : 1;
 }
 
+bool cli_retry_wait(struct cli_session *s, struct cli_backoff *b, int rc, bool *was_connected,
+                    uint16_t port, const char *what)
+{
+    uint32_t d = cli_backoff_fail(s, b);
+    if (d == 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "cannot reach %s:%u (%s); giving up (--max-retries)",
+                 s->opt.host, (unsigned)port, rc < 0 ? strerror(-rc) : "closed");
+        cli_fatal(s, 1, msg);
+        return false;
+    }
+    if (rc == 0 || *was_connected) {
+        cli_printf(s, "* %s perdida, reconectando em %.1f s...", what, d / 1000.0);
+        *was_connected = true;
+    } else {
+        cli_printf(s, "* servidor indisponível (%s), nova tentativa em %.1f s...", strerror(-rc),
+                   d / 1000.0);
+    }
+    return cli_sleep(s, d);
+}
+
 int cli_send_hello(struct cli_session *s)
 {
     char frame[64];

@@ -138,6 +138,13 @@ void cli_backoff_init(struct cli_backoff *b);
 void cli_backoff_reset(struct cli_backoff *b);
 uint32_t cli_backoff_fail(struct cli_session *s, struct cli_backoff *b);
 
+/* After a lost or failed connection to port (rc: 0 = it closed, else -errno of the failed
+ * attempt): counts the failure, tells the user ("lost" when it had been connected, with
+ * what, e.g. "conexão" or "conexão de controle"), and sleeps the backoff. Returns false when
+ * the client must stop (quitting, or --max-retries exhausted: cli_fatal was called). */
+bool cli_retry_wait(struct cli_session *s, struct cli_backoff *b, int rc, bool *was_connected,
+                    uint16_t port, const char *what);
+
 /* Sends HELLO <id>. 0 or -errno. */
 int cli_send_hello(struct cli_session *s);
 

@@ -122,22 +122,7 @@ static void *tcp_receiver(void *arg)
             if (atomic_load(&s->quit) || cli_bye_seen(s))
                 break;
         }
-        uint32_t d = cli_backoff_fail(s, &b);
-        if (d == 0) {
-            char msg[160];
-            snprintf(msg, sizeof(msg), "cannot reach %s:%u (%s); giving up (--max-retries)",
-                     s->opt.host, (unsigned)s->opt.port, rc < 0 ? strerror(-rc) : "closed");
-            cli_fatal(s, 1, msg);
-            break;
-        }
-        if (rc == 0 || was_connected) {
-            cli_printf(s, "* conexão perdida, reconectando em %.1f s...", d / 1000.0);
-            was_connected = true;
-        } else {
-            cli_printf(s, "* servidor indisponível (%s), nova tentativa em %.1f s...",
-                       strerror(-rc), d / 1000.0);
-        }
-        if (!cli_sleep(s, d))
+        if (!cli_retry_wait(s, &b, rc, &was_connected, s->opt.port, "conexão"))
             break;
     }
     set_fd(s, -1);

@@ -40,8 +40,8 @@ static const char *const err_texts[PROTO_E__COUNT] = {
 };
 
 static const char *const reason_names[PROTO_R__COUNT] = {
-    [PROTO_R_QUIT] = "quit",   [PROTO_R_TIMEOUT] = "timeout", [PROTO_R_ERROR] = "error",
-    [PROTO_R_SLOW] = "slow",   [PROTO_R_MOVED] = "moved",     [PROTO_R_SHUTDOWN] = "shutdown",
+    [PROTO_R_QUIT] = "quit", [PROTO_R_TIMEOUT] = "timeout", [PROTO_R_ERROR] = "error",
+    [PROTO_R_SLOW] = "slow", [PROTO_R_MOVED] = "moved",     [PROTO_R_SHUTDOWN] = "shutdown",
 };
 
 static const struct {
@@ -256,8 +256,8 @@ enum proto_err proto_parse_server(const char *buf, size_t len, struct proto_fram
     out->verb = match_verb(&c, true);
     switch (out->verb) {
     case PROTO_WELCOME:
-        if (!take_word(&c, &out->id, &out->id_len) ||
-            !take_word(&c, &out->addr, &out->addr_len) || !at_end(&c))
+        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->addr, &out->addr_len) ||
+            !at_end(&c))
             return PROTO_E_BAD_FRAME;
         return PROTO_OK;
     case PROTO_ACK:
@@ -271,8 +271,7 @@ enum proto_err proto_parse_server(const char *buf, size_t len, struct proto_fram
         take_rest(&c, &out->text, &out->text_len);
         return PROTO_OK;
     case PROTO_USER:
-        if (!take_word(&c, &out->id, &out->id_len) ||
-            !take_word(&c, &out->addr, &out->addr_len) ||
+        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->addr, &out->addr_len) ||
             !take_word(&c, &out->room, &out->room_len) || !at_end(&c))
             return PROTO_E_BAD_FRAME;
         return PROTO_OK;
@@ -284,13 +283,12 @@ enum proto_err proto_parse_server(const char *buf, size_t len, struct proto_fram
         take_rest(&c, &out->text, &out->text_len);
         return PROTO_OK;
     case PROTO_JOINED:
-        if (!take_word(&c, &out->id, &out->id_len) ||
-            !take_word(&c, &out->room, &out->room_len) || !at_end(&c))
+        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->room, &out->room_len) ||
+            !at_end(&c))
             return PROTO_E_BAD_FRAME;
         return PROTO_OK;
     case PROTO_LEFT:
-        if (!take_word(&c, &out->id, &out->id_len) ||
-            !take_word(&c, &out->room, &out->room_len) ||
+        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->room, &out->room_len) ||
             !take_word(&c, &out->text, &out->text_len) || !at_end(&c))
             return PROTO_E_BAD_FRAME;
         return PROTO_OK;
@@ -472,12 +470,13 @@ int proto_fmt_ack(char *buf, size_t cap, uint64_t seq, uint64_t n)
     return fmt(buf, cap, "ACK %s %llu", seq_str(seq, t), (unsigned long long)n);
 }
 
-int proto_fmt_from(char *buf, size_t cap, bool priv, const char *id, uint64_t seq,
-                   const char *text, size_t text_len)
+int proto_fmt_from(char *buf, size_t cap, bool priv, const char *id, uint64_t seq, const char *text,
+                   size_t text_len)
 {
     char t[24];
-    return with_text(buf, cap, fmt(buf, cap, "%s %s %s ", priv ? "PRIV" : "FROM", id, seq_str(seq, t)),
-                     text, text_len);
+    return with_text(buf, cap,
+                     fmt(buf, cap, "%s %s %s ", priv ? "PRIV" : "FROM", id, seq_str(seq, t)), text,
+                     text_len);
 }
 
 int proto_fmt_user(char *buf, size_t cap, const char *id, const char *addr, const char *room)

@@ -16,7 +16,7 @@
 #define PROTO_MIN_FRAME 64           /* smaller limits would refuse our own replies */
 #define PROTO_ID_MAX 32              /* ids and room names: 1..32 of [A-Za-z0-9_.-] */
 #define PROTO_DEFAULT_ROOM "lobby"
-#define PROTO_ZMARK 0xFF /* first byte of a compressed UDP datagram; never starts text */
+#define PROTO_ZMARK 0xFF        /* first byte of a compressed UDP datagram; never starts text */
 #define PROTO_NO_SEQ UINT64_MAX /* the '-' of a frame that carries no sequence number */
 
 enum proto_verb {
@@ -45,18 +45,18 @@ enum proto_verb {
 /* Refusals. Each has a wire name (proto_err_name) used as <code> in ERR frames. */
 enum proto_err {
     PROTO_OK = 0,
-    PROTO_E_BAD_FRAME,     /* bad_frame: malformed, NUL byte, bad number */
-    PROTO_E_TOO_LONG,      /* too_long: frame longer than the configured maximum */
-    PROTO_E_BAD_ID,        /* bad_id: id not 1..32 of [A-Za-z0-9_.-] */
-    PROTO_E_BAD_ROOM,      /* bad_room: room name invalid */
-    PROTO_E_ID_IN_USE,     /* id_in_use: another connected client holds that id */
-    PROTO_E_NOT_REG,       /* not_registered: HELLO first */
-    PROTO_E_ALREADY_REG,   /* already_registered: a second HELLO with another id */
-    PROTO_E_UNKNOWN_USER,  /* unknown_user: TO names nobody connected */
-    PROTO_E_FULL,          /* server_full: --max-clients reached */
-    PROTO_E_BAD_ZLIB,      /* bad_zlib: compressed datagram corrupt or inflating past max */
-    PROTO_E_TIMEOUT,       /* timeout: no HELLO in time */
-    PROTO_E_RATE,          /* rate_limited: UDP WHO asked again within a second */
+    PROTO_E_BAD_FRAME,    /* bad_frame: malformed, NUL byte, bad number */
+    PROTO_E_TOO_LONG,     /* too_long: frame longer than the configured maximum */
+    PROTO_E_BAD_ID,       /* bad_id: id not 1..32 of [A-Za-z0-9_.-] */
+    PROTO_E_BAD_ROOM,     /* bad_room: room name invalid */
+    PROTO_E_ID_IN_USE,    /* id_in_use: another connected client holds that id */
+    PROTO_E_NOT_REG,      /* not_registered: HELLO first */
+    PROTO_E_ALREADY_REG,  /* already_registered: a second HELLO with another id */
+    PROTO_E_UNKNOWN_USER, /* unknown_user: TO names nobody connected */
+    PROTO_E_FULL,         /* server_full: --max-clients reached */
+    PROTO_E_BAD_ZLIB,     /* bad_zlib: compressed datagram corrupt or inflating past max */
+    PROTO_E_TIMEOUT,      /* timeout: no HELLO in time */
+    PROTO_E_RATE,         /* rate_limited: UDP WHO asked again within a second */
     PROTO_E__COUNT
 };
 
@@ -129,14 +129,13 @@ int proto_fmt_to(char *buf, size_t cap, const char *id, uint64_t seq, const char
 int proto_fmt_welcome(char *buf, size_t cap, const char *id, const char *addr);
 int proto_fmt_ack(char *buf, size_t cap, uint64_t seq, uint64_t n);
 /* FROM (private=false) or PRIV (private=true) */
-int proto_fmt_from(char *buf, size_t cap, bool priv, const char *id, uint64_t seq,
-                   const char *text, size_t text_len);
+int proto_fmt_from(char *buf, size_t cap, bool priv, const char *id, uint64_t seq, const char *text,
+                   size_t text_len);
 int proto_fmt_user(char *buf, size_t cap, const char *id, const char *addr, const char *room);
 int proto_fmt_users(char *buf, size_t cap, uint64_t n);
 int proto_fmt_pong(char *buf, size_t cap, const char *token, size_t token_len);
 int proto_fmt_joined(char *buf, size_t cap, const char *id, const char *room);
-int proto_fmt_left(char *buf, size_t cap, const char *id, const char *room,
-                   enum proto_reason r);
+int proto_fmt_left(char *buf, size_t cap, const char *id, const char *room, enum proto_reason r);
 int proto_fmt_bye(char *buf, size_t cap, enum proto_reason r);
 /* ERR <code> <text>; detail, when not NULL, is appended after ": " */
 int proto_fmt_err(char *buf, size_t cap, enum proto_err e, const char *detail);

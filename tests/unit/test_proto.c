@@ -345,8 +345,11 @@ static void test_escape(void **state)
     proto_escape(S("a\0b"), out, sizeof(out));
     assert_string_equal(out, "a\\x00b");
     /* valid UTF-8 kept, invalid bytes and C1 controls escaped */
-    proto_escape(S("conex\xc3\xb5" "es"), out, sizeof(out));
-    assert_string_equal(out, "conex\xc3\xb5" "es");
+    proto_escape(S("conex\xc3\xb5"
+                   "es"),
+                 out, sizeof(out));
+    assert_string_equal(out, "conex\xc3\xb5"
+                             "es");
     proto_escape(S("\xc3\x28"), out, sizeof(out));
     assert_string_equal(out, "\\xc3(");
     proto_escape(S("\xc2\x9b"), out, sizeof(out)); /* U+009B, CSI */
@@ -355,7 +358,9 @@ static void test_escape(void **state)
     assert_string_equal(out, "\\xe2\\x82");
     proto_escape(S("\xc0\xaf"), out, sizeof(out)); /* overlong '/' */
     assert_string_equal(out, "\\xc0\\xaf");
-    proto_escape(S("a\xe2\x80\xae" "b"), out, sizeof(out)); /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    proto_escape(S("a\xe2\x80\xae"
+                   "b"),
+                 out, sizeof(out)); /* U+202E RIGHT-TO-LEFT OVERRIDE */
     assert_string_equal(out, "a\\xe2\\x80\\xaeb");
     proto_escape(S("\xe2\x81\xa6"), out, sizeof(out)); /* U+2066 LEFT-TO-RIGHT ISOLATE */
     assert_string_equal(out, "\\xe2\\x81\\xa6");
