@@ -26,7 +26,7 @@ struct seqstats {
     uint64_t duplicates; /* second and later arrivals of one seq */
     uint64_t too_old;    /* arrivals below the window: cannot tell late from duplicate */
     bool any;
-    uint64_t highest;    /* highest seq seen */
+    uint64_t highest;                 /* highest seq seen */
     uint64_t window[SEQ_WINDOW / 64]; /* bit i: seq (highest - i) has arrived */
     /* jitter */
     bool have_transit;
@@ -40,8 +40,7 @@ void seqstats_init(struct seqstats *s);
 enum seq_kind { SEQ_IN_ORDER, SEQ_REORDERED, SEQ_DUPLICATE, SEQ_TOO_OLD };
 
 /* Accounts one arrival of seq, sent at send_ns and received at recv_ns (same clock). */
-enum seq_kind seqstats_arrive(struct seqstats *s, uint64_t seq, uint64_t send_ns,
-                              uint64_t recv_ns);
+enum seq_kind seqstats_arrive(struct seqstats *s, uint64_t seq, uint64_t send_ns, uint64_t recv_ns);
 
 /* Frames lost given how many were sent (sent - distinct, never negative). */
 uint64_t seqstats_lost(const struct seqstats *s, uint64_t sent);
