@@ -366,16 +366,28 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/* The histograms written to latency.csv and LABEL.KIND.hist, with their kind names. */
+struct hist_kind {
+    const char *kind;
+    const struct hist *h;
+};
+#define HIST_KINDS 7
+
+static void hist_kinds(const struct lg_stats *s, struct hist_kind k[HIST_KINDS])
+{
+    k[0] = (struct hist_kind){"ack", &s->ack};
+    k[1] = (struct hist_kind){"ack_raw", &s->ack_raw};
+    k[2] = (struct hist_kind){"fanout", &s->fanout};
+    k[3] = (struct hist_kind){"fanout_last", &s->fanout_last};
+    k[4] = (struct hist_kind){"connect", &s->connect};
+    k[5] = (struct hist_kind){"lag", &s->lag};
+    k[6] = (struct hist_kind){"rx_lag", &s->rx_lag};
+}
+
 static int write_latency(const struct lg_result *r, const char *path)
 {
-    const struct lg_stats *s = &r->st;
-    const struct {
-        const char *kind;
-        const struct hist *h;
-    } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
-                 {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
-                 {"connect", &s->connect}, {"lag", &s->lag},
-                 {"rx_lag", &s->rx_lag}};
+    struct hist_kind kinds[HIST_KINDS];
+    hist_kinds(&r->st, kinds);
     /* linear tenths, then HdrHistogram-style halvings towards 100, then 100 */
     double ps[64];
     size_t np = 0;
@@ -419,14 +431,8 @@ static int write_latency(const struct lg_result *r, const char *path)
 
 static int write_hists(const struct lg_result *r)
 {
-    const struct lg_stats *s = &r->st;
-    const struct {
-        const char *kind;
-        const struct hist *h;
-    } kinds[] = {{"ack", &s->ack},         {"ack_raw", &s->ack_raw},
-                 {"fanout", &s->fanout},   {"fanout_last", &s->fanout_last},
-                 {"connect", &s->connect}, {"lag", &s->lag},
-                 {"rx_lag", &s->rx_lag}};
+    struct hist_kind kinds[HIST_KINDS];
+    hist_kinds(&r->st, kinds);
     char path[4200];
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, r->cfg->label,
