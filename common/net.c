@@ -50,7 +50,7 @@ static int bound_socket(const char *host, uint16_t port, int type, int *fd)
 
 int net_listen_tcp(const char *host, uint16_t port, int backlog, int *fd)
 {
-    int s, rc = bound_socket(host, port, SOCK_STREAM, &s);
+    int s = -1, rc = bound_socket(host, port, SOCK_STREAM, &s);
     if (rc < 0)
         return rc;
     if (listen(s, backlog) < 0) {

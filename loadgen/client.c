@@ -667,6 +667,7 @@ static void udp_read(struct lg_worker *w, struct lg_client *c, int fd)
             iov[i].iov_len = LG_RX_SIZE;
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
+            // cppcheck-suppress legacyUninitvar ; only its address is taken: the kernel fills it
             msgs[i].msg_hdr.msg_control = ctl[i].buf;
             msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
         }
