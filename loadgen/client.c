@@ -138,11 +138,13 @@ static int tcp_queue(struct lg_client *c, const char *p, size_t len)
     return 0;
 }
 
-static int tcp_flush(struct lg_worker *w, struct lg_client *c)
+/* Sends what the non-blocking socket takes now: the bytes sent (possibly fewer than len,
+ * EAGAIN ends it), or -errno. */
+static ssize_t send_some(int fd, const char *p, size_t len)
 {
     size_t off = 0;
-    while (off < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
+    while (off < len) {
+        ssize_t n = send(fd, p + off, len - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -152,6 +154,15 @@ static int tcp_flush(struct lg_worker *w, struct lg_client *c)
         }
         off += (size_t)n;
     }
+    return (ssize_t)off;
+}
+
+static int tcp_flush(struct lg_worker *w, struct lg_client *c)
+{
+    ssize_t sent = send_some(c->fd, c->wbuf, c->wlen);
+    if (sent < 0)
+        return (int)sent;
+    size_t off = (size_t)sent;
     memmove(c->wbuf, c->wbuf + off, c->wlen - off);
     c->wlen -= off;
     return set_events(w, c, c->wlen > 0) < 0 ? -EIO : 0;
@@ -220,18 +231,10 @@ static int send_frame(struct lg_worker *w, struct lg_client *c, char *buf, size_
     w->tx_ns = clock_now_ns();
     if (c->wlen > 0) /* keep order behind what is queued */
         return tcp_queue(c, buf, len);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            return -errno;
-        }
-        off += (size_t)n;
-    }
+    ssize_t sent = send_some(c->fd, buf, len);
+    if (sent < 0)
+        return (int)sent;
+    size_t off = (size_t)sent;
     if (off == len)
         return 0;
     if (tcp_queue(c, buf + off, len - off) < 0 || set_events(w, c, true) < 0)
