@@ -214,13 +214,6 @@ int cli_send_hello(struct cli_session *s)
     return n < 0 ? -EINVAL : s->tp->send(s, frame, (size_t)n);
 }
 
-bool cli_is_err(const struct proto_frame *f, enum proto_err code)
-{
-    const char *name = proto_err_name(code);
-    return f->verb == PROTO_ERR && f->code_len == strlen(name) &&
-           memcmp(f->code, name, f->code_len) == 0;
-}
-
 /* --- frames from the server --- */
 
 /* Escapes a short field (id, room, address) into out; longer ones are cut. */
@@ -291,9 +284,9 @@ static void on_err(struct cli_session *s, const struct proto_frame *f)
 {
     char code[4 * 40 + 1];
     esc_field(f->code, f->code_len, code, sizeof(code));
-    if (cli_is_err(f, PROTO_E_NOT_REG))
+    if (proto_is_err(f, PROTO_E_NOT_REG))
         return; /* the transport registers again and says so */
-    if (cli_is_err(f, PROTO_E_ID_IN_USE)) {
+    if (proto_is_err(f, PROTO_E_ID_IN_USE)) {
         pthread_mutex_lock(&s->lock);
         bool told = s->told_in_use;
         s->told_in_use = true;
@@ -303,8 +296,8 @@ static void on_err(struct cli_session *s, const struct proto_frame *f)
         return;
     }
     /* refusals of a chat frame: its ACK will never come */
-    if (cli_is_err(f, PROTO_E_UNKNOWN_USER) || cli_is_err(f, PROTO_E_TOO_LONG) ||
-        cli_is_err(f, PROTO_E_BAD_ID)) {
+    if (proto_is_err(f, PROTO_E_UNKNOWN_USER) || proto_is_err(f, PROTO_E_TOO_LONG) ||
+        proto_is_err(f, PROTO_E_BAD_ID)) {
         pthread_mutex_lock(&s->lock);
         if (s->outstanding > 0)
             s->outstanding--;
@@ -374,7 +367,7 @@ enum proto_err cli_handle_frame(struct cli_session *s, const char *buf, size_t l
         break;
     case PROTO_BYE:
         proto_escape(f->text, f->text_len, s->esc, esc_cap);
-        if (f->text_len == 4 && memcmp(f->text, "quit", 4) == 0) {
+        if (proto_is_bye(f, PROTO_R_QUIT)) {
             pthread_mutex_lock(&s->lock);
             s->bye_seen = true;
             pthread_mutex_unlock(&s->lock);

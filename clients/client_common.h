@@ -116,9 +116,6 @@ void cli_printf(struct cli_session *s, const char *fmt, ...) __attribute__((form
 enum proto_err cli_handle_frame(struct cli_session *s, const char *buf, size_t len,
                                 struct proto_frame *f);
 
-/* True when *f is "ERR <code> ..." with that code. */
-bool cli_is_err(const struct proto_frame *f, enum proto_err code);
-
 /* The connection or registration is gone: outstanding messages are forgotten and the main
  * thread holds chat until the next WELCOME. Thread-safe. */
 void cli_lost(struct cli_session *s);

@@ -1,6 +1,8 @@
 /* client_opts: the clients' command line (--help, --version, options, the id prompt). */
 #include "client_common.h"
 
+#include "parse.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -62,12 +64,8 @@ __attribute__((format(printf, 2, 3))) static int bad_usage(const struct cli_tran
 
 static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
 {
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return false;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
+    uint64_t v;
+    if (parse_u64(s, 0, max, &v) < 0)
         return false;
     *out = v;
     return true;
@@ -144,16 +142,11 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
             if (!parse_ulong(optarg, ULONG_MAX, &o->max_retries))
                 return bad_usage(tp, "bad --max-retries '%s' (a count, 0 = forever)", optarg);
             break;
-        case OPT_PING: {
-            char *end;
-            errno = 0;
-            double d = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(d >= 0.05 && d <= 3600))
+        case OPT_PING:
+            if (parse_double(optarg, 0.05, 3600, &o->ping_interval_s) < 0)
                 return bad_usage(tp, "bad --ping-interval '%s' (0.05 to 3600 seconds)", optarg);
-            o->ping_interval_s = d;
             ping_set = true;
             break;
-        }
         case OPT_COMPRESS:
             o->compress = true;
             break;

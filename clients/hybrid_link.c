@@ -17,7 +17,6 @@
 #include "clock.h"
 #include "net.h"
 
-#define HYB_TOKEN_LEN 16
 #define HYB_BIND_EVERY_MS 250u /* PING <bind> on the data path until something comes back */
 #define HYB_BIND_TRIES 20u     /* then the session is given up and made again */
 
@@ -27,10 +26,11 @@ struct hyb_link {
     /* Serializes TCP writers (main thread's commands, the receiver's HELLO/JOIN) and keeps
      * the fds open while a send is in flight: the receiver takes it before closing. */
     pthread_mutex_t write_lock;
-    int tcp_fd;                    /* guarded by write_lock; -1 while disconnected */
-    int udp_fd;                    /* guarded by write_lock; -1 until a WELCOME */
-    char token[HYB_TOKEN_LEN + 1]; /* guarded by write_lock; "" until a WELCOME */
-    int wake_fd[2];                /* main thread -> receiver: quit */
+    int tcp_fd;                      /* guarded by write_lock; -1 while disconnected */
+    int udp_fd;                      /* guarded by write_lock; -1 until a WELCOME */
+    bool have_token;                 /* guarded by write_lock; false until a WELCOME */
+    char prefix[PROTO_TOKEN_PREFIX]; /* guarded by write_lock: "<token> " */
+    int wake_fd[2];                  /* main thread -> receiver: quit */
 };
 
 static struct hyb_link g_hyb = {.tcp_fd = -1, .udp_fd = -1, .wake_fd = {-1, -1}};
@@ -38,21 +38,20 @@ static struct hyb_link g_hyb = {.tcp_fd = -1, .udp_fd = -1, .wake_fd = {-1, -1}}
 /* Sends frame over TCP (chat false) or, token first, over UDP (chat true). */
 static int send_on(struct hyb_link *l, bool chat, const char *frame, size_t len)
 {
-    char buf[HYB_TOKEN_LEN + 1 + CLI_MAX_FRAME + 2];
+    char buf[PROTO_TOKEN_PREFIX + CLI_MAX_FRAME + 2];
     if (len > CLI_MAX_FRAME)
         return -EMSGSIZE;
     int rc;
     pthread_mutex_lock(&l->write_lock);
     if (chat) {
-        if (l->udp_fd < 0 || l->token[0] == '\0') {
+        if (l->udp_fd < 0 || !l->have_token) {
             rc = -ENOTCONN;
         } else {
-            memcpy(buf, l->token, HYB_TOKEN_LEN);
-            buf[HYB_TOKEN_LEN] = ' ';
-            memcpy(buf + HYB_TOKEN_LEN + 1, frame, len);
+            memcpy(buf, l->prefix, PROTO_TOKEN_PREFIX);
+            memcpy(buf + PROTO_TOKEN_PREFIX, frame, len);
             ssize_t n;
             do
-                n = send(l->udp_fd, buf, HYB_TOKEN_LEN + 1 + len, MSG_NOSIGNAL);
+                n = send(l->udp_fd, buf, PROTO_TOKEN_PREFIX + len, MSG_NOSIGNAL);
             while (n < 0 && errno == EINTR);
             rc = n < 0 ? -errno : 0;
         }
@@ -74,15 +73,18 @@ static int hyb_send(struct cli_session *s, const char *frame, size_t len)
     return send_on(s->tp_data, chat, frame, len);
 }
 
-/* Replaces the session's sockets (fd -1: none) and token; closes the old ones. */
-static void set_fds(struct cli_session *s, int tcp_fd, int udp_fd, const char *token)
+/* Replaces the session's sockets (fd -1: none) and token (NULL: none); closes the old
+ * sockets. */
+static void set_fds(struct cli_session *s, int tcp_fd, int udp_fd, const uint64_t *token)
 {
     struct hyb_link *l = s->tp_data;
     pthread_mutex_lock(&l->write_lock);
     int old_tcp = l->tcp_fd, old_udp = l->udp_fd;
     l->tcp_fd = tcp_fd;
     l->udp_fd = udp_fd;
-    snprintf(l->token, sizeof(l->token), "%s", token);
+    l->have_token = token != NULL;
+    if (token != NULL)
+        proto_token_prefix(*token, l->prefix);
     pthread_mutex_unlock(&l->write_lock);
     if (old_tcp >= 0 && old_tcp != tcp_fd)
         close(old_tcp);
@@ -93,7 +95,7 @@ static void set_fds(struct cli_session *s, int tcp_fd, int udp_fd, const char *t
 /* One session's state (receiver thread only). */
 struct hyb_rx {
     int tcp_fd, udp_fd;
-    char welcome[128]; /* "WELCOME <id> <ip>:<port>", shown once the data path works */
+    char welcome[160]; /* the WELCOME line, shown once the data path works */
     bool binding;      /* WELCOME seen, no datagram back yet */
     unsigned bind_tries;
     uint64_t next_bind_ms;
@@ -108,17 +110,10 @@ static void send_bind(struct cli_session *s, struct hyb_rx *rx, uint64_t now)
 }
 
 /* WELCOME <id> <ip>:<port> <token> <udp_port>: open the data path. False: give up. */
-static bool on_welcome(struct cli_session *s, struct hyb_rx *rx, const char *line, size_t len)
+static bool on_welcome(struct cli_session *s, struct hyb_rx *rx, const struct proto_frame *f,
+                       const char *line, size_t len)
 {
-    char id[PROTO_ID_MAX + 1], addr[NET_ADDRSTRLEN], token[HYB_TOKEN_LEN + 1], tail;
-    unsigned port;
-    char copy[160];
-    if (len >= sizeof(copy))
-        return false;
-    memcpy(copy, line, len);
-    copy[len] = '\0';
-    if (sscanf(copy, "WELCOME %32s %21s %16[0-9a-f] %5u%c", id, addr, token, &port, &tail) != 4 ||
-        strlen(token) != HYB_TOKEN_LEN || port == 0 || port > 65535) {
+    if (!f->has_token || len >= sizeof(rx->welcome)) {
         cli_printf(s, "* WELCOME sem token: o servidor não está em modo híbrido?");
         return false;
     }
@@ -126,7 +121,7 @@ static bool on_welcome(struct cli_session *s, struct hyb_rx *rx, const char *lin
         return true;
     struct sockaddr_in sa;
     int fd = -1;
-    if (net_resolve(s->opt.host, (uint16_t)port, &sa) < 0 ||
+    if (net_resolve(s->opt.host, f->udp_port, &sa) < 0 ||
         (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         cli_printf(s, "* socket UDP: %s", strerror(errno));
@@ -135,8 +130,9 @@ static bool on_welcome(struct cli_session *s, struct hyb_rx *rx, const char *lin
         return false;
     }
     rx->udp_fd = fd;
-    set_fds(s, rx->tcp_fd, fd, token);
-    snprintf(rx->welcome, sizeof(rx->welcome), "WELCOME %s %s", id, addr);
+    set_fds(s, rx->tcp_fd, fd, &f->token);
+    memcpy(rx->welcome, line, len);
+    rx->welcome[len] = '\0';
     rx->binding = true;
     rx->bind_tries = 0;
     send_bind(s, rx, clock_now_ms());
@@ -146,12 +142,12 @@ static bool on_welcome(struct cli_session *s, struct hyb_rx *rx, const char *lin
 /* One control line. False: end this session. */
 static bool on_line(struct cli_session *s, struct hyb_rx *rx, const char *line, size_t len)
 {
-    if (len > 8 && memcmp(line, "WELCOME ", 8) == 0)
-        return on_welcome(s, rx, line, len);
     struct proto_frame f;
+    if (proto_parse_server(line, len, &f) == PROTO_OK && f.verb == PROTO_WELCOME)
+        return on_welcome(s, rx, &f, line, len);
     if (cli_handle_frame(s, line, len, &f) != PROTO_OK)
         return true;
-    if (cli_is_err(&f, PROTO_E_ID_IN_USE)) { /* as tcp_client: ask again later */
+    if (proto_is_err(&f, PROTO_E_ID_IN_USE)) { /* as tcp_client: ask again later */
         uint32_t d = cli_backoff_fail(s, rx->b);
         if (d == 0) {
             cli_fatal(s, 1, "the id is in use; giving up (--max-retries)");
@@ -261,19 +257,19 @@ static void *hyb_receiver(void *arg)
     while (!atomic_load(&s->quit)) {
         int fd, rc = net_connect_tcp(s->opt.host, s->opt.control_port, &fd);
         if (rc == 0) {
-            set_fds(s, fd, -1, "");
+            set_fds(s, fd, -1, NULL);
             struct hyb_rx rx = {.tcp_fd = fd, .udp_fd = -1, .b = &b};
             if (!atomic_load(&s->quit))
                 run_session(s, &rx, buf, dbuf);
             cli_lost(s);
-            set_fds(s, -1, -1, ""); /* the token dies with the control connection */
+            set_fds(s, -1, -1, NULL); /* the token dies with the control connection */
             if (atomic_load(&s->quit) || cli_bye_seen(s))
                 break;
         }
         if (!cli_retry_wait(s, &b, rc, &was_connected, s->opt.control_port, "conexão de controle"))
             break;
     }
-    set_fds(s, -1, -1, "");
+    set_fds(s, -1, -1, NULL);
     free(buf);
     free(dbuf);
     return NULL;

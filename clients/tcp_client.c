@@ -78,7 +78,7 @@ static void read_frames(struct cli_session *s, int fd, struct cli_backoff *b, ch
                 if (cli_handle_frame(s, buf, line_len, &f) == PROTO_OK) {
                     if (f.verb == PROTO_WELCOME) {
                         cli_backoff_reset(b);
-                    } else if (cli_is_err(&f, PROTO_E_ID_IN_USE)) {
+                    } else if (proto_is_err(&f, PROTO_E_ID_IN_USE)) {
                         /* the old session may still be timing out: ask again later */
                         uint32_t d = cli_backoff_fail(s, b);
                         if (d == 0) {

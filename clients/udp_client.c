@@ -112,10 +112,10 @@ static void on_datagram(struct cli_session *s, struct udp_rx *rx, char *buf, siz
         rx->registered = true;
         rx->announced = false;
         cli_backoff_reset(&rx->b);
-    } else if (cli_is_err(&f, PROTO_E_NOT_REG)) {
+    } else if (proto_is_err(&f, PROTO_E_NOT_REG)) {
         if (rx->registered)
             lost(s, rx, now, "o servidor esqueceu este cliente");
-    } else if (cli_is_err(&f, PROTO_E_ID_IN_USE) || cli_is_err(&f, PROTO_E_FULL)) {
+    } else if (proto_is_err(&f, PROTO_E_ID_IN_USE) || proto_is_err(&f, PROTO_E_FULL)) {
         rx->registered = false; /* HELLO again after the backoff already scheduled */
     } else if (f.verb == PROTO_BYE && !cli_bye_seen(s)) {
         if (rx->registered)

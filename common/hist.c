@@ -1,6 +1,8 @@
 /* hist: HdrHistogram's log-linear bucketing, fixed memory, O(1) record (see hist.h). */
 #include "hist.h"
 
+#include "parse.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -322,20 +324,12 @@ int hist_save(const struct hist *h, FILE *f)
 /* --- input --- */
 
 /* Strict decimal: digits only, no sign, no overflow. Advances *p past the digits. */
-static bool parse_u64(const char **p, uint64_t *out)
+static bool take_u64(const char **p, uint64_t *out)
 {
-    const char *s = *p;
-    uint64_t v = 0;
-    if (*s < '0' || *s > '9')
+    size_t n = strspn(*p, "0123456789");
+    if (parse_u64_span(*p, n, UINT64_MAX, out) < 0)
         return false;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *p = s;
-    *out = v;
+    *p += n;
     return true;
 }
 
@@ -353,7 +347,7 @@ static bool parse_fields(const char *s, uint64_t *out, int n)
     for (int i = 0; i < n; i++) {
         if (i > 0 && !parse_space(&s))
             return false;
-        if (!parse_u64(&s, &out[i]))
+        if (!take_u64(&s, &out[i]))
             return false;
     }
     return *s == '\0';
@@ -429,7 +423,7 @@ int hist_load(struct hist *h, FILE *f)
         if (starts_with(line, "stats ", &rest)) {
             const char *s = rest;
             for (int i = 0; i < 3; i++) {
-                if (!parse_u64(&s, &stats[i]) || !parse_space(&s))
+                if (!take_u64(&s, &stats[i]) || !parse_space(&s))
                     goto out;
             }
             char *endp;

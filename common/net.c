@@ -116,6 +116,16 @@ int net_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int net_set_sockbuf(int fd, int rcv, int bytes)
+{
+    if (setsockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, &bytes, sizeof(bytes)) ==
+        0)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, &bytes, sizeof(bytes)) == 0)
+        return 0;
+    return -errno;
+}
+
 int net_set_nonblock(int fd, int on)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -32,6 +32,12 @@ int net_local_port(int fd, uint16_t *port);
 /* Writes all len bytes to a blocking socket (MSG_NOSIGNAL), retrying short writes. */
 int net_write_all(int fd, const void *buf, size_t len);
 
+/* Asks for a socket buffer of bytes (rcv: SO_RCVBUF, else SO_SNDBUF), forced past the
+ * sysctl cap (SO_*BUFFORCE) when the process may (CAP_NET_ADMIN), else capped by
+ * net.core.rmem_max / wmem_max. Returns 0, or -errno when neither call took. A cap, not
+ * an allocation: the kernel charges only what is queued. */
+int net_set_sockbuf(int fd, int rcv, int bytes);
+
 /* Sets or clears O_NONBLOCK. */
 int net_set_nonblock(int fd, int on);
 

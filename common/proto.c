@@ -1,6 +1,8 @@
 /* proto: parsing and formatting of the chat's text frames (see proto.h, PROTOCOL.md). */
 #include "proto.h"
 
+#include "parse.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,32 +120,21 @@ static void take_rest(struct cursor *c, const char **w, size_t *wl)
 }
 
 /* Decimal u64 without sign or leading '+', no overflow; or '-' when dash_ok. */
-static bool parse_u64(const char *s, size_t len, bool dash_ok, uint64_t *out)
+static bool parse_seq(const char *s, size_t len, bool dash_ok, uint64_t *out)
 {
     if (len == 1 && s[0] == '-' && dash_ok) {
         *out = PROTO_NO_SEQ;
         return true;
     }
-    if (len == 0 || len > 20)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - 1 - d) / 10) /* UINT64_MAX itself means "no seq" */
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
+    /* UINT64_MAX itself means "no seq" */
+    return parse_u64_span(s, len, UINT64_MAX - 1, out) == 0;
 }
 
 static bool take_u64(struct cursor *c, bool dash_ok, uint64_t *out)
 {
     const char *w;
     size_t wl;
-    return take_word(c, &w, &wl) && parse_u64(w, wl, dash_ok, out);
+    return take_word(c, &w, &wl) && parse_seq(w, wl, dash_ok, out);
 }
 
 bool proto_valid_name(const char *s, size_t len)
@@ -159,6 +150,14 @@ bool proto_valid_name(const char *s, size_t len)
     return true;
 }
 
+enum proto_verb proto_verb_lookup(const char *word, size_t len)
+{
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strlen(verbs[i].word) == len && memcmp(verbs[i].word, word, len) == 0)
+            return verbs[i].verb;
+    return PROTO_NONE;
+}
+
 /* Identifies the first word as a verb of the given set (client or server side).
  * Verbs are upper case and must be followed by a space or the end of the frame. */
 static enum proto_verb match_verb(struct cursor *c, bool server_side)
@@ -166,17 +165,73 @@ static enum proto_verb match_verb(struct cursor *c, bool server_side)
     const char *s = c->p;
     const char *e = memchr(s, ' ', (size_t)(c->end - s));
     size_t wl = e ? (size_t)(e - s) : (size_t)(c->end - s);
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-        bool is_server_verb = verbs[i].verb >= PROTO_WELCOME;
-        /* BYE is both a client request and a server notice */
-        if (verbs[i].verb != PROTO_BYE && is_server_verb != server_side)
-            continue;
-        if (strlen(verbs[i].word) == wl && memcmp(verbs[i].word, s, wl) == 0) {
-            c->p = e ? e + 1 : c->end;
-            return verbs[i].verb;
-        }
+    enum proto_verb v = proto_verb_lookup(s, wl);
+    /* BYE is both a client request and a server notice */
+    if (v == PROTO_NONE || (v != PROTO_BYE && (v >= PROTO_WELCOME) != server_side))
+        return PROTO_NONE;
+    c->p = e ? e + 1 : c->end;
+    return v;
+}
+
+bool proto_is_err(const struct proto_frame *f, enum proto_err code)
+{
+    const char *name = proto_err_name(code);
+    return f->verb == PROTO_ERR && f->code_len == strlen(name) &&
+           memcmp(f->code, name, f->code_len) == 0;
+}
+
+bool proto_is_bye(const struct proto_frame *f, enum proto_reason r)
+{
+    const char *name = proto_reason_name(r);
+    return f->verb == PROTO_BYE && f->text_len == strlen(name) &&
+           memcmp(f->text, name, f->text_len) == 0;
+}
+
+/* --- hybrid tokens --- */
+
+void proto_token_prefix(uint64_t token, char out[PROTO_TOKEN_PREFIX])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = PROTO_TOKEN_LEN - 1; i >= 0; i--, token >>= 4)
+        out[i] = hex[token & 15];
+    out[PROTO_TOKEN_LEN] = ' ';
+}
+
+/* 16 lower-case hex digits at s (len >= PROTO_TOKEN_LEN) into *token. */
+static bool hex_token(const char *s, uint64_t *token)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < PROTO_TOKEN_LEN; i++) {
+        char ch = s[i];
+        unsigned d;
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else
+            return false;
+        t = t << 4 | d;
     }
-    return PROTO_NONE;
+    *token = t;
+    return true;
+}
+
+bool proto_take_token(const char *buf, size_t len, uint64_t *token, size_t *skip)
+{
+    if (len < PROTO_TOKEN_LEN || !hex_token(buf, token))
+        return false;
+    if (len == PROTO_TOKEN_LEN) {
+        *skip = PROTO_TOKEN_LEN;
+        return true;
+    }
+    char next = buf[PROTO_TOKEN_LEN];
+    if (next == ' ')
+        *skip = PROTO_TOKEN_PREFIX;
+    else if (next == '\n' || next == '\r') /* the token alone, then a line end */
+        *skip = PROTO_TOKEN_LEN;
+    else
+        return false; /* a 17th character that is not the separator: not our framing */
+    return true;
 }
 
 /* --- parsing --- */
@@ -255,11 +310,23 @@ enum proto_err proto_parse_server(const char *buf, size_t len, struct proto_fram
     struct cursor c = {buf, buf + len};
     out->verb = match_verb(&c, true);
     switch (out->verb) {
-    case PROTO_WELCOME:
-        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->addr, &out->addr_len) ||
-            !at_end(&c))
+    case PROTO_WELCOME: {
+        if (!take_word(&c, &out->id, &out->id_len) || !take_word(&c, &out->addr, &out->addr_len))
             return PROTO_E_BAD_FRAME;
+        if (at_end(&c))
+            return PROTO_OK;
+        /* hybrid: <token> <udp_port> */
+        const char *tok;
+        size_t tok_len;
+        uint64_t port;
+        if (!take_word(&c, &tok, &tok_len) || tok_len != PROTO_TOKEN_LEN ||
+            !hex_token(tok, &out->token) || !take_u64(&c, false, &port) || port == 0 ||
+            port > 65535 || !at_end(&c))
+            return PROTO_E_BAD_FRAME;
+        out->has_token = true;
+        out->udp_port = (uint16_t)port;
         return PROTO_OK;
+    }
     case PROTO_ACK:
         if (!take_u64(&c, true, &out->seq) || !take_u64(&c, false, &out->n) || !at_end(&c))
             return PROTO_E_BAD_FRAME;
@@ -462,6 +529,15 @@ int proto_fmt_to(char *buf, size_t cap, const char *id, uint64_t seq, const char
 int proto_fmt_welcome(char *buf, size_t cap, const char *id, const char *addr)
 {
     return fmt(buf, cap, "WELCOME %s %s", id, addr);
+}
+
+int proto_fmt_welcome_token(char *buf, size_t cap, const char *id, const char *addr, uint64_t token,
+                            uint16_t udp_port)
+{
+    char t[PROTO_TOKEN_PREFIX + 1];
+    proto_token_prefix(token, t);
+    t[PROTO_TOKEN_LEN] = '\0';
+    return fmt(buf, cap, "WELCOME %s %s %s %u", id, addr, t, (unsigned)udp_port);
 }
 
 int proto_fmt_ack(char *buf, size_t cap, uint64_t seq, uint64_t n)

@@ -18,6 +18,9 @@
 #define PROTO_DEFAULT_ROOM "lobby"
 #define PROTO_ZMARK 0xFF        /* first byte of a compressed UDP datagram; never starts text */
 #define PROTO_NO_SEQ UINT64_MAX /* the '-' of a frame that carries no sequence number */
+/* Hybrid mode: a session token is 16 lower-case hex digits; a datagram is "<token> <frame>" */
+#define PROTO_TOKEN_LEN 16
+#define PROTO_TOKEN_PREFIX (PROTO_TOKEN_LEN + 1) /* the token and its space */
 
 enum proto_verb {
     PROTO_NONE = 0,
@@ -30,7 +33,7 @@ enum proto_verb {
     PROTO_PING,  /* PING [<token>] */
     PROTO_BYE,   /* BYE  (server to client: BYE <reason>) */
     /* server to client */
-    PROTO_WELCOME, /* WELCOME <id> <ip>:<port> */
+    PROTO_WELCOME, /* WELCOME <id> <ip>:<port> [<token> <udp_port>]   (hybrid: the token) */
     PROTO_ACK,     /* ACK <seq> <n> */
     PROTO_FROM,    /* FROM <id> <seq> <text>   room chat */
     PROTO_PRIV,    /* PRIV <id> <seq> <text>   private chat */
@@ -85,8 +88,11 @@ struct proto_frame {
     size_t text_len;
     const char *code; /* ERR: the error's wire name */
     size_t code_len;
-    uint64_t seq; /* MSG TO FROM PRIV ACK; PROTO_NO_SEQ for '-' */
-    uint64_t n;   /* ACK: chat frames received so far; USERS: count */
+    uint64_t seq;      /* MSG TO FROM PRIV ACK; PROTO_NO_SEQ for '-' */
+    uint64_t n;        /* ACK: chat frames received so far; USERS: count */
+    bool has_token;    /* WELCOME of a hybrid server: token and port below are set */
+    uint64_t token;    /* WELCOME (hybrid): the session token */
+    uint16_t udp_port; /* WELCOME (hybrid): where the tokened datagrams go */
 };
 
 /* Parses one client-to-server frame of len bytes (terminator already removed).
@@ -105,6 +111,27 @@ int proto_next_line(const char *buf, size_t len, size_t max, size_t *line_len, s
 
 /* True when s[0..len) is a valid id or room name. */
 bool proto_valid_name(const char *s, size_t len);
+
+/* The verb spelled word[0..len) (upper case, exact), client or server side; PROTO_NONE when
+ * it is no verb of the protocol. */
+enum proto_verb proto_verb_lookup(const char *word, size_t len);
+
+/* True when f is an ERR frame with the given code (f parsed by proto_parse_server). */
+bool proto_is_err(const struct proto_frame *f, enum proto_err code);
+
+/* True when f is a server's BYE frame giving that reason. */
+bool proto_is_bye(const struct proto_frame *f, enum proto_reason r);
+
+/* --- hybrid mode: the session token in front of every datagram (PROTOCOL.md) --- */
+
+/* Writes "<16 hex digits> " into out: PROTO_TOKEN_PREFIX bytes, no NUL. */
+void proto_token_prefix(uint64_t token, char out[PROTO_TOKEN_PREFIX]);
+
+/* Reads the token that opens a hybrid datagram, "<16 hex digits>[ <frame>]": on success
+ * *token is set and *skip is how many bytes to drop (the token and one space; a datagram that
+ * is only the token, or the token and LF/CR LF, leaves an empty frame). False when the
+ * datagram does not start that way (upper-case digits included: one spelling per token). */
+bool proto_take_token(const char *buf, size_t len, uint64_t *token, size_t *skip);
 
 /* Wire names and human texts. Never NULL. */
 const char *proto_err_name(enum proto_err e);
@@ -127,6 +154,9 @@ int proto_fmt_msg(char *buf, size_t cap, uint64_t seq, const char *text, size_t 
 int proto_fmt_to(char *buf, size_t cap, const char *id, uint64_t seq, const char *text,
                  size_t text_len);
 int proto_fmt_welcome(char *buf, size_t cap, const char *id, const char *addr);
+/* WELCOME <id> <addr> <token> <udp_port>: the hybrid server's answer on the control link */
+int proto_fmt_welcome_token(char *buf, size_t cap, const char *id, const char *addr, uint64_t token,
+                            uint16_t udp_port);
 int proto_fmt_ack(char *buf, size_t cap, uint64_t seq, uint64_t n);
 /* FROM (private=false) or PRIV (private=true) */
 int proto_fmt_from(char *buf, size_t cap, bool priv, const char *id, uint64_t seq, const char *text,

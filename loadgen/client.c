@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "lg.h"
 #include "net.h"
+#include "parse.h"
 #include "proto.h"
 
 static void client_io(evutil_socket_t fd, short what, void *arg);
@@ -172,12 +173,9 @@ static int tcp_flush(struct lg_worker *w, struct lg_client *c)
  * a failure is a lost datagram, counted. */
 static void hyb_send_data(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len)
 {
-    char sep[LG_TOKEN_LEN + 1];
-    memcpy(sep, c->token, LG_TOKEN_LEN);
-    sep[LG_TOKEN_LEN] = ' ';
-    struct iovec iov[2] = {{sep, sizeof(sep)}, {(void *)buf, len}};
+    struct iovec iov[2] = {{c->token, sizeof(c->token)}, {(void *)buf, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    w->st.bytes_sent_plain_total += sizeof(sep) + len;
+    w->st.bytes_sent_plain_total += sizeof(c->token) + len;
     ssize_t n;
     w->tx_ns = clock_now_ns();
     do {
@@ -420,13 +418,11 @@ static uint32_t sender_index(const struct lg_worker *w, const struct proto_frame
 {
     if (f->id_len <= w->id_prefix_len || memcmp(f->id, w->id_prefix, w->id_prefix_len) != 0)
         return UINT32_MAX;
-    uint64_t v = 0;
-    for (size_t i = w->id_prefix_len; i < f->id_len; i++) {
-        if (f->id[i] < '0' || f->id[i] > '9' || v > UINT32_MAX)
-            return UINT32_MAX;
-        v = v * 10 + (uint64_t)(f->id[i] - '0');
-    }
-    return v < w->cfg->clients ? (uint32_t)v : UINT32_MAX;
+    uint64_t v;
+    if (parse_u64_span(f->id + w->id_prefix_len, f->id_len - w->id_prefix_len, w->cfg->clients - 1,
+                       &v) < 0)
+        return UINT32_MAX;
+    return (uint32_t)v;
 }
 
 static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto_frame *f,
@@ -438,11 +434,8 @@ static void on_from(struct lg_worker *w, struct lg_client *c, const struct proto
     struct lg_client *snd = &w->clients[si];
     if (snd->room != c->room || snd->w != w)
         return;
-    uint64_t t_ns = 0;
-    size_t i = 0;
-    for (; i < f->text_len && f->text[i] >= '0' && f->text[i] <= '9'; i++)
-        t_ns = t_ns * 10 + (uint64_t)(f->text[i] - '0');
-    if (i == 0) {
+    uint64_t t_ns;
+    if (parse_u64_prefix(f->text, f->text_len, &t_ns) == 0) {
         w->st.errors++;
         return;
     }
@@ -482,30 +475,18 @@ static void lg_client_timestamps(int fd);
 
 /* Hybrid: WELCOME <id> <ip>:<port> <token> <udp_port> on the control connection. Opens the
  * data path and sends the PING that binds it; PONG ends the set-up. */
-static void hyb_welcome(struct lg_worker *w, struct lg_client *c, const char *buf, size_t len,
+static void hyb_welcome(struct lg_worker *w, struct lg_client *c, const struct proto_frame *f,
                         uint64_t now)
 {
     if (c->state != LG_HELLO)
         return; /* a repeated WELCOME */
-    /* the last two words: token and port */
-    size_t e = len, sp2 = len;
-    while (sp2 > 0 && buf[sp2 - 1] != ' ')
-        sp2--;
-    size_t sp1 = sp2 > 1 ? sp2 - 1 : 0;
-    while (sp1 > 0 && buf[sp1 - 1] != ' ')
-        sp1--;
-    unsigned long port = 0;
-    for (size_t i = sp2; i < e && port <= 65535; i++)
-        port = buf[i] >= '0' && buf[i] <= '9' ? port * 10 + (unsigned long)(buf[i] - '0') : 99999;
     struct sockaddr_in sa;
-    if (sp1 == 0 || sp2 - 1 - sp1 != LG_TOKEN_LEN || sp2 == e || port == 0 || port > 65535 ||
-        net_resolve(w->cfg->host, (uint16_t)port, &sa) < 0) {
+    if (!f->has_token || net_resolve(w->cfg->host, f->udp_port, &sa) < 0) {
         w->st.errors++;
         lg_client_fail(w, c); /* not a hybrid server */
         return;
     }
-    memcpy(c->token, buf + sp1, LG_TOKEN_LEN);
-    c->token[LG_TOKEN_LEN] = '\0';
+    proto_token_prefix(f->token, c->token);
     c->ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->ufd >= 0)
         lg_client_timestamps(c->ufd);
@@ -525,10 +506,6 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
                      uint64_t now)
 {
     struct proto_frame f;
-    if (is_hybrid(w) && len > 8 && memcmp(buf, "WELCOME ", 8) == 0) {
-        hyb_welcome(w, c, buf, len, now);
-        return;
-    }
     if (proto_parse_server(buf, len, &f) != PROTO_OK) {
         w->st.errors++;
         return;
@@ -537,6 +514,10 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
     int idlen;
     switch (f.verb) {
     case PROTO_WELCOME:
+        if (is_hybrid(w)) {
+            hyb_welcome(w, c, &f, now);
+            return;
+        }
         if (c->state != LG_HELLO)
             return; /* a repeated WELCOME after a HELLO retry */
         hist_record(&w->st.connect, now - (is_udp(w) ? c->hello_ns : c->launch_ns));
@@ -571,18 +552,17 @@ static void on_frame(struct lg_worker *w, struct lg_client *c, const char *buf, 
     case PROTO_ERR:
         w->st.errors++;
         w->st.err_frames++;
-        if (c->state == LG_HELLO && f.code_len == 9 && memcmp(f.code, "id_in_use", 9) == 0)
+        if (c->state == LG_HELLO && proto_is_err(&f, PROTO_E_ID_IN_USE))
             lg_client_fail(w, c);
-        else if (f.code_len == 11 && memcmp(f.code, "server_full", 11) == 0) {
+        else if (proto_is_err(&f, PROTO_E_FULL)) {
             w->st.server_full++;
             lg_client_fail(w, c);
-        } else if (c->state == LG_READY && is_udp(w) && f.code_len == 14 &&
-                   memcmp(f.code, "not_registered", 14) == 0 && now >= c->retry_ns)
+        } else if (c->state == LG_READY && is_udp(w) && proto_is_err(&f, PROTO_E_NOT_REG) &&
+                   now >= c->retry_ns)
             reregister(w, c, now);
         return;
     case PROTO_BYE: /* the server is closing us (shutdown, slow, timeout) */
-        if (c->state == LG_READY && is_udp(w) && f.text_len == 7 &&
-            memcmp(f.text, "timeout", 7) == 0) {
+        if (c->state == LG_READY && is_udp(w) && proto_is_bye(&f, PROTO_R_TIMEOUT)) {
             if (now >= c->retry_ns)
                 reregister(w, c, now); /* UDP: it forgot us; come back */
             return;

@@ -13,6 +13,7 @@
 
 #include "hist.h"
 #include "payload.h"
+#include "proto.h"
 #include "schedule.h"
 #include "seqstats.h"
 #include "zframe.h"
@@ -45,8 +46,6 @@
 /* LG_HYBRID: udp_server --hybrid. A TCP control connection per client (HELLO -> WELCOME with
  * a session token), chat over a connected UDP socket, each datagram prefixed by the token. */
 enum lg_proto { LG_TCP, LG_UDP, LG_HYBRID };
-
-#define LG_TOKEN_LEN 16 /* hybrid: hex digits of the session token */
 
 /* "tcp", "udp" or "hybrid" (upper: "TCP", "UDP", "hybrid") */
 const char *lg_proto_name(enum lg_proto p, bool upper);
@@ -124,9 +123,9 @@ struct lg_client {
     struct seqstats ack_ss;
     struct seqstats *from_ss; /* one per room member (by position), or NULL */
     /* hybrid: the data path next to the control connection (fd) */
-    int ufd;                      /* connected UDP socket, -1 until WELCOME */
-    struct event *uev;            /* reads ufd */
-    char token[LG_TOKEN_LEN + 1]; /* followed by a space on the wire */
+    int ufd;                        /* connected UDP socket, -1 until WELCOME */
+    struct event *uev;              /* reads ufd */
+    char token[PROTO_TOKEN_PREFIX]; /* "<token> " in front of every datagram */
     /* TCP buffers (heap, only while needed) */
     char *rbuf;
     size_t rlen;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lg.h"
+#include "parse.h"
 
 #ifndef CHATBENCH_VERSION
 #define CHATBENCH_VERSION "dev"
@@ -88,12 +89,11 @@ static _Noreturn void bad(const char *opt, const char *val, const char *why)
 
 static double num(const char *opt, const char *s, double lo, double hi)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+    double v = 0;
+    int rc = parse_double(s, lo, hi, &v);
+    if (rc == -EINVAL)
         bad(opt, s, "not a number");
-    if (v < lo || v > hi) {
+    if (rc < 0) {
         char why[96];
         snprintf(why, sizeof(why), "must be between %g and %g", lo, hi);
         bad(opt, s, why);
@@ -103,14 +103,11 @@ static double num(const char *opt, const char *s, double lo, double hi)
 
 static uint64_t integer(const char *opt, const char *s, uint64_t lo, uint64_t hi)
 {
-    char *end;
-    errno = 0;
-    if (s[0] == '-' || s[0] == '\0')
+    uint64_t v = 0;
+    int rc = parse_u64(s, lo, hi, &v);
+    if (rc == -EINVAL)
         bad(opt, s, "not a non-negative integer");
-    uint64_t v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        bad(opt, s, "not a non-negative integer");
-    if (v < lo || v > hi) {
+    if (rc < 0) {
         char why[96];
         snprintf(why, sizeof(why), "must be between %" PRIu64 " and %" PRIu64, lo, hi);
         bad(opt, s, why);

@@ -1,6 +1,8 @@
 /* schedule: open-loop send times and deterministic random numbers (see schedule.h). */
 #include "schedule.h"
 
+#include "rng.h"
+
 #include <math.h>
 
 void lg_rng_seed(struct lg_rng *r, uint64_t seed)
@@ -11,15 +13,12 @@ void lg_rng_seed(struct lg_rng *r, uint64_t seed)
 
 uint64_t lg_rng_next(struct lg_rng *r)
 {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return rng_splitmix64(&r->s);
 }
 
 double lg_rng_unit(struct lg_rng *r)
 {
-    return (double)(lg_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return rng_unit(lg_rng_next(r));
 }
 
 double lg_rng_exp(struct lg_rng *r, double mean)

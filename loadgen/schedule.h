@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* splitmix64: small, fast, and good enough to seed and to draw phases and payloads */
+/* splitmix64 (common/rng.h): small, fast, and good enough to seed and to draw phases and
+ * payloads */
 struct lg_rng {
     uint64_t s;
 };

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "log.h"
 #include "net.h"
+#include "parse.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -230,10 +231,8 @@ static void usage(FILE *to)
 
 static long parse_num(const char *opt, const char *s, long lo, long hi)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+    uint64_t v;
+    if (parse_u64(s, (uint64_t)lo, (uint64_t)hi, &v) < 0) {
         fprintf(stderr, "tcp_server: %s: '%s' is not a number from %ld to %ld\n", opt, s, lo, hi);
         exit(2);
     }

@@ -485,38 +485,6 @@ static void do_bye(struct udp_ctx *cx, struct udp_client *c)
 
 /* --- hybrid: tokens on datagrams --- */
 
-/* Reads the token that opens a hybrid datagram, "<16 hex digits>[ <frame>]", and skips it
- * (and its space). Returns false when there is none: the datagram is refused. */
-static bool take_token(char **buf, size_t *len, uint64_t *token)
-{
-    if (*len < UDP_TOKEN_LEN)
-        return false;
-    uint64_t t = 0;
-    for (size_t i = 0; i < UDP_TOKEN_LEN; i++) {
-        char ch = (*buf)[i];
-        unsigned d;
-        if (ch >= '0' && ch <= '9')
-            d = (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            d = (unsigned)(ch - 'a' + 10);
-        else
-            return false; /* lower case only: one spelling per token */
-        t = t << 4 | d;
-    }
-    size_t rest = *len - UDP_TOKEN_LEN;
-    char *p = *buf + UDP_TOKEN_LEN;
-    if (rest > 0 && *p == ' ') {
-        p++;
-        rest--;
-    } else if (rest > 0 && *p != '\n' && *p != '\r') {
-        return false; /* a 17th character that is not the separator: not our framing */
-    }
-    *buf = p;
-    *len = rest;
-    *token = t;
-    return true;
-}
-
 /* Counts a refused datagram (missing, unknown or stolen token). Silent on the wire: an
  * answer to a forged source address would make the server a reflector. One [WARN] line
  * per second at most. Receiver thread only. */
@@ -564,9 +532,14 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
 
     s->dgrams_in++;
     s->bytes_in += len;
-    if (s->cfg.hybrid && !take_token(&buf, &len, &token)) {
-        refuse_token(s, from, now_ms);
-        return;
+    if (s->cfg.hybrid) {
+        size_t skip;
+        if (!proto_take_token(buf, len, &token, &skip)) {
+            refuse_token(s, from, now_ms);
+            return;
+        }
+        buf += skip;
+        len -= skip;
     }
     if (truncated) {
         pre = PROTO_E_TOO_LONG;
@@ -737,13 +710,10 @@ size_t udp_farewell(struct udp_ctx *cx)
 /* WELCOME <id> <ip>:<port> <token> <udp_port> to the control connection. */
 static void hyb_welcome(struct udp_ctx *cx, struct udp_ctl *ctl, const struct udp_client *c)
 {
-    int n = proto_fmt_welcome(cx->out, cx->out_cap - 1, c->id, ctl->addr);
-    if (n < 0)
-        return;
-    int m = snprintf(cx->out + n, cx->out_cap - 1 - (size_t)n, " %016" PRIx64 " %u", c->token,
-                     (unsigned)cx->s->cfg.port);
-    if (m > 0 && (size_t)m < cx->out_cap - 1 - (size_t)n)
-        ctl_queue(ctl, cx->out, (size_t)(n + m));
+    int n = proto_fmt_welcome_token(cx->out, cx->out_cap - 1, c->id, ctl->addr, c->token,
+                                    cx->s->cfg.port);
+    if (n >= 0)
+        ctl_queue(ctl, cx->out, (size_t)n);
 }
 
 /* A fresh random token, unique among the live ones. Caller holds tab_lock. */

@@ -24,8 +24,6 @@
 
 struct udp_room;
 
-#define UDP_TOKEN_LEN 16 /* hybrid: the session token's hex digits on the wire */
-
 /* Hybrid mode: one TCP control connection (udp_hybrid.c owns it and its thread). */
 struct udp_ctl {
     struct udp_server *srv;    /* immutable */

@@ -4,7 +4,9 @@
  * break: proto_next_line never returns a line longer than max or one holding a LF;
  * proto_escape's output is printable, bounded and decodes back to its input; a chat
  * frame the client parser accepts survives the server's FROM/PRIV formatting and the
- * client's parse of that FROM unchanged (what a relay must guarantee). */
+ * client's parse of that FROM unchanged (what a relay must guarantee); a hybrid token read
+ * off a datagram is written back the same, and a WELCOME with a token survives its round
+ * trip through the formatter. */
 #include "fuzz_util.h"
 #include "proto.h"
 
@@ -183,6 +185,40 @@ static void check_relay(const char *buf, size_t len)
     free(out);
 }
 
+/* --- hybrid: the token in front of a datagram, the WELCOME that hands it out --- */
+
+static void check_token(const char *buf, size_t len)
+{
+    uint64_t t;
+    size_t skip;
+    if (proto_take_token(buf, len, &t, &skip)) {
+        FZ_CHECK(skip == PROTO_TOKEN_LEN || skip == PROTO_TOKEN_PREFIX);
+        FZ_CHECK(skip <= len);
+        char pre[PROTO_TOKEN_PREFIX];
+        proto_token_prefix(t, pre);
+        FZ_CHECK(memcmp(pre, buf, PROTO_TOKEN_LEN) == 0); /* one spelling per token */
+        FZ_CHECK(skip == PROTO_TOKEN_LEN || buf[PROTO_TOKEN_LEN] == ' ');
+    }
+    struct proto_frame f;
+    if (proto_parse_server(buf, len, &f) != PROTO_OK || f.verb != PROTO_WELCOME || !f.has_token)
+        return;
+    FZ_CHECK(f.udp_port > 0);
+    char id[64], addr[64], out[256];
+    if (f.id_len >= sizeof(id) || f.addr_len >= sizeof(addr))
+        return;
+    memcpy(id, f.id, f.id_len);
+    id[f.id_len] = '\0';
+    memcpy(addr, f.addr, f.addr_len);
+    addr[f.addr_len] = '\0';
+    int n = proto_fmt_welcome_token(out, sizeof(out), id, addr, f.token, f.udp_port);
+    struct proto_frame g;
+    FZ_CHECK(n >= 0 && proto_parse_server(out, (size_t)n, &g) == PROTO_OK);
+    FZ_CHECK(g.verb == PROTO_WELCOME && g.has_token && g.token == f.token &&
+             g.udp_port == f.udp_port && g.id_len == f.id_len &&
+             memcmp(g.id, f.id, f.id_len) == 0 && g.addr_len == f.addr_len &&
+             memcmp(g.addr, f.addr, f.addr_len) == 0);
+}
+
 /* Input: byte 0 picks max and the escape buffer's size; the rest is the frame or stream. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -201,6 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum proto_err e = proto_parse_server(frame, len, &f);
     FZ_CHECK(e == PROTO_OK || e == PROTO_E_BAD_FRAME);
     check_relay(frame, len);
+    check_token(frame, len);
     check_next_line(frame, len, max);
     check_escape(frame, len, cap);
     check_escape(frame, len, 4 * len + 1);

@@ -64,6 +64,8 @@ def proto_seeds():
     seeds.append(b"\x01" + b"WELCOME a 127.0.0.1:1")
     seeds.append(b"\x02" + b"LEFT a lobby quit")
     seeds.append(b"\x03" + b"ERR bad_frame malformed frame")
+    seeds.append(b"\x04" + b"WELCOME a 127.0.0.1:1 0123456789abcdef 5001")
+    seeds.append(b"\x05" + b"0123456789abcdef MSG 1 hi")
     return seeds
 
 

@@ -220,6 +220,95 @@ static void test_server_frames(void **state)
     assert_int_equal(ps("whatever", &f), PROTO_E_BAD_FRAME);
 }
 
+/* --- hybrid: tokens and WELCOME with a token --- */
+
+static void test_welcome_token(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(ps("WELCOME alice 127.0.0.1:5555 00ff00ff00ff00ff 5001", &f), PROTO_OK);
+    assert_true(f.has_token);
+    assert_true(f.token == 0x00ff00ff00ff00ffull);
+    assert_int_equal(f.udp_port, 5001);
+    assert_span(f.addr, f.addr_len, "127.0.0.1:5555");
+    assert_int_equal(ps("WELCOME alice 127.0.0.1:5555", &f), PROTO_OK);
+    assert_false(f.has_token);
+    /* a token must be 16 lower-case hex digits, the port 1..65535, nothing after */
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00FF00FF00FF00FF 5001", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00f 5001", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff0 5001", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff 0", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff 65536", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff 1 x", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(ps("WELCOME a 1.2.3.4:5 00ff00ff00ff00ff 1 ", &f), PROTO_E_BAD_FRAME);
+
+    char b[128];
+    int n =
+        proto_fmt_welcome_token(b, sizeof(b), "bob", "10.0.0.1:9", 0xfedcba9876543210ull, 65535);
+    assert_true(n > 0);
+    assert_string_equal(b, "WELCOME bob 10.0.0.1:9 fedcba9876543210 65535");
+    assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
+    assert_true(f.has_token && f.token == 0xfedcba9876543210ull && f.udp_port == 65535);
+    assert_int_equal(proto_fmt_welcome_token(b, 20, "bob", "10.0.0.1:9", 1, 1), -1);
+}
+
+static void test_token_prefix(void **state)
+{
+    (void)state;
+    char pre[PROTO_TOKEN_PREFIX];
+    proto_token_prefix(0x1ull, pre);
+    assert_memory_equal(pre, "0000000000000001 ", PROTO_TOKEN_PREFIX);
+    proto_token_prefix(UINT64_MAX, pre);
+    assert_memory_equal(pre, "ffffffffffffffff ", PROTO_TOKEN_PREFIX);
+
+    uint64_t t = 0;
+    size_t skip = 0;
+    assert_true(proto_take_token(S("0123456789abcdef MSG 1 hi"), &t, &skip));
+    assert_true(t == 0x0123456789abcdefull);
+    assert_int_equal(skip, PROTO_TOKEN_PREFIX);
+    assert_true(proto_take_token(S("0123456789abcdef"), &t, &skip)); /* a bare keep-alive */
+    assert_int_equal(skip, PROTO_TOKEN_LEN);
+    assert_true(proto_take_token(S("0123456789abcdef\n"), &t, &skip));
+    assert_int_equal(skip, PROTO_TOKEN_LEN);
+    assert_false(proto_take_token(S("0123456789ABCDEF MSG 1 hi"), &t, &skip));
+    assert_false(proto_take_token(S("0123456789abcdefMSG"), &t, &skip));
+    assert_false(proto_take_token(S("0123456789abcde"), &t, &skip));
+    assert_false(proto_take_token(S("MSG 1 hello world there"), &t, &skip));
+    /* what proto_token_prefix writes, proto_take_token reads back */
+    proto_token_prefix(0xdeadbeefcafef00dull, pre);
+    assert_true(proto_take_token(pre, sizeof(pre), &t, &skip));
+    assert_true(t == 0xdeadbeefcafef00dull && skip == PROTO_TOKEN_PREFIX);
+}
+
+static void test_lookup_and_matchers(void **state)
+{
+    (void)state;
+    assert_int_equal(proto_verb_lookup(S("MSG")), PROTO_MSG);
+    assert_int_equal(proto_verb_lookup(S("USERS")), PROTO_USERS);
+    assert_int_equal(proto_verb_lookup(S("USER")), PROTO_USER);
+    assert_int_equal(proto_verb_lookup(S("msg")), PROTO_NONE);
+    assert_int_equal(proto_verb_lookup(S("MSGX")), PROTO_NONE);
+    assert_int_equal(proto_verb_lookup(S("")), PROTO_NONE);
+    for (int v = PROTO_HELLO; v <= PROTO_ERR; v++) {
+        const char *w = proto_verb_name((enum proto_verb)v);
+        assert_int_equal(proto_verb_lookup(w, strlen(w)), v);
+    }
+
+    struct proto_frame f;
+    assert_int_equal(ps("ERR server_full server full", &f), PROTO_OK);
+    assert_true(proto_is_err(&f, PROTO_E_FULL));
+    assert_false(proto_is_err(&f, PROTO_E_NOT_REG));
+    assert_int_equal(ps("ERR server_fullx server full", &f), PROTO_OK);
+    assert_false(proto_is_err(&f, PROTO_E_FULL));
+    assert_int_equal(ps("BYE timeout", &f), PROTO_OK);
+    assert_true(proto_is_bye(&f, PROTO_R_TIMEOUT));
+    assert_false(proto_is_bye(&f, PROTO_R_QUIT));
+    assert_false(proto_is_err(&f, PROTO_E_TIMEOUT)); /* a BYE is no ERR */
+    assert_int_equal(ps("BYE timeouts", &f), PROTO_OK);
+    assert_false(proto_is_bye(&f, PROTO_R_TIMEOUT));
+}
+
 /* --- round trips: every formatter's output parses back to its inputs --- */
 
 static void test_format_round_trip(void **state)
@@ -400,6 +489,9 @@ int main(void)
         cmocka_unit_test(test_next_line),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_escape_truncates_whole),
+        cmocka_unit_test(test_welcome_token),
+        cmocka_unit_test(test_token_prefix),
+        cmocka_unit_test(test_lookup_and_matchers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
