@@ -1,9 +1,10 @@
 """harness: start the real binaries on free loopback ports and talk to them over sockets.
 
 Every process started here is killed at the end of its test (addCleanup) or, failing
-that, when the interpreter exits. Nothing here mocks anything: these are real sockets.
+that, when the interpreter exits (pylib.procs). Nothing here mocks anything: these are real
+sockets. Imported as a top-level module by tests/integration/run.py, which also puts the
+repository on sys.path for pylib.
 """
-import atexit
 import os
 import queue
 import re
@@ -14,20 +15,13 @@ import subprocess
 import threading
 import time
 
+from pylib import procfs, procs
+from pylib.ports import HOST
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # CHATBENCH_BIN: another build of the same programs (make test-asan/test-tsan use bin-asan/...)
 BIN = os.path.abspath(os.environ.get("CHATBENCH_BIN") or os.path.join(ROOT, "bin"))
-HOST = "127.0.0.1"
 TIMEOUT = 5.0  # seconds any single expectation may wait
-
-_live = []
-
-
-@atexit.register
-def _kill_all():
-    for p in _live:
-        if p.poll() is None:
-            p.kill()
 
 
 class Proc:
@@ -37,7 +31,7 @@ class Proc:
         self.argv = argv
         self.p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, env=env)
-        _live.append(self.p)
+        procs.track(self.p)
         self.lines = []
         self._cv = threading.Condition()
         self._t = threading.Thread(target=self._pump, daemon=True)
@@ -83,15 +77,9 @@ class Proc:
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Sends sig and waits; returns the exit code (kills after timeout)."""
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        rc = procs.stop(self.p, sig, timeout)
         self._t.join(2)
-        return self.p.returncode
+        return rc
 
 
 def start_server(kind, *args, test=None):
@@ -219,15 +207,9 @@ class UdpConn:
 
 def proc_stats(pid):
     """Threads, open fds and RSS (KiB) of a process, from /proc."""
-    threads = rss = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                threads = int(line.split()[1])
-            elif line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return {"threads": threads, "fds": fds, "rss_kib": rss}
+    st = procfs.status(pid, ("Threads", "VmRSS"))
+    return {"threads": st.get("Threads", 0), "fds": procfs.fd_count(pid),
+            "rss_kib": st.get("VmRSS", 0)}
 
 
 def wait_until(pred, timeout=TIMEOUT, what="condition"):

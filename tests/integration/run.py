@@ -10,6 +10,9 @@ import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Import roots, set once, here: the repository (pylib, analysis) and this folder (harness and
+# the test modules, imported by name).
+sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 
 
 def main():
@@ -19,7 +22,6 @@ def main():
     ap.add_argument("modules", nargs="*", help="test modules, e.g. test_tcp_server")
     args = ap.parse_args()
 
-    sys.path.insert(0, HERE)
     loader = unittest.TestLoader()
     if args.pattern:
         loader.testNamePatterns = [f"*{p}*" for p in args.pattern]

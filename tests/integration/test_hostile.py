@@ -25,6 +25,8 @@ import zlib
 
 import harness
 from harness import TIMEOUT, Proc, TcpConn, UdpConn, proc_stats, start_server, wait_until
+from pylib.ports import free_port
+from pylib.procfs import cpu_seconds
 
 CHURN = int(os.environ.get("CHATBENCH_CHURN", "10000"))
 # under ThreadSanitizer or valgrind everything is slower: give waits more time
@@ -40,25 +42,10 @@ def report(what, value):
     print(f"robustness: {what}={value}", file=sys.stderr, flush=True)
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def rst_close(sock):
     """Closes with SO_LINGER 0: the peer gets a RST, not a FIN."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((harness.HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RawConn(TcpConn):
@@ -890,7 +877,7 @@ class UdpHostileTest(unittest.TestCase):
 
     def test_server_restart_clients_register_again(self):
         self.proc.stop()
-        port = free_port(socket.SOCK_DGRAM)
+        port = free_port("udp")
         self.proc = Proc([os.path.join(harness.BIN, "udp_server"), "--port", str(port)])
         self.addCleanup(self.proc.stop)
         self.proc.wait_line(r"Servidor UDP iniciado")

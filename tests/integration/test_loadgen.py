@@ -8,13 +8,13 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
 import harness
+from pylib.ports import free_port
 
 LOADGEN = os.path.join(harness.BIN, "loadgen")
 RUN_TIMEOUT = 60  # seconds for one short run, set-up and drain included
@@ -40,14 +40,6 @@ def check_self_check(test, s):
     lag = max(s["lag_p99_us"], s.get("rx_lag_p99_us", 0))
     want = lag > limit or s["sent_share_of_due"] < 0.95
     test.assertEqual(s["loadgen_bound"], int(want), s)
-
-
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
-    s.bind((harness.HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class LoadgenOptions(unittest.TestCase):

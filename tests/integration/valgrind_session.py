@@ -18,7 +18,8 @@ import time
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# Import roots, set once, here: the repository (pylib) and this folder (harness).
+sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 import harness  # noqa: E402
 from harness import Proc, TcpConn, UdpConn  # noqa: E402
 
