@@ -26,25 +26,31 @@ Python 3 standard library, tcpdump, ss, nstat, nft.
 Usage: theory.py [--out DIR] [--clients N] [--seconds S] [--only LIST] [--update-doc]
        theory.py --bench-figures   (the make bench figures THEORY.md quotes)
 """
-import argparse
 import os
-import re
-import resource
-import select
-import shutil
-import signal
-import socket
-import statistics
-import struct
-import subprocess
 import sys
-import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.dirname(HERE))
-import benchkit as bk  # noqa: E402  (analysis/benchkit.py: netns, nft, servers)
+# The repository is the import root (pylib/, analysis/): set once, here, for this process.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from analysis import benchkit as bk  # noqa: E402  (servers, loadgen, the programs)
+from analysis import lossrules  # noqa: E402
+from pylib import markers, netns, procs  # noqa: E402
+from pylib.ports import HOST  # noqa: E402
+
+ROOT = bk.ROOT
 
 LOSS_LEVELS = (0, 2, 10)  # % of the chat port's segments dropped, each direction
 CCS = ("reno", "bbr")  # RFC 5681 loss-based (allowed in a namespace), then model-based
@@ -82,7 +88,7 @@ class Capture:
     def __init__(self, path, bpf):
         self.path = path
         self.err = open(path + ".err", "w+b")
-        self.p = bk.spawn(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", path, bpf],
+        self.p = procs.spawn(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", path, bpf],
                           stderr=self.err)
         deadline = time.monotonic() + 10
         while True:
@@ -96,7 +102,7 @@ class Capture:
 
     def stop(self):
         time.sleep(0.3)  # the last ACK of the FIN exchange is on its way
-        bk.stop(self.p, signal.SIGINT, 5)
+        procs.stop(self.p, signal.SIGINT, 5)
         self.err.close()
 
 
@@ -218,7 +224,7 @@ def table(rows):
 def run_client(kind, port, ident, lines, timeout=20):
     """bin/<kind>_client fed through a pipe: it sends the lines, waits for their ACKs,
     says BYE and exits."""
-    argv = [os.path.join(bk.BIN, f"{kind}_client"), "--host", bk.HOST, "--port", str(port),
+    argv = [os.path.join(bk.BIN, f"{kind}_client"), "--host", HOST, "--port", str(port),
             "--id", ident, "--max-retries", "1"]
     p = subprocess.run(argv, input="".join(x + "\n" for x in lines).encode(),
                        capture_output=True, timeout=timeout)
@@ -357,15 +363,15 @@ def nstat_now():
 def loss_run(pct, tmp, seconds):
     srv = bk.Server("tcp", tmp, f"loss-{pct}")
     try:
-        bk.set_loss(srv.port, pct, "tcp")
+        lossrules.set_loss(srv.port, pct, "tcp")
         before = nstat_now()
         outdir = os.path.join(tmp, f"loss-{pct}")
         os.makedirs(outdir, exist_ok=True)
-        argv = [os.path.join(bk.BIN, "loadgen"), "--proto", "tcp", "--host", bk.HOST,
+        argv = [os.path.join(bk.BIN, "loadgen"), "--proto", "tcp", "--host", HOST,
                 "--port", str(srv.port), "--clients", "1", "--threads", "1", "--rate", "500",
                 "--size", "1000", "--duration", str(seconds), "--warmup", "0.5",
                 "--out", outdir, "--label", f"theory-loss-{pct}", "--quiet"]
-        lg = bk.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        lg = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         samples, t0 = [], time.monotonic()
         while lg.poll() is None and time.monotonic() - t0 < seconds + 30:
             raw, d = ss_conn(srv.port)
@@ -373,12 +379,12 @@ def loss_run(pct, tmp, seconds):
                 samples.append((time.monotonic() - t0, raw, d))
             time.sleep(0.1)
         out = lg.communicate(timeout=30)[0].decode("utf-8", "replace")
-        bk.stop(lg)
+        procs.stop(lg)
         after = nstat_now()
-        dropped = bk.loss_counters() if pct > 0 else 0
+        dropped = lossrules.loss_counters() if pct > 0 else 0
         if isinstance(dropped, dict):  # {"uplink": n, "downlink": n} in newer benchkit
             dropped = sum(dropped.values())
-        bk.clear_loss()
+        lossrules.clear_loss()
         rows = bk.read_csv(os.path.join(outdir, "summary.csv")) \
             if os.path.exists(os.path.join(outdir, "summary.csv")) else []
         if not rows:
@@ -500,13 +506,13 @@ def capture_flow(outdir, tmp):
         slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
         slow.settimeout(10)
-        slow.connect((bk.HOST, srv.port))
+        slow.connect((HOST, srv.port))
         slow.sendall(b"HELLO reader\n")
         buf = b""
         while b"WELCOME" not in buf:
             buf += slow.recv(4096)
         slow_port = slow.getsockname()[1]
-        talker = socket.create_connection((bk.HOST, srv.port), timeout=10)
+        talker = socket.create_connection((HOST, srv.port), timeout=10)
         talker.sendall(b"HELLO talker\n")
         buf = b""
         while b"WELCOME" not in buf:
@@ -647,10 +653,10 @@ def open_clients(kind, port, first, n):
     socks = []
     for i in range(first, first + n):
         if kind == "tcp":
-            s = socket.create_connection((bk.HOST, port), timeout=10)
+            s = socket.create_connection((HOST, port), timeout=10)
         else:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.connect((bk.HOST, port))
+            s.connect((HOST, port))
         socks.append(s)
         hello = f"HELLO idle{i}\n".encode()
         got = False
@@ -889,18 +895,7 @@ def render_blocks(resdir):
 
 def update_doc(resdir, doc=DOC):
     """Rewrites THEORY.md's generated blocks from resdir. Returns the names replaced."""
-    with open(doc) as f:
-        text = f.read()
-    done = []
-    for name, body in render_blocks(resdir).items():
-        rx = re.compile(rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)",
-                        re.S)
-        text, n = rx.subn(lambda m, b=body: m.group(1) + b + m.group(2), text)
-        if n:
-            done.append(name)
-    with open(doc, "w") as f:
-        f.write(text)
-    return done
+    return markers.update_file(doc, render_blocks(resdir))
 
 
 # --- main ---
@@ -941,12 +936,6 @@ def bench_figures(resdir):
 ALL = {"env", "sessions", "loss", "flow", "memory"}
 
 
-def reexec_in_netns():
-    env = dict(os.environ, CHATBENCH_NETNS="1")
-    argv = ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
-    os.execvpe("unshare", argv, env)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "theory"))
@@ -964,14 +953,14 @@ def main():
     if args.update_doc:
         log(f"THEORY.md: rewrote {', '.join(update_doc(args.out)) or 'nothing'}")
         return 0
-    ok, why = bk.can_netns()
+    ok, why = netns.can_netns()
     if not ok or not shutil.which("tcpdump") or not shutil.which("nstat"):
         why = why or "tcpdump or nstat not installed (scripts/deps.sh bench)"
         print(f"theory: skipped: {why}. The captures need root (a private network namespace, "
               "nftables, tcpdump on lo): run 'make theory' as root.", file=sys.stderr)
         return 0
-    if not bk.in_private_netns():
-        reexec_in_netns()
+    if not netns.in_private_netns():
+        netns.reexec_in_netns(__file__, sys.argv[1:])
     for b in ("tcp_server", "udp_server", "tcp_client", "udp_client", "loadgen"):
         if not os.access(os.path.join(bk.BIN, b), os.X_OK):
             print(f"theory: missing bin/{b}: build it first (make all)", file=sys.stderr)
@@ -981,7 +970,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="chatbench-theory-")
     try:
-        bk.setup_netns()
+        netns.setup_netns()
         t0 = time.monotonic()
         if "env" in only:
             capture_environment(args.out, "private namespace (unshare -n)")
@@ -1001,8 +990,8 @@ def main():
         print(f"theory: failed: {e}", file=sys.stderr)
         return 1
     finally:
-        bk.clear_loss()
-        bk.cleanup()
+        lossrules.clear_loss()
+        procs.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
     if os.path.abspath(args.out) == os.path.join(ROOT, "results", "theory") and only == ALL:
         done = update_doc(args.out)

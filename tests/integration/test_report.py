@@ -14,13 +14,16 @@ import csv
 import math
 import os
 import re
+import subprocess
 import sys
 import unittest
+
+from analysis import report, scenarios
+from pylib import markers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "results")
 REPORT = os.path.join(ROOT, "REPORT.md")
-BLOCK = re.compile(r"<!-- BEGIN GENERATED: (\S+) -->\n(.*?)<!-- END GENERATED: \1 -->", re.S)
 
 
 def num(r, k):
@@ -153,7 +156,7 @@ class ReportAgreesWithResults(unittest.TestCase):
         if not os.path.exists(os.path.join(RESULTS, "machine.txt")):
             self.skipTest("results/ holds no benchmark run (run `make bench`)")
         with open(REPORT, encoding="utf-8") as f:
-            self.blocks = dict(BLOCK.findall(f.read()))
+            self.blocks = markers.read_blocks(f.read())
 
     def test_blocks_present(self):
         for name in ("machine", "scale", "saturation", "loss", "loss_counts", "fanout",
@@ -166,11 +169,6 @@ class ReportAgreesWithResults(unittest.TestCase):
                           f"REPORT.md has no generated reading {name!r}")
 
     def test_readings_match_results(self):
-        sys.path.insert(0, os.path.join(ROOT, "analysis"))
-        try:
-            import report
-        finally:
-            sys.path.pop(0)
         want = report.render_readings(RESULTS)
         for name, body in self.blocks.items():
             if not name.startswith("reading_"):
@@ -224,6 +222,42 @@ class ReportAgreesWithResults(unittest.TestCase):
                                         f"results/ gives {want}")
                         checked += 1
         self.assertGreater(checked, 0, "no number checked")
+
+
+class ScenarioLayout(unittest.TestCase):
+    """One module per scenario (analysis/scenarios/): whatever a module declares has its
+    place in REPORT.md and in analysis/charts/, and nothing there is left unclaimed."""
+
+    def setUp(self):
+        self.mods = scenarios.load()
+        with open(REPORT, encoding="utf-8") as f:
+            self.text = f.read()
+
+    def test_every_block_a_scenario_renders_has_markers(self):
+        names = ["machine"] + [t[0] for m in self.mods for t in m.TABLES] + \
+            [f"reading_{r[0]}" for m in self.mods for r in m.READINGS]
+        self.assertGreater(len(names), 15)
+        have = markers.read_blocks(self.text)
+        self.assertEqual([x for x in names if x not in have], [],
+                         "a scenario renders blocks REPORT.md has no markers for")
+
+    def test_every_chart_is_claimed_and_shown(self):
+        claimed = sorted(c for m in self.mods for c in m.CHARTS)
+        scripts = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "analysis", "charts"))
+                         if f.endswith(".gp") and f != "style.gp")
+        self.assertEqual(claimed, scripts, "analysis/charts/*.gp and the scenarios' CHARTS differ")
+        self.assertEqual([c for c in claimed if f"(results/{c}.png)" not in self.text], [],
+                         "a chart REPORT.md does not show")
+
+    def test_list_names_every_scenario_with_points(self):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "analysis", "bench.py"),
+                            "--list", "--quick", "--no-netns"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = re.findall(r"(?m)^\[\d+/\d+\] (\w+): ", r.stdout)
+        want = [m.NAME for m in self.mods for _ in m.points(True)]
+        self.assertEqual(listed, want, "--list is not every point in the scenarios' order")
+        self.assertRegex(r.stdout, r"estimated time: \d+ s")
 
 
 class CellAgreement(unittest.TestCase):

@@ -8,13 +8,11 @@ may be left. Static checks: no server is started.
 """
 import os
 import re
-import sys
 import unittest
 
+from analysis.theory import theory  # render_blocks
 from harness import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "analysis", "theory"))
-import theory  # noqa: E402  (analysis/theory/theory.py: render_blocks)
+from pylib import markers
 
 DOC = os.path.join(ROOT, "THEORY.md")
 THEORY_PY = os.path.join(ROOT, "analysis", "theory", "theory.py")
@@ -99,11 +97,10 @@ class TheoryDocTest(unittest.TestCase):
     def test_generated_blocks_match_results(self):
         want = theory.render_blocks(os.path.join(ROOT, "results", "theory"))
         self.assertEqual(len(want), 6)
+        have = markers.read_blocks(self.doc)
         for name, body in want.items():
-            m = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
-                          self.doc, re.S)
-            self.assertIsNotNone(m, f"THEORY.md lost its {name} block")
-            self.assertEqual(m.group(1), body,
+            self.assertIn(name, have, f"THEORY.md lost its {name} block")
+            self.assertEqual(have[name], body,
                              f"{name}: THEORY.md disagrees with results/theory/ "
                              "(run: python3 analysis/theory/theory.py --update-doc)")
 

@@ -1,5 +1,5 @@
 # style.gp: the one style every chart loads (gnuplot 5.4, pngcairo). Charts are run as
-#   gnuplot -e "dir='results'" -e "out='results/x.png'" -e "style='analysis/style.gp'" x.gp
+#   gnuplot -e "dir='results'" -e "out='results/x.png'" -e "style='analysis/charts/style.gp'" x.gp
 set terminal pngcairo size 960,600 enhanced font "DejaVu Sans,11" linewidth 1.5
 set output out
 set grid xtics ytics mxtics mytics lc rgb "#dddddd" lw 1

@@ -1,0 +1,132 @@
+"""points: one benchmark point. point() builds it (its load generator arguments), estimate_s()
+says how long it takes, run() runs it: a fresh server on a free port, sampled from /proc, the
+load generator against it with --out, the server stopped; one CSV row out.
+"""
+import contextlib
+import dataclasses
+import os
+import resource
+
+from analysis import benchkit as bk
+from pylib import procfs
+
+SIZE = 100  # payload bytes of every scenario but compression
+SEED = 42
+
+
+@dataclasses.dataclass
+class Point:
+    """One run of the load generator against a fresh server.
+
+    scenario: the module's name (its CSVs are <scenario>.csv...); label: the row's key in
+    them; proto: tcp, udp or hybrid; what: the progress line; args: loadgen's arguments;
+    cols: columns known before the run, added to its row (what was injected);
+    needs_netns: why the point cannot run outside a private network namespace, or None."""
+    scenario: str
+    label: str
+    proto: str
+    what: str
+    args: list
+    clients: int
+    duration: float
+    timeout_ms: int
+    ramp: float = 0.0
+    cols: dict = dataclasses.field(default_factory=dict)
+    needs_netns: str = None
+
+    @property
+    def warmup(self):
+        return float(self.args[self.args.index("--warmup") + 1])
+
+
+def point(scenario, label, proto, what, clients, duration, quick, rate=None, total=None,
+          size=SIZE, payload="hex", room=1, compress=False, ramp=0.0, warmup=None, cols=None,
+          needs_netns=None):
+    """A Point with the load generator's usual arguments: rate messages/s per client or
+    total messages/s in all, warm-up 1 s (0.25 s quick) unless warmup, the UDP ACK timeout
+    1 s (0.5 s quick), one thread per core, a fixed seed."""
+    timeout_ms = 500 if quick else 1000
+    if warmup is None:
+        warmup = 0.25 if quick else 1
+    args = ["--clients", clients, "--threads", os.cpu_count() or 2,
+            "--duration", duration, "--warmup", warmup, "--size", size,
+            "--payload", payload, "--room-size", room, "--timeout", timeout_ms,
+            "--seed", SEED]
+    args += ["--rate", rate] if rate is not None else ["--total-rate", total]
+    if ramp:
+        args += ["--ramp", ramp]
+    if compress:
+        args.append("--compress")
+    return Point(scenario, label, proto, what, args, clients, duration, timeout_ms, ramp,
+                 dict(cols or {}), needs_netns)
+
+
+def estimate_s(pt):
+    """Rough wall time of one point: warm-up, duration, ramp, the UDP drain, the server's
+    start and stop and the load generator's set-up (about 1.5 s, more with thousands of
+    clients). A scenario adds its own extra work (its extra_s())."""
+    t = pt.warmup + pt.duration + pt.ramp + 1.5 + pt.clients / 2000.0
+    if pt.proto != "tcp":
+        t += pt.timeout_ms / 1000.0
+    return t
+
+
+def run(pt, raw, logs, interval, around=None):
+    """Runs one point; returns (row, server samples, latency rows, timeseries rows).
+
+    around(pt, srv), when given, is a context manager entered once the server runs and left
+    once the load generator has finished (before the server stops); it yields a dict that
+    it may fill with columns for the row (the loss scenario's rules and drop counts)."""
+    proto = pt.proto
+    extra = ["--max-clients", str(max(10000, pt.clients + 100))]
+    srv = bk.Server(proto, logs, pt.label, extra)
+    sampler = bk.Sampler(srv.pid, pt.label, interval).start()
+    out = os.path.join(raw, pt.label)
+    os.makedirs(out, exist_ok=True)
+    hook_cols = {}
+    try:
+        with (around(pt, srv) if around else contextlib.nullcontext({})) as hook_cols:
+            budget = 150 + pt.duration * 3 + pt.ramp + pt.clients / 100
+            busy0, srv0 = procfs.host_busy_s(), sampler.sample(record=False)
+            ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            row, t0, t1 = bk.run_loadgen(srv.port, proto, pt.label, out, pt.args, budget)
+            ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            busy1, srv1 = procfs.host_busy_s(), sampler.sample(record=False)
+    finally:
+        samples = sampler.finish()
+        rc = srv.stop()
+    # The load generator's whole CPU (set-up included; its own cpu_*_s start at t0): the
+    # only child reaped meanwhile.
+    lg_cpu = round((ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime), 3)
+    # The steady window: the last `duration` seconds before the load generator's final
+    # drain (UDP waits --timeout for the last ACKs), trimmed by 0.25 s at both ends.
+    drain = 0.25 + (pt.timeout_ms / 1000.0 if proto != "tcp" else 0.0)
+    end = (t1 - sampler.t0) - drain
+    agg = bk.summarize_samples(samples, end - pt.duration + 0.25, end)
+    row = dict(row)
+    row.update({"scenario": pt.scenario, "server_rc": rc, "wall_s": round(t1 - t0, 2)})
+    # CPU that neither the server nor the load generator used during the run: other
+    # processes on this shared machine. A busy neighbour shows here, not as our latency.
+    try:
+        ours = lg_cpu
+        if srv0 and srv1:
+            ours += (srv1["cpu_user_s"] + srv1["cpu_sys_s"]) - \
+                (srv0["cpu_user_s"] + srv0["cpu_sys_s"])
+        row["other_cpu_pct"] = round(max(0.0, 100.0 * (busy1 - busy0 - ours) / (t1 - t0)), 1)
+    except (ValueError, ZeroDivisionError):
+        row["other_cpu_pct"] = ""
+    row.update(pt.cols)
+    row["loadgen_total_cpu_s"] = lg_cpu
+    row.update(hook_cols)
+    row.update(agg)
+    try:
+        rate = float(row.get("achieved_rate_msgs") or 0)
+        if agg["server_cpu_s"] != "" and rate > 0 and agg["server_window_s"]:
+            row["server_cpu_us_per_msg"] = round(
+                agg["server_cpu_s"] * 1e6 / (rate * agg["server_window_s"]), 3)
+    except ValueError:
+        pass
+    lat, ts = (bk.read_csv(os.path.join(out, name))
+               if os.path.exists(os.path.join(out, name)) else []
+               for name in ("latency.csv", "timeseries.csv"))
+    return row, samples, lat, ts

@@ -1,0 +1,41 @@
+"""setup: connection set-up time (REPORT.md section 6), from the scale scenario's points
+(their connect_* columns): no points of its own."""
+from analysis import report as R
+
+ORDER = 60
+CHARTS = ("setup",)
+
+
+def points(quick):
+    return []
+
+
+TABLES = [("setup", "scale.csv", [
+    R.LABEL, R.PROTO, R.col("clients", "clients"), R.col("connected", "connected"),
+    R.col("failed", "connect_failed"), R.col("connect p50 (µs)", "connect_p50_us"),
+    R.col("connect p99 (µs)", "connect_p99_us"), R.col("connect max (µs)", "connect_max_us"),
+])]
+
+
+def reading_setup(outdir):
+    rows = R.by_label(outdir, "scale.csv")
+    n, f = R.n, R.num
+    if not rows:
+        return "No data: `scale.csv` was not produced by this run.\n"
+    out = []
+    for proto, name in (("udp", "UDP"), ("hybrid", "Hybrid"), ("tcp", "TCP")):
+        rs = [r for r in rows.values() if r.get("proto") == proto]
+        if not rs:
+            continue
+        p50 = [f(r, "connect_p50_us") for r in rs if f(r, "connect_p50_us") is not None]
+        top = max(rs, key=lambda r: f(r, "clients") or 0)
+        out.append(f"{name}: connect p50 {R.rng(p50, unit=' µs')} over the "
+                   f"points; p99 {n(f(top, 'connect_p99_us'))} µs at {n(f(top, 'clients'))} "
+                   "clients.")
+    failed = sum(f(r, "connect_failed") or 0 for r in rows.values())
+    out.append("Every client connected in every run." if failed == 0 else
+               f"{n(failed)} set-ups failed in all: see *failed*.")
+    return " ".join(out) + "\n"
+
+
+READINGS = [("setup", reading_setup)]
