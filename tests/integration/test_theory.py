@@ -2,20 +2,22 @@
 
 Every `file:function` reference must name a function (or macro, struct, Python def/class)
 that the file defines; every repository path and every results/ file it cites must exist;
-every results/theory/ file it cites must be one that analysis/theory/theory.py writes (so
-`make theory` regenerates it) and must hold what the document reads from it; no placeholder
-may be left. Static checks: no server is started.
+every results/theory/ file it cites must be one that make theory (analysis/theory/) writes
+and must hold what the document reads from it; the text files and THEORY.md's generated
+blocks must be what analysis/theory/render.py makes of the committed data
+(results/theory/data/); no placeholder may be left. Static checks: no server is started.
 """
 import os
 import re
 import unittest
 
-from analysis.theory import theory  # render_blocks
+from analysis.theory import render
 from harness import ROOT
 from pylib import markers
 
 DOC = os.path.join(ROOT, "THEORY.md")
-THEORY_PY = os.path.join(ROOT, "analysis", "theory", "theory.py")
+THEORY_DIR = os.path.join(ROOT, "analysis", "theory")
+RESULTS = os.path.join(ROOT, "results", "theory")
 SOURCE_DIRS = ("common", "servers", "clients", "loadgen")
 
 REF = re.compile(r"`([\w./-]+\.(?:c|h|py)):(\w+)`")
@@ -72,11 +74,12 @@ class TheoryDocTest(unittest.TestCase):
         self.assertEqual(missing, [], "THEORY.md cites files that do not exist")
 
     def test_results_theory_files_are_written_by_make_theory(self):
-        src = read(THEORY_PY)
+        src = "".join(read(os.path.join(THEORY_DIR, f)) for f in sorted(os.listdir(THEORY_DIR))
+                      if f.endswith(".py"))
         cited = sorted({p for p in PATH.findall(self.doc) if p.startswith("results/theory/")})
         self.assertGreaterEqual(len(cited), 6)
         unmade = [p for p in cited if f'"{os.path.basename(p)}"' not in src]
-        self.assertEqual(unmade, [], "cited results/theory files that theory.py never writes")
+        self.assertEqual(unmade, [], "cited results/theory files that make theory never writes")
         self.assertRegex(read(os.path.join(ROOT, "Makefile")),
                          r"(?m)^theory:[^\n]*\n(?:\t[^\n]*\n)*\t[^\n]*analysis/theory/theory\.py")
 
@@ -95,7 +98,7 @@ class TheoryDocTest(unittest.TestCase):
         self.assertEqual([t for t in names if f"def {t}(" not in tests], [])
 
     def test_generated_blocks_match_results(self):
-        want = theory.render_blocks(os.path.join(ROOT, "results", "theory"))
+        want = render.render_blocks(RESULTS)
         self.assertEqual(len(want), 6)
         have = markers.read_blocks(self.doc)
         for name, body in want.items():
@@ -103,6 +106,14 @@ class TheoryDocTest(unittest.TestCase):
             self.assertEqual(have[name], body,
                              f"{name}: THEORY.md disagrees with results/theory/ "
                              "(run: python3 analysis/theory/theory.py --update-doc)")
+
+    def test_text_files_are_rendered_from_the_data(self):
+        want = render.render_texts(RESULTS)
+        self.assertEqual(sorted(want), sorted(f for f in os.listdir(RESULTS) if f.endswith(".txt")),
+                         "results/theory/*.txt and the files render.py makes differ")
+        for name, text in want.items():
+            self.assertEqual(read(os.path.join(RESULTS, name)), text,
+                             f"results/theory/{name} is not what its data gives")
 
     def test_section_2_quotes_the_committed_run(self):
         """Section 2's benchmark figures are typed prose: they name the run they come from, and
