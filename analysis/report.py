@@ -30,6 +30,20 @@ def by_label(outdir, source):
     return {r.get("label", ""): r for r in (rows(outdir, source) or [])}
 
 
+class NoData(Exception):
+    """Raised by a reading whose CSV this run did not produce (args[0]: the CSV's name); its
+    block then says so."""
+
+
+def need(outdir, source):
+    """by_label() of a CSV a reading cannot do without: raises NoData when it is absent or
+    empty."""
+    found = by_label(outdir, source)
+    if not found:
+        raise NoData(source)
+    return found
+
+
 def num(row, key):
     """A cell as a float, None when empty or not a number."""
     v = row.get(key, "")
@@ -142,6 +156,8 @@ def render_readings(outdir):
         for name, fn in scn.READINGS:
             try:
                 out[f"reading_{name}"] = fn(outdir)
+            except NoData as e:
+                out[f"reading_{name}"] = f"No data: `{e.args[0]}` was not produced by this run.\n"
             except (ArithmeticError, LookupError, TypeError, ValueError) as e:
                 print(f"report: reading {name} not written: {e!r}", file=sys.stderr)
                 out[f"reading_{name}"] = (f"No data: this run's CSVs do not give the {name} "

@@ -89,7 +89,7 @@ def reading_anchors(outdir):
                    f"under-load round trip at the same rate {n(f(r, 'sockperf_load_p50_us'), 1)}"
                    f" µs (x {n(ratio(f(r, 'ack_p50_us'), f(r, 'sockperf_load_p50_us')), 2)}).")
     if not out:
-        return "No data: `anchors.csv` was not produced by this run.\n"
+        raise R.NoData("anchors.csv")
     return " ".join(out) + "\n"
 
 

@@ -25,7 +25,7 @@ def reading_cdf(outdir):
     rows = R.by_label(outdir, "cdf.csv")
     t, u = rows.get("cdf-tcp"), rows.get("cdf-udp")
     if not t or not u:
-        return "No data: `cdf.csv` was not produced by this run.\n"
+        raise R.NoData("cdf.csv")
     parts = []
     for key, name in (("ack_p50_us", "p50"), ("ack_p99_us", "p99"), ("ack_p999_us", "p99.9")):
         a, b = R.num(t, key), R.num(u, key)

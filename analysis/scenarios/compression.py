@@ -31,10 +31,8 @@ TABLES = [("compression", "compression.csv", [
 
 
 def reading_compression(outdir):
-    rows = R.by_label(outdir, "compression.csv")
+    rows = R.need(outdir, "compression.csv")
     n, f = R.n, R.num
-    if not rows:
-        return "No data: `compression.csv` was not produced by this run.\n"
     sizes = sorted({int(f(r, "size_bytes")) for r in rows.values()})
     lo, hi = sizes[0], sizes[-1]
     out = []

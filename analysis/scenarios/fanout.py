@@ -27,10 +27,8 @@ TABLES = [("fanout", "fanout.csv", [
 
 
 def reading_fanout(outdir):
-    rows = R.by_label(outdir, "fanout.csv")
+    rows = R.need(outdir, "fanout.csv")
     n, f = R.n, R.num
-    if not rows:
-        return "No data: `fanout.csv` was not produced by this run.\n"
     out = []
     rooms = sorted(set(R.sizes(rows, "tcp", "room_size")) &
                    set(R.sizes(rows, "udp", "room_size")))

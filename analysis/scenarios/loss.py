@@ -116,10 +116,8 @@ TABLES = [
 
 
 def reading_loss_counts(outdir):
-    rows = R.by_label(outdir, "loss.csv")
+    rows = R.need(outdir, "loss.csv")
     n, f = R.n, R.num
-    if not rows:
-        return "No data: `loss.csv` was not produced by this run.\n"
     out = []
     diffs = [(f(r, "lost") or 0) - (f(r, "nft_dropped") or 0) for r in R.udpish(rows)
              if f(r, "nft_dropped") is not None]
@@ -142,10 +140,8 @@ def reading_loss_counts(outdir):
 
 
 def reading_loss(outdir):
-    rows = R.by_label(outdir, "loss.csv")
+    rows = R.need(outdir, "loss.csv")
     n, f, lost_pct = R.n, R.num, R.lost_pct
-    if not rows:
-        return "No data: `loss.csv` was not produced by this run.\n"
     out = []
     for proto, name in (("udp", "UDP"), ("hybrid", "Hybrid")):
         rs = sorted((r for r in rows.values() if r.get("proto") == proto

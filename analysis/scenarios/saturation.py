@@ -29,10 +29,8 @@ TABLES = [("saturation", "saturation.csv", [
 
 
 def reading_saturation(outdir):
-    rows = R.by_label(outdir, "saturation.csv")
+    rows = R.need(outdir, "saturation.csv")
     n, f, ratio = R.n, R.num, R.ratio
-    if not rows:
-        return "No data: `saturation.csv` was not produced by this run.\n"
     out = []
     for proto, name in (("udp", "`udp_server`"), ("tcp", "`tcp_server`")):
         rs = sorted((r for r in rows.values() if r.get("proto") == proto),

@@ -18,10 +18,8 @@ TABLES = [("setup", "scale.csv", [
 
 
 def reading_setup(outdir):
-    rows = R.by_label(outdir, "scale.csv")
+    rows = R.need(outdir, "scale.csv")
     n, f = R.n, R.num
-    if not rows:
-        return "No data: `scale.csv` was not produced by this run.\n"
     out = []
     for proto, name in (("udp", "UDP"), ("hybrid", "Hybrid"), ("tcp", "TCP")):
         rs = [r for r in rows.values() if r.get("proto") == proto]
