@@ -71,14 +71,16 @@ def write_csv(path, rows, fields=None):
 class Server:
     """bin/<kind>_server on a free port; stdout goes to a log file (never a full pipe)."""
 
-    def __init__(self, kind, logdir, label, extra=()):
-        """kind: tcp, udp or hybrid (udp_server --hybrid). self.port is the port the load
-        generator is given (hybrid: the TCP control port); self.data_port the port chat
-        travels on (hybrid: the UDP port, where the loss rules go)."""
+    def __init__(self, kind, logdir, label, extra=(), host=HOST, wrap=()):
+        """kind: tcp, udp or hybrid (udp_server --hybrid); extra: more server options;
+        host: the address it binds; wrap: a command the server runs under (taskset -c 0...),
+        which must exec it so that the pid sampled is the server's. self.port is the port
+        the load generator is given (hybrid: the TCP control port); self.data_port the port
+        chat travels on (hybrid: the UDP port, where the loss rules go)."""
         self.kind = kind
         prog = "udp" if kind == "hybrid" else kind
         self.log = os.path.join(logdir, f"{label}.{kind}_server.log")
-        argv = [os.path.join(BIN, f"{prog}_server"), "--host", HOST, "--port", "0", "-q",
+        argv = [*wrap, os.path.join(BIN, f"{prog}_server"), "--host", host, "--port", "0", "-q",
                 *(["--hybrid", "--control-port", "0"] if kind == "hybrid" else []), *extra]
         self.f = open(self.log, "wb")
         self.p = procs.spawn(argv, stdout=self.f, stderr=subprocess.STDOUT)
@@ -184,10 +186,11 @@ def summarize_samples(samples, t_from, t_to):
 # --- load generator ---
 
 
-def run_loadgen(port, proto, label, outdir, args, timeout):
-    """Runs bin/loadgen once with --out outdir; returns (summary row, started, ended) with
+def run_loadgen(port, proto, label, outdir, args, timeout, host=HOST, wrap=()):
+    """Runs bin/loadgen once with --out outdir against host:port, under the command wrap
+    when given (taskset, linkem ... --); returns (summary row, started, ended) with
     monotonic start/end times. Raises BenchError when it wrote no summary row."""
-    argv = [os.path.join(BIN, "loadgen"), "--proto", proto, "--host", HOST, "--port",
+    argv = [*wrap, os.path.join(BIN, "loadgen"), "--proto", proto, "--host", host, "--port",
             str(port), "--label", label, "--out", outdir, "--quiet", *map(str, args)]
     t0 = time.monotonic()
     r = procs.run(argv, timeout)

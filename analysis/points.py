@@ -9,6 +9,7 @@ import resource
 
 from analysis import benchkit as bk
 from pylib import procfs
+from pylib.ports import HOST
 
 SIZE = 100  # payload bytes of every scenario but compression
 SEED = 42
@@ -21,7 +22,10 @@ class Point:
     scenario: the module's name (its CSVs are <scenario>.csv...); label: the row's key in
     them; proto: tcp, udp or hybrid; what: the progress line; args: loadgen's arguments;
     cols: columns known before the run, added to its row (what was injected);
-    needs_netns: why the point cannot run outside a private network namespace, or None."""
+    needs_netns: why the point cannot run outside a private network namespace, or None;
+    host: the address the server binds and the load generator targets; server_args: more
+    server options; server_wrap, loadgen_wrap: commands each runs under (taskset -c N, a
+    link emulator's `... --`); the server's must exec it (its pid is the one sampled)."""
     scenario: str
     label: str
     proto: str
@@ -33,6 +37,10 @@ class Point:
     ramp: float = 0.0
     cols: dict = dataclasses.field(default_factory=dict)
     needs_netns: str = None
+    host: str = HOST
+    server_args: list = dataclasses.field(default_factory=list)
+    server_wrap: list = dataclasses.field(default_factory=list)
+    loadgen_wrap: list = dataclasses.field(default_factory=list)
 
     @property
     def warmup(self):
@@ -41,10 +49,11 @@ class Point:
 
 def point(scenario, label, proto, what, clients, duration, quick, rate=None, total=None,
           size=SIZE, payload="hex", room=1, compress=False, ramp=0.0, warmup=None, cols=None,
-          needs_netns=None):
+          needs_netns=None, **more):
     """A Point with the load generator's usual arguments: rate messages/s per client or
     total messages/s in all, warm-up 1 s (0.25 s quick) unless warmup, the UDP ACK timeout
-    1 s (0.5 s quick), one thread per core, a fixed seed."""
+    1 s (0.5 s quick), one thread per core, a fixed seed. more: the other Point fields
+    (host, server_args, server_wrap, loadgen_wrap)."""
     timeout_ms = 500 if quick else 1000
     if warmup is None:
         warmup = 0.25 if quick else 1
@@ -58,7 +67,7 @@ def point(scenario, label, proto, what, clients, duration, quick, rate=None, tot
     if compress:
         args.append("--compress")
     return Point(scenario, label, proto, what, args, clients, duration, timeout_ms, ramp,
-                 dict(cols or {}), needs_netns)
+                 dict(cols or {}), needs_netns, **more)
 
 
 def estimate_s(pt):
@@ -78,8 +87,8 @@ def run(pt, raw, logs, interval, around=None):
     once the load generator has finished (before the server stops); it yields a dict that
     it may fill with columns for the row (the loss scenario's rules and drop counts)."""
     proto = pt.proto
-    extra = ["--max-clients", str(max(10000, pt.clients + 100))]
-    srv = bk.Server(proto, logs, pt.label, extra)
+    extra = ["--max-clients", str(max(10000, pt.clients + 100)), *pt.server_args]
+    srv = bk.Server(proto, logs, pt.label, extra, pt.host, pt.server_wrap)
     sampler = bk.Sampler(srv.pid, pt.label, interval).start()
     out = os.path.join(raw, pt.label)
     os.makedirs(out, exist_ok=True)
@@ -89,7 +98,8 @@ def run(pt, raw, logs, interval, around=None):
             budget = 150 + pt.duration * 3 + pt.ramp + pt.clients / 100
             busy0, srv0 = procfs.host_busy_s(), sampler.sample(record=False)
             ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            row, t0, t1 = bk.run_loadgen(srv.port, proto, pt.label, out, pt.args, budget)
+            row, t0, t1 = bk.run_loadgen(srv.port, proto, pt.label, out, pt.args, budget,
+                                         pt.host, pt.loadgen_wrap)
             ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             busy1, srv1 = procfs.host_busy_s(), sampler.sample(record=False)
     finally:

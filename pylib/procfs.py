@@ -7,14 +7,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def status(pid, keys=("VmRSS", "Threads")):
-    """{key: int} of the named /proc/PID/status fields (memory in kB); a field the kernel
-    does not show is absent. Raises OSError once the process is gone."""
+    """{key: value} of the named /proc/PID/status fields: an int where the field is a number
+    (memory in kB), else its text (Cpus_allowed_list: "0-1"); a field the kernel does not
+    show is absent. Raises OSError once the process is gone."""
     vals = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
             if k in keys:
-                vals[k] = int(v.split()[0])
+                v = v.strip()
+                first = v.split()[0] if v else ""
+                vals[k] = int(first) if first.isdigit() else v
     return vals
 
 
