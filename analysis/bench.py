@@ -55,6 +55,7 @@ class Run:
         self.total, self.done, self.retries = total, 0, 0
         self.failures = []
         self.by = {}
+        self.modules = {}  # scenario name -> module, set by scenarios()
         self.t_start = time.monotonic()
 
     def _state(self, scn):
