@@ -23,7 +23,8 @@ class Point:
     them; proto: tcp, udp or hybrid; what: the progress line; args: loadgen's arguments;
     cols: columns known before the run, added to its row (what was injected);
     needs_netns: why the point cannot run outside a private network namespace, or None;
-    host: the address the server binds and the load generator targets; server_args: more
+    host: the address the load generator targets; server_host: the one the server binds
+    (default: host; 0.0.0.0 when host only exists once a wrapper runs); server_args: more
     server options; server_wrap, loadgen_wrap: commands each runs under (taskset -c N, a
     link emulator's `... --`); the server's must exec it (its pid is the one sampled)."""
     scenario: str
@@ -38,6 +39,7 @@ class Point:
     cols: dict = dataclasses.field(default_factory=dict)
     needs_netns: str = None
     host: str = HOST
+    server_host: str = None
     server_args: list = dataclasses.field(default_factory=list)
     server_wrap: list = dataclasses.field(default_factory=list)
     loadgen_wrap: list = dataclasses.field(default_factory=list)
@@ -53,7 +55,7 @@ def point(scenario, label, proto, what, clients, duration, quick, rate=None, tot
     """A Point with the load generator's usual arguments: rate messages/s per client or
     total messages/s in all, warm-up 1 s (0.25 s quick) unless warmup, the UDP ACK timeout
     1 s (0.5 s quick), one thread per core, a fixed seed. more: the other Point fields
-    (host, server_args, server_wrap, loadgen_wrap)."""
+    (host, server_host, server_args, server_wrap, loadgen_wrap)."""
     timeout_ms = 500 if quick else 1000
     if warmup is None:
         warmup = 0.25 if quick else 1
@@ -88,7 +90,7 @@ def run(pt, raw, logs, interval, around=None):
     it may fill with columns for the row (the loss scenario's rules and drop counts)."""
     proto = pt.proto
     extra = ["--max-clients", str(max(10000, pt.clients + 100)), *pt.server_args]
-    srv = bk.Server(proto, logs, pt.label, extra, pt.host, pt.server_wrap)
+    srv = bk.Server(proto, logs, pt.label, extra, pt.server_host or pt.host, pt.server_wrap)
     sampler = bk.Sampler(srv.pid, pt.label, interval).start()
     out = os.path.join(raw, pt.label)
     os.makedirs(out, exist_ok=True)

@@ -25,7 +25,8 @@ class PointRun(unittest.TestCase):
         cpu = str(sorted(os.sched_getaffinity(0))[-1])
         pt = points.point("probe", "probe-tcp", "tcp", "probe", 2, 1, True, rate=20,
                           cols={"injected_probe": 7}, server_args=["--max-queue", "65536"],
-                          server_wrap=["taskset", "-c", cpu])
+                          server_wrap=["taskset", "-c", cpu], host="127.0.0.2",
+                          server_host="127.0.0.2")
 
         @contextlib.contextmanager
         def around(p, srv):
@@ -34,6 +35,9 @@ class PointRun(unittest.TestCase):
             # read while the server still runs: the wrapper's pinning is the server's own
             cols["server_cpus"] = procfs.status(srv.pid, ("Cpus_allowed_list",)).get(
                 "Cpus_allowed_list")
+            with open("/proc/net/tcp") as f:  # listening (0A) on 127.0.0.2:port
+                cols["server_addr"] = any(x.split()[1] == f"0200007F:{srv.port:04X}" and
+                                          x.split()[3] == "0A" for x in list(f)[1:])
 
         row, samples, lat, ts = points.run(pt, self.raw, self.logs, 0.25, around)
         self.assertEqual((row["label"], row["scenario"], row["proto"]),
@@ -43,6 +47,8 @@ class PointRun(unittest.TestCase):
         self.assertEqual(row["server_rc"], 0, "the server exits 0 on SIGTERM")
         self.assertEqual(row["injected_probe"], 7)
         self.assertEqual(str(row["server_cpus"]), cpu, "server_wrap did not wrap the server")
+        self.assertTrue(row["server_addr"], "the server did not bind server_host")
+        self.assertEqual(row["host"], "127.0.0.2", "the load generator did not target host")
         keys = list(row)
         self.assertLess(keys.index("other_cpu_pct"), keys.index("injected_probe"))
         self.assertLess(keys.index("injected_probe"), keys.index("loadgen_total_cpu_s"))
