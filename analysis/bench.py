@@ -38,7 +38,6 @@ from pylib import markers, netns, procs  # noqa: E402
 
 ROOT = bk.ROOT
 CHARTS = os.path.join(ROOT, "analysis", "charts")
-OTHER_CPU_MAX = 40.0  # % of one core used by other processes before a point is run again
 MAX_RETRIES = 4  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
 
 
@@ -90,7 +89,7 @@ class Run:
                 other = row.get("other_cpu_pct")
                 row["attempts"] = attempt
                 if self.quick or attempt == 2 or other in ("", None) or \
-                        other <= OTHER_CPU_MAX or self.retries >= MAX_RETRIES or \
+                        other <= points.OTHER_CPU_MAX or self.retries >= MAX_RETRIES or \
                         pt.clients >= 3000:
                     break  # (thousands of clients: a rerun costs too much of the budget)
                 self.retries += 1
@@ -211,8 +210,12 @@ def list_points(selected, quick):
         return points.estimate_s(pt) + (mod.extra_s(pt) if hasattr(mod, "extra_s") else 0)
 
     for i, (mod, pt) in enumerate(flat, 1):
-        print(f"[{i}/{len(flat)}] {pt.scenario}: {pt.what}  (~{est(mod, pt):.0f} s)  "
-              "loadgen " + " ".join(map(str, pt.args)))
+        srv = ""
+        if pt.server_wrap or pt.server_args:  # pinned, or server options beyond the usual
+            prog = "tcp_server" if pt.proto == "tcp" else "udp_server"
+            srv = "  server: " + " ".join(map(str, [*pt.server_wrap, prog, *pt.server_args]))
+        print(f"[{i}/{len(flat)}] {pt.scenario}: {pt.what}  (~{est(mod, pt):.0f} s){srv}  " +
+              " ".join(map(str, [*pt.loadgen_wrap, "loadgen", *pt.args])))
     total = sum(est(mod, pt) for mod, pt in flat) + sum(
         mod.after_s(quick) for mod, pts in selected if pts and hasattr(mod, "after_s"))
     print(f"estimated time: {total:.0f} s ({total / 60:.1f} min) without reruns; "

@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from analysis import benchkit
+from analysis import benchkit, pinning
 from pylib import procs
 
 
@@ -83,6 +83,7 @@ def machine_facts(netns_note, knobs):
         ("udp_server", _first_line([os.path.join(binary, "udp_server"), "--version"])),
         ("loadgen", _first_line([os.path.join(binary, "loadgen"), "--version"])),
         ("netns", netns_note),
+        ("pinning", pinning.describe()),
         ("rlimit_nofile", _child_nofile()),
         ("pid_max", open("/proc/sys/kernel/pid_max").read().strip()),
     ]

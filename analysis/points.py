@@ -13,6 +13,7 @@ from pylib.ports import HOST
 
 SIZE = 100  # payload bytes of every scenario but compression
 SEED = 42
+OTHER_CPU_MAX = 40.0  # % of one core other processes may use before a measurement reruns
 
 
 @dataclasses.dataclass
@@ -82,6 +83,17 @@ def estimate_s(pt):
     return t
 
 
+def steady_window(pt, t_end):
+    """(from, to) in monotonic seconds: the steady window of pt's load generator run that
+    ended at t_end, the last `duration` seconds before its final drain (UDP waits --timeout
+    for the last ACKs), trimmed by 0.25 s at both ends. A TCP run past the knee drains its
+    backlog for longer, so its window falls partly in that catch-up, where the server still
+    works flat out."""
+    drain = 0.25 + (pt.timeout_ms / 1000.0 if pt.proto != "tcp" else 0.0)
+    end = t_end - drain
+    return end - pt.duration + 0.25, end
+
+
 def run(pt, raw, logs, interval, around=None):
     """Runs one point; returns (row, server samples, latency rows, timeseries rows).
 
@@ -110,11 +122,8 @@ def run(pt, raw, logs, interval, around=None):
     # The load generator's whole CPU (set-up included; its own cpu_*_s start at t0): the
     # only child reaped meanwhile.
     lg_cpu = round((ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime), 3)
-    # The steady window: the last `duration` seconds before the load generator's final
-    # drain (UDP waits --timeout for the last ACKs), trimmed by 0.25 s at both ends.
-    drain = 0.25 + (pt.timeout_ms / 1000.0 if proto != "tcp" else 0.0)
-    end = (t1 - sampler.t0) - drain
-    agg = bk.summarize_samples(samples, end - pt.duration + 0.25, end)
+    w0, w1 = steady_window(pt, t1)
+    agg = bk.summarize_samples(samples, w0 - sampler.t0, w1 - sampler.t0)
     row = dict(row)
     row.update({"scenario": pt.scenario, "server_rc": rc, "wall_s": round(t1 - t0, 2)})
     # CPU that neither the server nor the load generator used during the run: other

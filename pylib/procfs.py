@@ -46,3 +46,35 @@ def host_busy_s():
     with open("/proc/stat") as f:
         vals = [int(x) for x in f.readline().split()[1:]]
     return (vals[0] + vals[1] + vals[2]) / TICK
+
+
+def core_ticks():
+    """{core number: (busy, softirq, total)} clock ticks since boot, one entry per core of
+    /proc/stat. busy is everything but idle and iowait: user, nice, system, irq, softirq
+    (where the loopback's packets are processed, for whoever sent them) and steal (time the
+    hypervisor gave to someone else: the core was not ours either)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break  # the cpu lines come first
+            name, *vals = line.split()
+            if name == "cpu":
+                continue  # the sum of all cores
+            v = [int(x) for x in vals[:8]]  # guest time is already inside user
+            total = sum(v)
+            out[int(name[3:])] = (total - v[3] - v[4], v[6], total)
+    return out
+
+
+def parse_cpu_list(text):
+    """The set of core numbers of a list as taskset -c and Cpus_allowed_list write it
+    ("0", "0-3,6"). Raises ValueError on anything else."""
+    cores = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        first, last = int(lo), int(hi or lo)
+        if last < first:
+            raise ValueError(f"bad core range {part!r}")
+        cores.update(range(first, last + 1))
+    return cores
