@@ -1,6 +1,7 @@
 """test_analysis: the benchmark's machinery run for real, small: one point of analysis/points.py
-(a real server and load generator, with the hooks a scenario module can give it), and the
-pylib helpers analysis/ and these tests share (ports, marker blocks).
+(a real server and load generator, with the hooks a scenario module can give it), a pinned
+point and sockperf on the same cores, the saturation sweep's decisions on synthetic rows, and
+the pylib helpers analysis/ and these tests share (ports, marker blocks, /proc).
 """
 import contextlib
 import os
@@ -9,9 +10,12 @@ import socket
 import tempfile
 import unittest
 
-from analysis import benchkit, points
+from analysis import benchkit, pinning, points, sweep, witnesses
+from analysis.scenarios import saturation
 from pylib import markers, procfs
 from pylib.ports import HOST, free_port, wait_port
+
+PINS = pinning.split()
 
 
 class PointRun(unittest.TestCase):
@@ -65,6 +69,185 @@ class PointRun(unittest.TestCase):
                           loadgen_wrap=["false"])
         with self.assertRaisesRegex(benchkit.BenchError, "loadgen wrote no summary"):
             points.run(pt, self.raw, self.logs, 0.25)
+
+
+@unittest.skipUnless(PINS, "needs two cores to pin the server and the load generator apart")
+class PinnedPoint(unittest.TestCase):
+    """A point pinned by analysis/pinning.py, run for real with its around_loadgen hook."""
+
+    def setUp(self):
+        self.raw = tempfile.mkdtemp(prefix="chatbench-test-pinned-")
+        self.logs = os.path.join(self.raw, "logs")
+        os.makedirs(self.logs)
+        self.addCleanup(shutil.rmtree, self.raw, True)
+
+    def pinned(self, label, proto="udp"):
+        return pinning.pin(points.point("probe", label, proto, "probe", 2, 1, True, rate=20),
+                           *PINS)
+
+    def test_a_pinned_point_reports_its_cores(self):
+        pt = self.pinned("probe-pinned")
+        self.assertEqual(pt.args[pt.args.index("--threads") + 1],
+                         len(procfs.parse_cpu_list(PINS[1])), "one loadgen thread per core")
+        row, *_ = points.run(pt, self.raw, self.logs, 0.25, pinning.around_loadgen)
+        self.assertEqual((row["server_cpus"], row["loadgen_cpus"]), PINS)
+        self.assertEqual(row["acked"], row["sent"])
+        for side in ("server", "loadgen"):
+            busy, softirq = row[f"{side}_core_busy_pct"], row[f"{side}_core_softirq_pct"]
+            self.assertIsInstance(busy, float, f"{side}: no core figures")
+            self.assertTrue(0.0 <= softirq <= busy <= 100.0, (side, busy, softirq))
+
+    def test_a_server_on_other_cores_fails_the_point(self):
+        pt = self.pinned("probe-misplaced", "tcp")
+        pt.cols["server_cpus"] = PINS[1]  # the wrapper still pins it to PINS[0]
+        with self.assertRaisesRegex(benchkit.BenchError, "the server runs on cores"):
+            points.run(pt, self.raw, self.logs, 0.25, pinning.around_loadgen)
+
+    @unittest.skipUnless(shutil.which("sockperf"), "no sockperf (scripts/deps.sh bench)")
+    def test_sockperf_on_the_same_cores(self):
+        wraps = (["taskset", "-c", PINS[0]], ["taskset", "-c", PINS[1]])
+        udp = witnesses.sockperf_oneway("udp", 122, 1, wraps)
+        self.assertGreater(udp["sent_mps"], 0)
+        self.assertLessEqual(udp["recv_mps"], udp["sent_mps"], "UDP received more than sent")
+        tcp = witnesses.sockperf_oneway("tcp", 123, 1, wraps)
+        self.assertEqual(tcp["recv_mps"], tcp["sent_mps"], "TCP lost or made up messages")
+        ul = witnesses.sockperf_rtt("udp", 122, 1, 500, wraps)
+        self.assertGreater(ul["p99_us"], 0)
+        self.assertGreaterEqual(ul["p99_us"], ul["p50_us"])
+        self.assertLessEqual(ul["recv_mps"], ul["sent_mps"])
+
+
+class Pinning(unittest.TestCase):
+    def test_cpu_lists(self):
+        self.assertEqual(pinning.cpu_list({3, 0, 1, 2, 6}), "0-3,6")
+        self.assertEqual(procfs.parse_cpu_list("0-3,6"), {0, 1, 2, 3, 6})
+        self.assertEqual(procfs.parse_cpu_list(" 5"), {5})
+        with self.assertRaises(ValueError):
+            procfs.parse_cpu_list("3-1")
+        self.assertEqual(pinning.split({0, 1}), ("0", "1"))
+        self.assertEqual(pinning.split({0, 1, 2, 3, 5}), ("0-1", "2-3,5"))
+        self.assertIsNone(pinning.split({4}))
+
+    def test_pin_by_taskset_or_by_option(self):
+        def pt():
+            return points.point("probe", "p", "tcp", "probe", 2, 1, True, rate=5,
+                                server_args=["--max-queue", "9"])
+        a = pinning.pin(pt(), "0", "1-2")
+        self.assertEqual((a.server_wrap, a.loadgen_wrap),
+                         (["taskset", "-c", "0"], ["taskset", "-c", "1-2"]))
+        self.assertEqual(a.args[a.args.index("--threads") + 1], 2)
+        self.assertEqual(a.server_args, ["--max-queue", "9"])
+        self.assertEqual((a.cols["server_cpus"], a.cols["loadgen_cpus"]), ("0", "1-2"))
+        saved = dict(pinning.PIN_OPTION)
+        self.addCleanup(pinning.PIN_OPTION.update, saved)
+        pinning.PIN_OPTION.update(server="--cpus", loadgen="--cpus")
+        b = pinning.pin(pt(), "0", "1")
+        self.assertEqual((b.server_wrap, b.loadgen_wrap), ([], []))
+        self.assertEqual(b.server_args, ["--max-queue", "9", "--cpus", "0"])
+        self.assertEqual(b.args[-2:], ["--cpus", "1"])
+
+    def test_core_ticks_and_shares(self):
+        a = procfs.core_ticks()
+        self.assertTrue(os.sched_getaffinity(0) <= set(a), "a core of ours is missing")
+        b = procfs.core_ticks()
+        for c, (busy, softirq, total) in a.items():
+            self.assertTrue(0 <= softirq <= busy <= total)
+            self.assertTrue(all(y >= x for x, y in zip(a[c], b[c])), "counters went back")
+        cs = pinning.CoreSampler()
+        cs.samples = [(0.0, {0: (0, 0, 0), 1: (0, 0, 0)}),
+                      (1.0, {0: (50, 10, 100), 1: (100, 0, 100)}),
+                      (2.0, {0: (150, 30, 200), 1: (100, 0, 200)})]
+        self.assertEqual(cs.share({0}, 0.0, 2.0), (75.0, 15.0))
+        self.assertEqual(cs.share({0}, 0.5, 2.0), (100.0, 20.0))
+        self.assertEqual(cs.share({1}, 1.0, 2.0), (0.0, 0.0))
+        self.assertEqual(cs.share({0, 1}, 0.0, 2.0), (62.5, 7.5))
+        self.assertIsNone(cs.share({0}, 0.5, 1.5), "one sample is no window")
+
+
+def row(rate, ok=True, series="udp", **more):
+    """A synthetic saturation row at rate: all acknowledged fast (ok) or a queue (not ok)."""
+    r = {"label": f"sat-{series}-{rate}", "series": series,
+         "proto": "tcp" if series.startswith("tcp") else series,
+         "sweep_rate_msgs": str(rate), "offered_rate_msgs": str(rate),
+         "acked_rate_msgs": str(rate if ok else rate * 0.9), "ack_p50_us": "80",
+         "sent": "1000", "lost": "0", "loadgen_bound": "0"}
+    r.update({k: str(v) for k, v in more.items()})
+    return r
+
+
+class Criterion(unittest.TestCase):
+    def test_each_limit(self):
+        self.assertEqual(sweep.failures(row(1000)), [])
+        self.assertEqual(sweep.failures(row(1000, acked_rate_msgs=995)), [])
+        self.assertRegex(" ".join(sweep.failures(row(1000, acked_rate_msgs=994))), "acked 99.4")
+        self.assertEqual(sweep.failures(row(1000, ack_p50_us=10000)), [])
+        self.assertRegex(" ".join(sweep.failures(row(1000, ack_p50_us=10001))), "p50 10.0 ms")
+        self.assertEqual(sweep.failures(row(1000, lost=5)), [])
+        self.assertRegex(" ".join(sweep.failures(row(1000, lost=6))), "lost 0.60 %")
+        self.assertEqual(sweep.failures(row(1000, True, "hybrid", lost=6))[0][:4], "lost")
+        self.assertFalse(sweep.passes(row(1000, ack_p50_us="")), "a row without a p50 passed")
+        self.assertFalse(sweep.passes(row(1000, acked_rate_msgs="")))
+
+    def test_server_bound(self):
+        self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=90.0)), 1)
+        self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=89.9)), 0)
+        self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=99,
+                                                loadgen_bound=1)), 0)
+        self.assertIsNone(sweep.server_bound(row(1)), "no core figures, no verdict")
+
+
+class Sweep(unittest.TestCase):
+    def sweep(self, passes, plan=sweep.Plan()):
+        """The rates a series runs when passes(rate) says which pass, in order."""
+        done = {}
+        while (r := sweep.next_rate(done, plan)) is not None:
+            self.assertNotIn(r, done, "a rate run twice")
+            done[r] = passes(r)
+        self.assertLessEqual(len(done), plan.max_points)
+        return list(done), done
+
+    def test_doubles_bisects_then_goes_past(self):
+        order, done = self.sweep(lambda r: r <= 137000)
+        self.assertEqual(order[:6], [5000, 10000, 20000, 40000, 80000, 160000])
+        self.assertIn(saturation.FIXED_RATE, order, "the anchors' fixed rate was not run")
+        knee, first = sweep.knee(done)
+        self.assertTrue(knee <= 137000 < first, (knee, first))
+        self.assertLessEqual((first - knee) / knee, sweep.Plan().resolution)
+        self.assertGreaterEqual(sum(1 for r in done if r > knee), 3, "too few rates past it")
+
+    def test_a_failing_start_goes_down(self):
+        order, done = self.sweep(lambda r: r <= 3000)
+        self.assertEqual(order[:2], [5000, 2500])
+        self.assertEqual(sweep.knee(done), (3000, 3200))
+        order, done = self.sweep(lambda r: False)
+        self.assertEqual(order, [5000, 2500, 1250, 625], "below the floor")
+        self.assertEqual(sweep.knee(done), (None, 625))
+
+    def test_no_failure_stops_at_the_cap(self):
+        order, done = self.sweep(lambda r: True)
+        self.assertEqual(order[-1], sweep.Plan().cap)
+        self.assertEqual(sweep.knee(done), (sweep.Plan().cap, None))
+
+    def test_a_pass_above_a_failure_does_not_move_the_knee(self):
+        self.assertEqual(sweep.knee({10: True, 20: False, 30: True, 40: False}), (10, 20))
+
+    def test_quick_runs_two_rates(self):
+        order, done = self.sweep(lambda r: r < 100000, saturation.QUICK)
+        self.assertEqual(order, [saturation.FIXED_RATE, 160000])
+        self.assertEqual(self.sweep(lambda r: False, saturation.QUICK)[0],
+                         [saturation.FIXED_RATE, 2500])
+
+    def test_knees_marked_on_rows(self):
+        rows = [row(40000, False), row(5000), row(20000, series="tcp"), row(10000),
+                row(40000, False, "tcp"), row(20000, False), row(80000)]
+        knees = saturation.mark_knees(rows)
+        self.assertEqual([r["label"] for r in rows],
+                         ["sat-tcp-20000", "sat-tcp-40000", "sat-udp-5000", "sat-udp-10000",
+                          "sat-udp-20000", "sat-udp-40000", "sat-udp-80000"])
+        self.assertEqual(knees, {"tcp": (20000, 40000), "udp": (10000, 20000)})
+        self.assertEqual([r["label"] for r in rows if r["knee"] == 1],
+                         ["sat-tcp-20000", "sat-udp-10000"])
+        self.assertEqual(saturation.mark_knees([row(5000)]), {"udp": (5000, None)})
 
 
 class Ports(unittest.TestCase):
