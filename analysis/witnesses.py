@@ -5,28 +5,45 @@ the same kind of loss rule. Each runs its own server on a free port and is stopp
 import json
 import re
 import signal
+import subprocess
+import tempfile
 
 from analysis.benchkit import BenchError
 from pylib import procs
 from pylib.ports import HOST, free_port, wait_port
 
 
-def sockperf_rtt(proto, size, seconds, mps=None):
-    """sockperf over loopback: full round trip (--full-rtt) percentiles in us. Without mps,
-    ping-pong (one message in flight, as fast as it goes: the floor); with mps, under-load
-    at that many messages per second, each one answered (--reply-every 1)."""
+def _clean(text):
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _sockperf(proto, mode, size, seconds, wraps, server_out=subprocess.DEVNULL):
+    """Runs sockperf's server (under wraps[0]) and its client in mode (under wraps[1]) over
+    loopback; returns the client's output. The server is stopped with SIGINT, after which it
+    prints its own totals into server_out."""
     port = free_port("tcp" if proto == "tcp" else "udp")
     tcp = ["--tcp"] if proto == "tcp" else []
-    srv = procs.spawn(["sockperf", "server", "-i", HOST, "-p", str(port), *tcp])
+    srv = procs.spawn([*wraps[0], "sockperf", "server", "-i", HOST, "-p", str(port), *tcp],
+                      stdout=server_out, stderr=subprocess.STDOUT)
     try:
         wait_port(port, proto)
-        mode = ["ping-pong"] if mps is None else ["under-load", "--mps", str(int(mps)),
-                                                  "--reply-every", "1"]
-        r = procs.run(["sockperf", *mode, "-i", HOST, "-p", str(port), "-m", str(size),
-                       "-t", str(seconds), "--full-rtt", *tcp], seconds + 30)
+        r = procs.run([*wraps[1], "sockperf", *mode, "-i", HOST, "-p", str(port), "-m",
+                       str(size), "-t", str(seconds), *tcp], seconds + 30)
     finally:
         procs.stop(srv, signal.SIGINT, 5)
-    text = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
+    return _clean(r.stdout + r.stderr)
+
+
+def sockperf_rtt(proto, size, seconds, mps=None, wraps=((), ())):
+    """sockperf over loopback: full round trip (--full-rtt) percentiles in us. Without mps,
+    ping-pong (one message in flight, as fast as it goes: the floor); with mps, under-load
+    at that many messages per second, each one answered (--reply-every 1). wraps: the
+    commands its server and its client run under (taskset -c ...). Also sent_mps and
+    recv_mps: the messages sockperf sent and got answered per second of its measured
+    window (under-load at a rate it cannot keep shows there)."""
+    mode = ["ping-pong"] if mps is None else ["under-load", "--mps", str(int(mps)),
+                                              "--reply-every", "1"]
+    text = _sockperf(proto, [*mode, "--full-rtt"], size, seconds, wraps)
     res = {}
     for key, rx in (("p50_us", r"percentile 50\.000 =\s*([\d.]+)"),
                     ("p99_us", r"percentile 99\.000 =\s*([\d.]+)"),
@@ -38,7 +55,33 @@ def sockperf_rtt(proto, size, seconds, mps=None):
         if not m:
             raise BenchError(f"sockperf output has no {key}:\n{text[-800:]}")
         res[key] = float(m.group(1))
+    m = re.search(r"\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=(\d+); "
+                  r"ReceivedMessages=(\d+)", text)
+    if not m or float(m.group(1)) <= 0:
+        raise BenchError(f"sockperf output has no valid duration:\n{text[-800:]}")
+    res["sent_mps"] = round(int(m.group(2)) / float(m.group(1)), 1)
+    res["recv_mps"] = round(int(m.group(3)) / float(m.group(1)), 1)
     return res
+
+
+def sockperf_oneway(proto, size, seconds, wraps=((), ())):
+    """sockperf throughput over loopback: one socket sending size-byte messages as fast as
+    it can for seconds, nothing answered. Returns sent_mps (the client's rate) and recv_mps
+    (the messages the server received per second: over UDP what it kept up with, over TCP
+    the same as sent). TCP runs with TCP_NODELAY, as the chat does (sockperf's throughput
+    mode would otherwise let Nagle pack messages together)."""
+    with tempfile.TemporaryFile() as out:
+        nodelay = ["--tcp-avoid-nodelay"] if proto == "tcp" else []
+        text = _sockperf(proto, ["throughput", *nodelay], size, seconds, wraps, out)
+        out.seek(0)
+        srv = _clean(out.read().decode("utf-8", "replace"))
+    m = re.search(r"Total of (\d+) messages sent in ([\d.]+) sec", text)
+    got = re.search(r"Total (\d+) messages received", srv)
+    if not m or not got or float(m.group(2)) <= 0:
+        raise BenchError(f"sockperf throughput output unreadable:\n{text[-500:]}\n{srv[-300:]}")
+    took = float(m.group(2))
+    return {"sent_mps": round(int(m.group(1)) / took, 1),
+            "recv_mps": round(int(got.group(1)) / took, 1)}
 
 
 def iperf3_udp(size, rate_pps, seconds, before=None):
