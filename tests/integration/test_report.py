@@ -53,8 +53,35 @@ def uplink_minus_iperf(r):
     return None if up is None or ip is None else up - ip
 
 
+def criterion(r):
+    """1 when a saturation row passes issue 14's criterion, else 0: acknowledged at least
+    99.5 % of the offered rate, ACK p50 at most 10 ms, UDP and hybrid loss at most 0.5 %."""
+    off, acked, p50 = num(r, "offered_rate_msgs"), num(r, "acked_rate_msgs"), num(r, "ack_p50_us")
+    if not off or acked is None or not p50:
+        return 0
+    ok = acked >= 0.995 * off and p50 <= 10000
+    if r["proto"] in ("udp", "hybrid") and num(r, "sent"):
+        ok = ok and num(r, "lost") <= 0.005 * num(r, "sent")
+    return int(ok)
+
+
+def server_bound(r):
+    """1 when the server's cores were at least 90 % busy and the load generator kept up."""
+    busy, lg = num(r, "server_core_busy_pct"), num(r, "loadgen_bound")
+    return None if busy is None or lg is None else int(busy >= 90 and lg == 0)
+
+
 # header -> how to recompute it from one CSV row (strings compare exactly)
 FORMULAS = {
+    "server": lambda r: r.get("series") or None,
+    "passes": criterion,
+    "server bound": server_bound,
+    "server core busy (%)": lambda r: num(r, "server_core_busy_pct"),
+    "loadgen core busy (%)": lambda r: num(r, "loadgen_core_busy_pct"),
+    "sockperf under load p99 (µs)": lambda r: num(r, "sockperf_load_p99_us"),
+    "sockperf one-way msg/s": lambda r: num(r, "sockperf_oneway_mps"),
+    "our knee / sockperf one-way": lambda r: div(num(r, "offered_rate_msgs"),
+                                                 num(r, "sockperf_oneway_mps")),
     "label": lambda r: r["label"],
     "proto": lambda r: r["proto"],
     "payload": lambda r: r["payload"],
@@ -160,8 +187,7 @@ class ReportAgreesWithResults(unittest.TestCase):
 
     def test_blocks_present(self):
         for name in ("machine", "scale", "saturation", "loss", "loss_counts", "fanout",
-                     "compression",
-                     "setup", "cdf", "anchors"):
+                     "compression", "setup", "cdf", "anchors", "anchors_saturation"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
         for name in ("scale", "saturation", "loss", "loss_counts", "fanout", "compression",
                      "setup", "cdf", "anchors", "hybrid"):
