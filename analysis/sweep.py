@@ -75,7 +75,8 @@ class Plan:
     then bisect between the knee and the first failure until they are within resolution
     (a share of the knee; None: no bisection); then rates x past_factor above the highest
     run until `past` rates lie above the knee. Below a failing start: start / factor...
-    down to floor. At most max_points rates in all."""
+    down to floor. At most max_points rates in all; then each rate of `also` that the
+    sweep did not run (the anchors' fixed rate), whatever it passes or fails."""
     start: int = 5000
     factor: float = 2.0
     cap: int = 320000
@@ -84,6 +85,7 @@ class Plan:
     past: int = 3
     past_factor: float = 1.5
     max_points: int = 14
+    also: tuple = ()
 
 
 def _round(x, digits):
@@ -104,6 +106,11 @@ def _between(lo, hi):
 def next_rate(done, plan):
     """The next offered rate of a series, given {rate: passed} of the rates run so far;
     None once its sweep is over."""
+    nxt = _sweep(done, plan)
+    return nxt if nxt is not None else next((r for r in plan.also if r not in done), None)
+
+
+def _sweep(done, plan):
     if len(done) >= plan.max_points:
         return None
     if not done:

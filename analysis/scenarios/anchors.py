@@ -7,11 +7,11 @@ on the load generator's, as ours do (analysis/pinning.py)."""
 import resource
 import time
 
-from analysis import pinning, points
+from analysis import pinning
 from analysis import report as R
 from analysis import witnesses
 from analysis.benchkit import BenchError
-from analysis.points import SIZE, point
+from analysis.points import OTHER_CPU_MAX, SIZE, point
 from analysis.scenarios import saturation
 from pylib import procfs
 
@@ -39,12 +39,12 @@ around_loadgen = pinning.around_loadgen
 class Sockperf:
     """sockperf runs on the cores our server and load generator use, each (mode, transport,
     frame size, rate) once per bench run, and once more (full runs) when other processes
-    took more than points.OTHER_CPU_MAX % of a core meanwhile, as our points are: a pinned
+    took more than OTHER_CPU_MAX % of a core meanwhile, as our points are: a pinned
     program cannot flee a busy core. A failure is reported to ctx and gives None."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, seconds=None):
         self.ctx = ctx
-        self.seconds = 1 if ctx.quick else 3
+        self.seconds = seconds or (1 if ctx.quick else 3)
         pins = pinning.split()
         self.wraps = ((["taskset", "-c", pins[0]], ["taskset", "-c", pins[1]]) if pins
                       else ((), ()))
@@ -75,7 +75,7 @@ class Sockperf:
                 res = self._once(mode, proto, size, mps)
                 print("    " + ", ".join(f"{k} {v:g}" for k, v in res.items()), flush=True)
                 if self.ctx.quick or attempt == 2 or \
-                        res["other_cpu_pct"] <= points.OTHER_CPU_MAX:
+                        res["other_cpu_pct"] <= OTHER_CPU_MAX:
                     break
                 print(f"    other processes used {res['other_cpu_pct']} % of a core meanwhile: "
                       "running it once more", flush=True)

@@ -19,9 +19,9 @@ ORDER = 20
 CHARTS = ("saturation", "saturation_latency")
 CLIENTS = 100
 FIXED_RATE = 20000  # the rate every series runs and the anchors compare at (issue 14)
-FULL = sweep.Plan(start=5000)
+FULL = sweep.Plan(start=5000, also=(FIXED_RATE,))
 QUICK = sweep.Plan(start=FIXED_RATE, factor=8, cap=160000, resolution=None, past=0,
-                   max_points=2)
+                   max_points=2, also=(FIXED_RATE,))
 
 # series: (proto, server options, what the series is)
 SERIES = {

@@ -11,7 +11,7 @@ import tempfile
 import unittest
 
 from analysis import benchkit, pinning, points, sweep, witnesses
-from analysis.scenarios import saturation
+from analysis.scenarios import anchors, saturation
 from pylib import markers, procfs
 from pylib.ports import HOST, free_port, wait_port
 
@@ -115,6 +115,50 @@ class PinnedPoint(unittest.TestCase):
         self.assertGreater(ul["p99_us"], 0)
         self.assertGreaterEqual(ul["p99_us"], ul["p50_us"])
         self.assertLessEqual(ul["recv_mps"], ul["sent_mps"])
+
+    @unittest.skipUnless(shutil.which("sockperf"), "no sockperf (scripts/deps.sh bench)")
+    def test_sockperf_runs_once_per_setting(self):
+        class Ctx:
+            quick, failed = False, []
+
+            def fail(self, what):
+                self.failed.append(what)
+
+        sp = anchors.Sockperf(Ctx(), seconds=1)
+        self.assertEqual(sp.wraps, (["taskset", "-c", PINS[0]], ["taskset", "-c", PINS[1]]))
+        first = sp("one-way", "udp", 122)
+        self.assertGreaterEqual(first["other_cpu_pct"], 0.0)
+        self.assertIs(sp("one-way", "udp", 122), first, "the same setting ran twice")
+        self.assertIsNone(sp("one-way", "udp", 70000), "an impossible frame gave a result")
+        self.assertEqual(len(Ctx.failed), 1, Ctx.failed)
+
+
+class SaturationAnchors(unittest.TestCase):
+    def test_rows_at_the_fixed_rate_and_the_knee(self):
+        calls = []
+
+        def sp(mode, proto, size, mps=None):
+            calls.append((mode, proto, size, mps))
+            if mode == "one-way":
+                return {"sent_mps": 300000.0, "recv_mps": 200000.0, "other_cpu_pct": 0.0}
+            return {"p50_us": 20.0, "p99_us": 90.0, "sent_mps": mps, "recv_mps": mps,
+                    "other_cpu_pct": 0.0}
+
+        sat = [row(r, r <= 40000, bytes_sent_wire=122000) for r in (5000, 20000, 40000, 80000)]
+        sat += [row(r, r <= 10000, "tcp", bytes_sent_wire=123000) for r in (10000, 20000)]
+        out = {r["label"]: r for r in anchors.saturation_anchors(sat, sp)}
+        self.assertEqual(sorted(out), ["anchor-sat-tcp-20000", "anchor-sat-tcp-knee",
+                                       "anchor-sat-udp-20000", "anchor-sat-udp-knee"])
+        knee = out["anchor-sat-udp-knee"]
+        self.assertEqual((knee["offered_rate_msgs"], knee["sockperf_load_mps"]), ("40000", 40000))
+        self.assertEqual((knee["sockperf_oneway_mps"], knee["sockperf_size_bytes"]),
+                         (200000.0, 122))
+        self.assertNotIn("sockperf_oneway_mps", out["anchor-sat-udp-20000"])
+        self.assertEqual(out["anchor-sat-tcp-knee"]["sockperf_size_bytes"], 123)
+        self.assertIn(("under-load", "tcp", 123, 10000.0), calls)
+        # no knee (nothing failed): the fixed rate only
+        only = anchors.saturation_anchors([row(20000), row(40000)], sp)
+        self.assertEqual([r["label"] for r in only], ["anchor-sat-udp-20000"])
 
 
 class Pinning(unittest.TestCase):
@@ -222,6 +266,9 @@ class Sweep(unittest.TestCase):
         order, done = self.sweep(lambda r: False)
         self.assertEqual(order, [5000, 2500, 1250, 625], "below the floor")
         self.assertEqual(sweep.knee(done), (None, 625))
+        order, _ = self.sweep(lambda r: r <= 3000, saturation.FULL)
+        self.assertEqual(order[-1], saturation.FIXED_RATE, "the anchors' rate, run at the end")
+        self.assertEqual(order.count(saturation.FIXED_RATE), 1)
 
     def test_no_failure_stops_at_the_cap(self):
         order, done = self.sweep(lambda r: True)
