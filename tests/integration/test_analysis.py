@@ -18,12 +18,17 @@ from pylib.ports import HOST, free_port, wait_port
 PINS = pinning.split()
 
 
-class PointRun(unittest.TestCase):
+class PointTest(unittest.TestCase):
+    """A scratch folder for a point's raw outputs (raw) and its server logs (logs)."""
+
     def setUp(self):
         self.raw = tempfile.mkdtemp(prefix="chatbench-test-point-")
         self.logs = os.path.join(self.raw, "logs")
         os.makedirs(self.logs)
         self.addCleanup(shutil.rmtree, self.raw, True)
+
+
+class PointRun(PointTest):
 
     def test_a_point_fills_its_row_in_order(self):
         cpu = str(sorted(os.sched_getaffinity(0))[-1])
@@ -72,14 +77,8 @@ class PointRun(unittest.TestCase):
 
 
 @unittest.skipUnless(PINS, "needs two cores to pin the server and the load generator apart")
-class PinnedPoint(unittest.TestCase):
+class PinnedPoint(PointTest):
     """A point pinned by analysis/pinning.py, run for real with its around_loadgen hook."""
-
-    def setUp(self):
-        self.raw = tempfile.mkdtemp(prefix="chatbench-test-pinned-")
-        self.logs = os.path.join(self.raw, "logs")
-        os.makedirs(self.logs)
-        self.addCleanup(shutil.rmtree, self.raw, True)
 
     def pinned(self, label, proto="udp"):
         return pinning.pin(points.point("probe", label, proto, "probe", 2, 1, True, rate=20),
