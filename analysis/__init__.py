@@ -6,6 +6,8 @@ import root, see pylib/__init__.py).
   scenarios/      one module per benchmark scenario / REPORT.md section (the contract is in
                   scenarios/__init__.py)
   points.py       one point: its loadgen arguments, its time estimate, how it is run
+  pinning.py      server and load generator on separate cores, and each side's core busy share
+  sweep.py        the saturation sweep's criterion, verdicts and next rate (pure functions)
   benchkit.py     the programs under test, servers on free ports, /proc sampling, loadgen
   lossrules.py    nftables loss rules inside the private namespace
   witnesses.py    sockperf and iperf3, the third-party tools our figures are set beside
