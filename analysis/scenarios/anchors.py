@@ -29,8 +29,9 @@ def points(quick):
 
 def after_s(quick):
     """sockperf: ping-pong and under-load per transport, then under-load at 20,000 msg/s
-    and at each knee and a one-way run per frame size (about 10 runs)."""
-    return 14 * (1.7 if quick else 3.7)
+    and at each knee and a one-way run per frame size: about 10 runs quick (a knee at
+    20,000 is the same run), 13 full, each its -t plus about 1.5 s of start and warm-up."""
+    return 10 * 2.8 if quick else 13 * 4.5
 
 
 around_loadgen = pinning.around_loadgen
