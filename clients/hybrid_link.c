@@ -255,7 +255,7 @@ static void *hyb_receiver(void *arg)
     }
     bool was_connected = false;
     while (!atomic_load(&s->quit)) {
-        int fd, rc = net_connect_tcp(s->opt.host, s->opt.control_port, &fd);
+        int fd, rc = net_connect_tcp(s->opt.host, s->opt.control_port, -1, -1, &fd);
         if (rc == 0) {
             set_fds(s, fd, -1, NULL);
             struct hyb_rx rx = {.tcp_fd = fd, .udp_fd = -1, .b = &b};

@@ -110,7 +110,7 @@ static void *tcp_receiver(void *arg)
     }
     bool was_connected = false;
     while (!atomic_load(&s->quit)) {
-        int fd, rc = net_connect_tcp(s->opt.host, s->opt.port, &fd);
+        int fd, rc = net_connect_tcp(s->opt.host, s->opt.port, -1, -1, &fd);
         if (rc == 0) {
             set_fd(s, fd);
             if (atomic_load(&s->quit))

@@ -6,11 +6,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 int net_resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
 {
@@ -67,27 +70,64 @@ int net_bind_udp(const char *host, uint16_t port, int *fd)
     return bound_socket(host, port, SOCK_DGRAM, fd);
 }
 
-int net_connect_tcp(const char *host, uint16_t port, int *fd)
+/* Waits for a non-blocking connect on s to finish: 0 or the connection's -errno,
+ * -ETIMEDOUT once end_ms (CLOCK_MONOTONIC; 0: none) has passed, -ECANCELED as soon as
+ * cancel_fd is readable. */
+static int wait_connected(int s, uint64_t end_ms, int cancel_fd)
+{
+    for (;;) {
+        int ms = -1;
+        if (end_ms != 0) {
+            uint64_t now = clock_now_ms();
+            if (now >= end_ms)
+                return -ETIMEDOUT;
+            ms = end_ms - now > 60000 ? 60000 : (int)(end_ms - now);
+        }
+        struct pollfd p[2] = {{s, POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
+        int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n <= 0)
+            continue; /* a signal or the deadline: checked above */
+        if (cancel_fd >= 0 && p[1].revents != 0)
+            return -ECANCELED;
+        if (p[0].revents != 0) {
+            int err = 0;
+            socklen_t len = sizeof(err);
+            if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                return -errno;
+            return -err;
+        }
+    }
+}
+
+int net_connect_tcp(const char *host, uint16_t port, int timeout_ms, int cancel_fd, int *fd)
 {
     struct sockaddr_in sa;
     int rc = net_resolve(host, port, &sa);
     if (rc < 0)
         return rc;
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* non-blocking while connecting: a blocking connect(2) to an address that drops
+     * packets holds its thread for the whole SYN retry schedule, whatever the caller wants */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0)
         return -errno;
-    while (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (errno == EINTR)
-            continue;
-        rc = -errno;
-        close(s);
-        return rc;
+    uint64_t end = timeout_ms < 0 ? 0 : clock_now_ms() + (uint64_t)timeout_ms;
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rc = errno == EINPROGRESS ? wait_connected(s, end, cancel_fd) : -errno;
+        if (rc < 0)
+            goto out;
     }
+    if ((rc = net_set_nonblock(s, 0)) < 0)
+        goto out;
     int one = 1;
     /* best effort: chat frames are small and latency-sensitive */
     (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *fd = s;
     return 0;
+out:
+    close(s);
+    return rc;
 }
 
 int net_local_port(int fd, uint16_t *port)
@@ -100,20 +140,41 @@ int net_local_port(int fd, uint16_t *port)
     return 0;
 }
 
-int net_write_all(int fd, const void *buf, size_t len)
+int net_write_until(int fd, const void *buf, size_t len, bool (*stop)(void *arg), void *arg)
 {
     const char *p = buf;
+    int flags = MSG_NOSIGNAL | (stop != NULL ? MSG_DONTWAIT : 0);
+    bool sock = true; /* until send(2) says otherwise */
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
+        ssize_t n = sock ? send(fd, p, len, flags) : write(fd, p, len);
+        if (n >= 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
         }
-        p += n;
-        len -= (size_t)n;
+        int err = errno;
+        if (err == ENOTSOCK && sock) {
+            sock = false; /* a pipe, a file or a terminal */
+            continue;
+        }
+        /* without stop, EAGAIN is an answer: SO_SNDTIMEO ran out (the servers' control
+         * connections rely on it), or the caller made the fd non-blocking */
+        if ((err != EINTR && err != EAGAIN && err != EWOULDBLOCK) || (stop == NULL && err != EINTR))
+            return -err;
+        if (stop != NULL && stop(arg))
+            return -ECANCELED;
+        if (err == EINTR)
+            continue;
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        if (poll(&pfd, 1, NET_WAIT_SLICE_MS) < 0 && errno != EINTR)
+            return -errno;
     }
     return 0;
+}
+
+int net_write_all(int fd, const void *buf, size_t len)
+{
+    return net_write_until(fd, buf, len, NULL, NULL);
 }
 
 int net_set_sockbuf(int fd, int rcv, int bytes)
