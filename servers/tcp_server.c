@@ -381,6 +381,8 @@ int main(int argc, char **argv)
     pthread_rwlockattr_destroy(&rwa);
     registry_init(&tcp_srv.reg);
 
+    if (log_start(STDOUT_FILENO, 0) < 0) /* not fatal: lines are then written directly */
+        fprintf(stderr, "tcp_server: no log writer thread; logging directly\n");
     log_line("INFO", "Servidor TCP iniciado na porta %u", (unsigned)port);
     if (nofile > 0 && nofile < tcp_srv.cfg.max_clients + 16)
         log_line("WARN", "Limite de arquivos abertos (%ld) menor que --max-clients (%ld)", nofile,
@@ -404,5 +406,6 @@ int main(int argc, char **argv)
              atomic_load(&tcp_srv.stat_conns), atomic_load(&tcp_srv.stat_chat),
              atomic_load(&tcp_srv.stat_slow), atomic_load(&tcp_srv.stat_refused));
     log_line("INFO", "Servidor encerrado");
+    (void)log_stop(); /* bounded: a stdout nobody reads loses the rest, it cannot hold the exit */
     return 0;
 }

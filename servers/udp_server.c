@@ -399,6 +399,8 @@ int main(int argc, char **argv)
     if (s->cfg.hybrid && (rc = udp_hybrid_start(s, &ctl_t)) < 0)
         die_errno("pthread_create", -rc);
 
+    if (log_start(STDOUT_FILENO, 0) < 0) /* not fatal: lines are then written directly */
+        fprintf(stderr, "udp_server: no log writer thread; logging directly\n");
     log_line("INFO", "Servidor UDP iniciado na porta %u", (unsigned)s->cfg.port);
     if (s->cfg.hybrid)
         log_line("INFO", "Modo híbrido: controle TCP na porta %u", (unsigned)s->cfg.control_port);
@@ -459,5 +461,6 @@ int main(int argc, char **argv)
     close(s->wake_fd);
     close(s->fd);
     log_line("INFO", "Servidor encerrado");
+    (void)log_stop(); /* bounded: a stdout nobody reads loses the rest, it cannot hold the exit */
     return 0;
 }
