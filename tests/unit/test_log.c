@@ -122,6 +122,36 @@ static void log_n(unsigned thread, uint64_t from, uint64_t n, const char *pad)
         log_line("T", "%u %" PRIu64 " %s", thread, i, pad);
 }
 
+/* Every one of total lines is either in the output or counted by a warning, and the
+ * warnings count what log_dropped says. Returns how many warnings there were. */
+static unsigned assert_accounted(const struct sink *k, bool one_thread, uint64_t total)
+{
+    uint64_t warned;
+    unsigned warnings;
+    uint64_t lines = walk(k, one_thread, &warned, &warnings);
+    assert_int_equal(warned, log_dropped());
+    assert_int_equal(lines + warned, total);
+    return warnings;
+}
+
+/* A pipe read as fast as it fills, and the writer on it with a buffer of capacity bytes. */
+static void start_drained(struct sink *k, size_t capacity)
+{
+    sink_open(k, 0);
+    sink_start_reading(k);
+    assert_int_equal(log_start(k->fd[1], capacity), 0);
+}
+
+/* A 4 KiB pipe nobody reads and a 4 KiB buffer, then n lines: most are dropped. */
+static void log_into_a_stalled_pipe(struct sink *k, uint64_t n, const char *pad)
+{
+    sink_open(k, 4096);
+    assert_int_equal(log_start(k->fd[1], 4096), 0);
+    log_n(0, 0, n, pad);
+    assert_true(log_dropped() > 0);
+    assert_true(log_dropped() < n);
+}
+
 /* --- tests --- */
 
 static void test_start_arguments(void **state)
@@ -165,16 +195,11 @@ static void test_order_and_flush(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 0);
-    sink_start_reading(&k);
-    assert_int_equal(log_start(k.fd[1], 0), 0);
+    start_drained(&k, 0);
     log_n(0, 0, 20000, "linha de teste");
     assert_int_equal(log_stop(), 0); /* right away: the buffer is still full of lines */
     sink_finish(&k);
-    uint64_t warned;
-    unsigned warnings;
-    assert_int_equal(walk(&k, true, &warned, &warnings), 20000);
-    assert_int_equal(warned, 0);
+    assert_int_equal(assert_accounted(&k, true, 20000), 0);
     assert_int_equal(log_dropped(), 0);
     sink_free(&k);
 }
@@ -185,23 +210,12 @@ static void test_drops_counted_and_reported_in_place(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 4096);
-    assert_int_equal(log_start(k.fd[1], 4096), 0);
-    const uint64_t total = 3000; /* about 150 KB: far more than 4 KiB of pipe and buffer */
-    log_n(0, 0, total / 2, "texto que ninguém lê");
-    uint64_t dropped = log_dropped();
-    assert_true(dropped > 0);
-    assert_true(dropped < total / 2);
-    sink_start_reading(&k); /* the reader comes back */
-    log_n(0, total / 2, total / 2, "texto que ninguém lê");
+    log_into_a_stalled_pipe(&k, 1500, "texto que ninguém lê"); /* 75 KB: far past 8 KiB */
+    sink_start_reading(&k);                                    /* the reader comes back */
+    log_n(0, 1500, 1500, "texto que ninguém lê");
     assert_int_equal(log_stop(), 0);
     sink_finish(&k);
-    uint64_t warned;
-    unsigned warnings;
-    uint64_t lines = walk(&k, true, &warned, &warnings);
-    assert_true(warnings >= 1);
-    assert_int_equal(warned, log_dropped());
-    assert_int_equal(lines + warned, total);
+    assert_true(assert_accounted(&k, true, 3000) >= 1);
     sink_free(&k);
 }
 
@@ -210,22 +224,15 @@ static void test_warning_written_at_stop(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 4096);
-    assert_int_equal(log_start(k.fd[1], 4096), 0);
-    log_n(0, 0, 1000, "antes de parar");
-    assert_true(log_dropped() > 0);
+    log_into_a_stalled_pipe(&k, 1000, "antes de parar");
     sink_start_reading(&k);
     assert_int_equal(log_stop(), 0);
     sink_finish(&k);
-    uint64_t warned;
-    unsigned warnings;
-    uint64_t lines = walk(&k, true, &warned, &warnings);
-    assert_int_equal(warned, log_dropped());
-    assert_int_equal(lines + warned, 1000);
+    assert_true(assert_accounted(&k, true, 1000) >= 1);
     /* the last line of the output is the warning: the drops were the last events */
-    assert_non_null(strstr(k.data, " linhas de log descartadas\n"));
-    assert_true(strcmp(k.data + k.len - strlen(" linhas de log descartadas\n"),
-                       " linhas de log descartadas\n") == 0);
+    const char *tail = " linhas de log descartadas\n";
+    assert_true(k.len > strlen(tail));
+    assert_string_equal(k.data + k.len - strlen(tail), tail);
     sink_free(&k);
 }
 
@@ -234,10 +241,7 @@ static void test_stop_with_a_stuck_output(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 4096);
-    assert_int_equal(log_start(k.fd[1], 4096), 0);
-    log_n(0, 0, 1000, "presa");
-    assert_true(log_dropped() > 0);
+    log_into_a_stalled_pipe(&k, 1000, "presa");
     assert_int_equal(log_stop(), -ETIMEDOUT); /* returns: the writer was cancelled */
     /* the pipe holds what was written before it filled (the writer's last chunk may end
      * inside a line: the buffer wraps anywhere) */
@@ -269,9 +273,7 @@ static void test_many_threads(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 0);
-    sink_start_reading(&k);
-    assert_int_equal(log_start(k.fd[1], 64 * 1024), 0);
+    start_drained(&k, 64 * 1024);
     pthread_t t[8];
     struct burst b[8];
     for (unsigned i = 0; i < 8; i++) {
@@ -282,11 +284,7 @@ static void test_many_threads(void **state)
         pthread_join(t[i], NULL);
     assert_int_equal(log_stop(), 0);
     sink_finish(&k);
-    uint64_t warned;
-    unsigned warnings;
-    uint64_t lines = walk(&k, false, &warned, &warnings);
-    assert_int_equal(warned, log_dropped());
-    assert_int_equal(lines + warned, 8 * 5000);
+    (void)assert_accounted(&k, false, 8 * 5000);
     sink_free(&k);
 }
 
@@ -295,9 +293,7 @@ static void test_long_line_cut(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 0);
-    sink_start_reading(&k);
-    assert_int_equal(log_start(k.fd[1], 0), 0);
+    start_drained(&k, 0);
     char *big = malloc(LOG_LINE_MAX * 2);
     assert_non_null(big);
     memset(big, 'x', LOG_LINE_MAX * 2 - 1);
@@ -316,9 +312,7 @@ static void test_quiet_drops_messages_only(void **state)
 {
     (void)state;
     struct sink k;
-    sink_open(&k, 0);
-    sink_start_reading(&k);
-    assert_int_equal(log_start(k.fd[1], 0), 0);
+    start_drained(&k, 0);
     log_set_quiet(true);
     log_message("ana", "oculta", 6);
     log_line("INFO", "visivel");
