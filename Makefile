@@ -43,13 +43,16 @@ udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c \
 udp_server_LIBS = $(LIBS_Z)
 test_udp_outq_EXTRA = servers/udp_outq.c
 
+# what both clients share: the session, terminal, frames, commands, backoff and options
+CLIENT_SRCS = clients/client_common.c clients/client_term.c clients/client_frames.c \
+	clients/client_cmds.c clients/client_backoff.c clients/client_opts.c
+
 PROGRAMS += tcp_client
-tcp_client_SRCS = clients/tcp_client.c clients/client_common.c clients/client_opts.c
+tcp_client_SRCS = clients/tcp_client.c $(CLIENT_SRCS)
 tcp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_client
-udp_client_SRCS = clients/udp_client.c clients/client_common.c clients/client_opts.c \
-	clients/hybrid_link.c
+udp_client_SRCS = clients/udp_client.c clients/hybrid_link.c $(CLIENT_SRCS)
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair

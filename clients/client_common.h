@@ -1,6 +1,7 @@
-/* client_common: what tcp_client and udp_client share: options, the input loop (GNU readline
- * on a terminal, plain lines otherwise), printing of server frames, commands and the
- * reconnect backoff. Each transport plugs in through struct cli_transport (iperf style).
+/* client_common: the session tcp_client and udp_client share: its state, the transport
+ * table each client plugs in (iperf style), options, start and the polite exit. The
+ * terminal (client_term), server frames (client_frames), commands (client_cmds) and the
+ * reconnect backoff (client_backoff) have their own files.
  *
  * Threads: the main thread owns stdin, the terminal and the exit path; each transport runs
  * one receiver thread that reads the network, calls cli_handle_frame and reconnects. */
@@ -17,10 +18,9 @@
 
 #define CLI_MAX_FRAME PROTO_MAX_FRAME_DEFAULT     /* the largest frame this client sends */
 #define CLI_RECV_MAX (PROTO_MAX_FRAME_LIMIT + 64) /* the largest frame it accepts */
-#define CLI_BACKOFF_MIN_MS 100u
-#define CLI_BACKOFF_MAX_MS 5000u
-#define CLI_DRAIN_MS 2000u    /* after EOF on stdin: how long to wait for missing ACKs */
-#define CLI_BYE_WAIT_MS 1000u /* after BYE: how long to wait for the server's BYE */
+#define CLI_DRAIN_MS 2000u         /* after EOF on stdin: how long to wait for missing ACKs */
+#define CLI_BYE_WAIT_MS 1000u      /* after BYE: how long to wait for the server's BYE */
+#define CLI_CONNECT_TIMEOUT_S 10.0 /* --connect-timeout default */
 
 struct cli_session;
 
@@ -34,9 +34,11 @@ struct cli_transport {
     bool has_hybrid;       /* accepts --hybrid and --control-port (udp_client) */
     /* Starts the receiver thread (signals are already blocked for it). 0 or -errno. */
     int (*start)(struct cli_session *s);
-    /* Sends one frame (no terminator); thread-safe. 0, -ENOTCONN, or another -errno. */
+    /* Sends one frame (no terminator); thread-safe. 0, -ENOTCONN, -ECANCELED when the
+     * session stops while the peer does not read, or another -errno. */
     int (*send)(struct cli_session *s, const char *frame, size_t len);
-    /* Makes the receiver thread notice s->quit promptly. Main thread, once, at exit. */
+    /* Optional: makes a receiver blocked where the quit pipe cannot reach notice s->quit
+     * (tcp_client: shutdown(2) under its recv). Main thread, once, at exit. */
     void (*wake)(struct cli_session *s);
     /* Joins the receiver thread and frees what start allocated. Main thread, once. */
     void (*stop)(struct cli_session *s);
@@ -46,19 +48,13 @@ struct cli_opts {
     const char *host;
     uint16_t port;
     char id[PROTO_ID_MAX + 1];
-    double ping_interval_s;    /* udp only */
-    bool compress;             /* udp only */
-    bool hybrid;               /* udp only: TCP control connection + tokened datagrams */
-    bool port_set;             /* --port was given */
-    uint16_t control_port;     /* hybrid: the server's TCP control port (default 5002) */
-    unsigned long max_retries; /* 0: retry forever */
-};
-
-/* Exponential backoff with +-50% jitter; owned by one thread. */
-struct cli_backoff {
-    uint32_t next_ms;       /* the next delay before jitter */
-    unsigned long failures; /* consecutive failed attempts since the last success */
-    unsigned int rng;       /* rand_r state */
+    double ping_interval_s;      /* udp only */
+    bool compress;               /* udp only */
+    bool hybrid;                 /* udp only: TCP control connection + tokened datagrams */
+    bool port_set;               /* --port was given */
+    uint16_t control_port;       /* hybrid: the server's TCP control port (default 5002) */
+    unsigned long max_retries;   /* 0: retry forever */
+    unsigned connect_timeout_ms; /* TCP connects (tcp_client, hybrid control) give up then */
 };
 
 /* One WHO row being collected until USERS arrives (receiver thread only). */
@@ -87,6 +83,7 @@ struct cli_session {
 
     int wake_fd[2];           /* receiver threads and signal handlers -> main thread */
     int out_fd[2];            /* readline mode: receiver thread's lines -> main thread */
+    int quit_fd[2];           /* main thread -> receiver: quit; transports poll the read end */
     pthread_mutex_t out_lock; /* line mode: keeps stdout lines whole */
     pthread_t main_thread;
 
@@ -106,16 +103,6 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
 /* client_opts.c: asks for the id on the terminal until a valid one; false at EOF. */
 bool cli_ask_id(struct cli_opts *o);
 
-/* Prints one line for the user; any thread. Never blocks on the network. */
-void cli_printf(struct cli_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Parses and shows one server frame (without terminator) and updates the session: WELCOME
- * marks it registered and rejoins its room, ACK settles an outstanding message, JOINED of
- * itself records the room. *f gets the parsed frame so the transport can react too.
- * Returns PROTO_OK or PROTO_E_BAD_FRAME (shown to the user too). Receiver thread only. */
-enum proto_err cli_handle_frame(struct cli_session *s, const char *buf, size_t len,
-                                struct proto_frame *f);
-
 /* The connection or registration is gone: outstanding messages are forgotten and the main
  * thread holds chat until the next WELCOME. Thread-safe. */
 void cli_lost(struct cli_session *s);
@@ -123,24 +110,19 @@ void cli_lost(struct cli_session *s);
 bool cli_registered(struct cli_session *s);
 bool cli_bye_seen(struct cli_session *s);
 
+/* A chat frame was answered (ACK) or will never be (refused, not sent): one fewer
+ * outstanding. Thread-safe. */
+void cli_settled(struct cli_session *s);
+
 /* Gives up (e.g. --max-retries exhausted): prints msg to stderr, makes main exit with code. */
 void cli_fatal(struct cli_session *s, int code, const char *msg);
 
-/* Sleeps ms milliseconds unless the session is quitting; returns false when quitting. */
-bool cli_sleep(struct cli_session *s, uint32_t ms);
+/* The session is ending (a signal, /quit, cli_fatal, BYE quit). Any thread. */
+bool cli_stopping(struct cli_session *s);
 
-/* Backoff: init, reset after a success, and fail: counts a failed attempt and returns the
- * delay before the next one (ms, jittered), or 0 when --max-retries is exhausted. */
-void cli_backoff_init(struct cli_backoff *b);
-void cli_backoff_reset(struct cli_backoff *b);
-uint32_t cli_backoff_fail(struct cli_session *s, struct cli_backoff *b);
-
-/* After a lost or failed connection to port (rc: 0 = it closed, else -errno of the failed
- * attempt): counts the failure, tells the user ("lost" when it had been connected, with
- * what, e.g. "conexão" or "conexão de controle"), and sleeps the backoff. Returns false when
- * the client must stop (quitting, or --max-retries exhausted: cli_fatal was called). */
-bool cli_retry_wait(struct cli_session *s, struct cli_backoff *b, int rc, bool *was_connected,
-                    uint16_t port, const char *what);
+/* cli_stopping for net_write_until (arg: the session): a write to a peer that does not
+ * read gives up as soon as the session ends. */
+bool cli_stop_writes(void *session);
 
 /* Sends HELLO <id>. 0 or -errno. */
 int cli_send_hello(struct cli_session *s);

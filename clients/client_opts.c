@@ -38,6 +38,16 @@ static void usage(const struct cli_transport *tp, FILE *out)
                 "                       /join over a TCP control connection; chat over UDP\n"
                 "                       with the session token; the server names the UDP port\n"
                 "  --control-port PORT  hybrid: the server's control port (default 5002)\n");
+    if (tp->has_hybrid)
+        fprintf(out,
+                "  --connect-timeout S  hybrid: give up a control connection attempt after\n"
+                "                       S seconds and retry (default %g)\n",
+                CLI_CONNECT_TIMEOUT_S);
+    else
+        fprintf(out,
+                "  --connect-timeout S  give up a connection attempt after S seconds and\n"
+                "                       retry (default %g)\n",
+                CLI_CONNECT_TIMEOUT_S);
     fprintf(out, "  --max-retries N      give up (exit 1) after N failed attempts in a row\n"
                  "                       (default 0: keep retrying; Ctrl-C quits)\n"
                  "  -h, --help           this help\n"
@@ -47,6 +57,8 @@ static void usage(const struct cli_transport *tp, FILE *out)
                  "2 s for the ACKs of its messages, says BYE and exits 0.\n"
                  "Commands: /who, /msg <id> <text>, /join <room>, /quit, /help.\n"
                  "The connection is re-established automatically (backoff 0.1 s to 5 s, +-50%%).\n"
+                 "Ctrl-C ends the client at once, also while it connects or while a server\n"
+                 "that stopped reading holds its writes.\n"
                  "Exit status: 0 ok, 1 could not reach the server or failed, 2 bad usage.\n");
 }
 
@@ -82,13 +94,15 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
         OPT_RETRIES,
         OPT_VERSION,
         OPT_HYBRID,
-        OPT_CONTROL_PORT
+        OPT_CONTROL_PORT,
+        OPT_CONNECT_TIMEOUT
     };
     static const struct option all[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
         {"id", required_argument, NULL, OPT_ID},
         {"max-retries", required_argument, NULL, OPT_RETRIES},
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"ping-interval", required_argument, NULL, OPT_PING},
@@ -110,7 +124,9 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
     o->port = tp->default_port;
     o->ping_interval_s = 5.0;
     o->control_port = 5002;
-    bool control_set = false, ping_set = false;
+    o->connect_timeout_ms = (unsigned)(CLI_CONNECT_TIMEOUT_S * 1000);
+    bool control_set = false, ping_set = false, connect_set = false;
+    double secs;
     opterr = 0;
     int c;
     unsigned long v;
@@ -147,6 +163,12 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
                 return bad_usage(tp, "bad --ping-interval '%s' (0.05 to 3600 seconds)", optarg);
             ping_set = true;
             break;
+        case OPT_CONNECT_TIMEOUT:
+            if (parse_double(optarg, 0.05, 3600, &secs) < 0)
+                return bad_usage(tp, "bad --connect-timeout '%s' (0.05 to 3600 seconds)", optarg);
+            o->connect_timeout_ms = (unsigned)(secs * 1000);
+            connect_set = true;
+            break;
         case OPT_COMPRESS:
             o->compress = true;
             break;
@@ -177,6 +199,8 @@ int cli_parse_args(int argc, char **argv, const struct cli_transport *tp, struct
                          "with --hybrid the control connection keeps the session; "
                          "--ping-interval does not apply%s",
                          "");
+    if (connect_set && tp->has_hybrid && !o->hybrid)
+        return bad_usage(tp, "--connect-timeout needs --hybrid (plain UDP does not connect)%s", "");
     if (o->hybrid && o->compress)
         return bad_usage(tp, "--compress is not available with --hybrid%s", "");
     return -1;

@@ -13,7 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_backoff.h"
 #include "client_common.h"
+#include "client_frames.h"
+#include "client_term.h"
 #include "clock.h"
 #include "net.h"
 
@@ -30,14 +33,14 @@ struct hyb_link {
     int udp_fd;                      /* guarded by write_lock; -1 until a WELCOME */
     bool have_token;                 /* guarded by write_lock; false until a WELCOME */
     char prefix[PROTO_TOKEN_PREFIX]; /* guarded by write_lock: "<token> " */
-    int wake_fd[2];                  /* main thread -> receiver: quit */
 };
 
-static struct hyb_link g_hyb = {.tcp_fd = -1, .udp_fd = -1, .wake_fd = {-1, -1}};
+static struct hyb_link g_hyb = {.tcp_fd = -1, .udp_fd = -1};
 
 /* Sends frame over TCP (chat false) or, token first, over UDP (chat true). */
-static int send_on(struct hyb_link *l, bool chat, const char *frame, size_t len)
+static int send_on(struct cli_session *s, bool chat, const char *frame, size_t len)
 {
+    struct hyb_link *l = s->tp_data;
     char buf[PROTO_TOKEN_PREFIX + CLI_MAX_FRAME + 2];
     if (len > CLI_MAX_FRAME)
         return -EMSGSIZE;
@@ -58,7 +61,9 @@ static int send_on(struct hyb_link *l, bool chat, const char *frame, size_t len)
     } else {
         memcpy(buf, frame, len);
         buf[len] = '\n'; /* one write per frame: a frame is never split by another */
-        rc = l->tcp_fd < 0 ? -ENOTCONN : net_write_all(l->tcp_fd, buf, len + 1);
+        /* a server that stopped reading holds us only until the session ends (Ctrl-C) */
+        rc = l->tcp_fd < 0 ? -ENOTCONN
+                           : net_write_until(l->tcp_fd, buf, len + 1, cli_stop_writes, s);
     }
     pthread_mutex_unlock(&l->write_lock);
     return rc;
@@ -70,7 +75,7 @@ static int hyb_send(struct cli_session *s, const char *frame, size_t len)
     struct proto_frame f;
     bool chat = proto_parse_client(frame, len, &f) == PROTO_OK &&
                 (f.verb == PROTO_MSG || f.verb == PROTO_TO);
-    return send_on(s->tp_data, chat, frame, len);
+    return send_on(s, chat, frame, len);
 }
 
 /* Replaces the session's sockets (fd -1: none) and token (NULL: none); closes the old
@@ -104,7 +109,7 @@ struct hyb_rx {
 
 static void send_bind(struct cli_session *s, struct hyb_rx *rx, uint64_t now)
 {
-    (void)send_on(s->tp_data, true, "PING bind", 9); /* a lost one is sent again */
+    (void)send_on(s, true, "PING bind", 9); /* a lost one is sent again */
     rx->bind_tries++;
     rx->next_bind_ms = now + HYB_BIND_EVERY_MS;
 }
@@ -147,17 +152,7 @@ static bool on_line(struct cli_session *s, struct hyb_rx *rx, const char *line, 
         return on_welcome(s, rx, &f, line, len);
     if (cli_handle_frame(s, line, len, &f) != PROTO_OK)
         return true;
-    if (proto_is_err(&f, PROTO_E_ID_IN_USE)) { /* as tcp_client: ask again later */
-        uint32_t d = cli_backoff_fail(s, rx->b);
-        if (d == 0) {
-            cli_fatal(s, 1, "the id is in use; giving up (--max-retries)");
-            return false;
-        }
-        if (!cli_sleep(s, d))
-            return false;
-        (void)cli_send_hello(s); /* a failure shows up as EOF */
-    }
-    return true;
+    return !proto_is_err(&f, PROTO_E_ID_IN_USE) || cli_retry_hello(s, rx->b);
 }
 
 static void on_datagram(struct cli_session *s, struct hyb_rx *rx, char *buf, size_t len)
@@ -181,7 +176,6 @@ static void on_datagram(struct cli_session *s, struct hyb_rx *rx, char *buf, siz
 /* Runs one session on a connected control socket until it ends. */
 static void run_session(struct cli_session *s, struct hyb_rx *rx, char *buf, char *dbuf)
 {
-    struct hyb_link *l = s->tp_data;
     size_t have = 0;
     bool skipping = false; /* inside a line longer than CLI_RECV_MAX */
     if (cli_send_hello(s) < 0)
@@ -197,7 +191,7 @@ static void run_session(struct cli_session *s, struct hyb_rx *rx, char *buf, cha
         }
         int wait = rx->binding ? (int)(rx->next_bind_ms > now ? rx->next_bind_ms - now : 0) : -1;
         struct pollfd p[3] = {
-            {rx->tcp_fd, POLLIN, 0}, {l->wake_fd[0], POLLIN, 0}, {rx->udp_fd, POLLIN, 0}};
+            {rx->tcp_fd, POLLIN, 0}, {s->quit_fd[0], POLLIN, 0}, {rx->udp_fd, POLLIN, 0}};
         int n = poll(p, rx->udp_fd >= 0 ? 3 : 2, wait);
         if (n < 0 && errno != EINTR) {
             cli_fatal(s, 1, strerror(errno));
@@ -255,7 +249,8 @@ static void *hyb_receiver(void *arg)
     }
     bool was_connected = false;
     while (!atomic_load(&s->quit)) {
-        int fd, rc = net_connect_tcp(s->opt.host, s->opt.control_port, -1, -1, &fd);
+        int fd, rc = net_connect_tcp(s->opt.host, s->opt.control_port,
+                                     (int)s->opt.connect_timeout_ms, s->quit_fd[0], &fd);
         if (rc == 0) {
             set_fds(s, fd, -1, NULL);
             struct hyb_rx rx = {.tcp_fd = fd, .udp_fd = -1, .b = &b};
@@ -281,8 +276,6 @@ static int hyb_start(struct cli_session *s)
     int rc = pthread_mutex_init(&l->write_lock, NULL);
     if (rc != 0)
         return -rc;
-    if (pipe2(l->wake_fd, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -errno;
     s->tp_data = l;
     rc = pthread_create(&l->thread, NULL, hyb_receiver, s);
     if (rc != 0)
@@ -291,26 +284,12 @@ static int hyb_start(struct cli_session *s)
     return 0;
 }
 
-static void hyb_wake(struct cli_session *s)
-{
-    struct hyb_link *l = s->tp_data;
-    char c = 'q';
-    (void)!write(l->wake_fd[1], &c, 1); /* best effort: shutdown below also wakes it */
-    pthread_mutex_lock(&l->write_lock);
-    if (l->tcp_fd >= 0)
-        (void)shutdown(l->tcp_fd, SHUT_RDWR); /* best effort */
-    pthread_mutex_unlock(&l->write_lock);
-}
-
 static void hyb_stop(struct cli_session *s)
 {
     struct hyb_link *l = s->tp_data;
     if (l->started)
         pthread_join(l->thread, NULL);
     l->started = false;
-    close(l->wake_fd[0]);
-    close(l->wake_fd[1]);
-    l->wake_fd[0] = l->wake_fd[1] = -1;
     pthread_mutex_destroy(&l->write_lock);
 }
 
@@ -323,6 +302,5 @@ const struct cli_transport cli_hybrid_transport = {
     .has_hybrid = true,
     .start = hyb_start,
     .send = hyb_send,
-    .wake = hyb_wake,
     .stop = hyb_stop,
 };

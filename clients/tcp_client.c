@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_backoff.h"
 #include "client_common.h"
+#include "client_frames.h"
 #include "net.h"
 
 struct tcp_link {
@@ -35,7 +37,8 @@ static int tcp_send(struct cli_session *s, const char *frame, size_t len)
     pthread_mutex_lock(&s->lock);
     int fd = l->fd;
     pthread_mutex_unlock(&s->lock);
-    int rc = fd < 0 ? -ENOTCONN : net_write_all(fd, buf, len + 1);
+    /* a server that stopped reading holds us only until the session ends (Ctrl-C) */
+    int rc = fd < 0 ? -ENOTCONN : net_write_until(fd, buf, len + 1, cli_stop_writes, s);
     pthread_mutex_unlock(&l->write_lock);
     return rc;
 }
@@ -78,16 +81,8 @@ static void read_frames(struct cli_session *s, int fd, struct cli_backoff *b, ch
                 if (cli_handle_frame(s, buf, line_len, &f) == PROTO_OK) {
                     if (f.verb == PROTO_WELCOME) {
                         cli_backoff_reset(b);
-                    } else if (proto_is_err(&f, PROTO_E_ID_IN_USE)) {
-                        /* the old session may still be timing out: ask again later */
-                        uint32_t d = cli_backoff_fail(s, b);
-                        if (d == 0) {
-                            cli_fatal(s, 1, "the id is in use; giving up (--max-retries)");
-                            return;
-                        }
-                        if (!cli_sleep(s, d))
-                            return;
-                        (void)cli_send_hello(s); /* a failure shows up as EOF */
+                    } else if (proto_is_err(&f, PROTO_E_ID_IN_USE) && !cli_retry_hello(s, b)) {
+                        return;
                     }
                 }
             }
@@ -110,7 +105,8 @@ static void *tcp_receiver(void *arg)
     }
     bool was_connected = false;
     while (!atomic_load(&s->quit)) {
-        int fd, rc = net_connect_tcp(s->opt.host, s->opt.port, -1, -1, &fd);
+        int fd, rc = net_connect_tcp(s->opt.host, s->opt.port, (int)s->opt.connect_timeout_ms,
+                                     s->quit_fd[0], &fd);
         if (rc == 0) {
             set_fd(s, fd);
             if (atomic_load(&s->quit))

@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_backoff.h"
 #include "client_common.h"
+#include "client_frames.h"
+#include "client_term.h"
 #include "clock.h"
 #include "net.h"
 #include "zframe.h"
@@ -19,8 +22,7 @@
 struct udp_link {
     pthread_t thread;
     bool started;
-    int fd;         /* connected UDP socket: only the server's datagrams reach it */
-    int wake_fd[2]; /* main thread -> receiver: quit */
+    int fd; /* connected UDP socket: only the server's datagrams reach it */
     /* --compress: zlib state is per thread, so senders share one under zlock (CPU only,
      * no I/O inside) and the receiver has its own. */
     pthread_mutex_t zlock;
@@ -29,7 +31,7 @@ struct udp_link {
     char ztx_buf[CLI_MAX_FRAME + 64]; /* guarded by zlock */
 };
 
-static struct udp_link g_link = {.fd = -1, .wake_fd = {-1, -1}};
+static struct udp_link g_link = {.fd = -1};
 
 static int send_datagram(int fd, const char *buf, size_t len)
 {
@@ -178,7 +180,7 @@ static void *udp_receiver(void *arg)
         if (rx.registered && rx.last_rx_ms + 3 * interval < next)
             next = rx.last_rx_ms + 3 * interval;
         int wait = next > now ? (int)(next - now) : 0;
-        struct pollfd p[2] = {{l->fd, POLLIN, 0}, {l->wake_fd[0], POLLIN, 0}};
+        struct pollfd p[2] = {{l->fd, POLLIN, 0}, {s->quit_fd[0], POLLIN, 0}};
         int n = poll(p, 2, wait);
         if (n < 0 && errno != EINTR) {
             cli_fatal(s, 1, strerror(errno));
@@ -227,8 +229,7 @@ static int udp_start(struct cli_session *s)
     if (l->fd < 0)
         return -errno;
     /* connect: send() needs no address and datagrams from anyone else are dropped */
-    if (connect(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        pipe2(l->wake_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+    if (connect(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return -errno;
     s->tp_data = l;
     rc = pthread_create(&l->thread, NULL, udp_receiver, s);
@@ -238,13 +239,6 @@ static int udp_start(struct cli_session *s)
     return 0;
 }
 
-static void udp_wake(struct cli_session *s)
-{
-    struct udp_link *l = s->tp_data;
-    char c = 'q';
-    (void)!write(l->wake_fd[1], &c, 1); /* best effort: the poll also times out */
-}
-
 static void udp_stop(struct cli_session *s)
 {
     struct udp_link *l = s->tp_data;
@@ -252,9 +246,7 @@ static void udp_stop(struct cli_session *s)
         pthread_join(l->thread, NULL);
     l->started = false;
     close(l->fd);
-    close(l->wake_fd[0]);
-    close(l->wake_fd[1]);
-    l->fd = l->wake_fd[0] = l->wake_fd[1] = -1;
+    l->fd = -1;
     zframe_destroy(&l->ztx);
     zframe_destroy(&l->zrx);
     pthread_mutex_destroy(&l->zlock);
@@ -269,7 +261,6 @@ static const struct cli_transport udp_transport = {
     .has_hybrid = true,
     .start = udp_start,
     .send = udp_send,
-    .wake = udp_wake,
     .stop = udp_stop,
 };
 

@@ -370,6 +370,7 @@ class CommandLineTest(unittest.TestCase):
             self.assertEqual(p.returncode, 0)
             self.assertIn(b"Usage:", p.stdout)
             self.assertIn(b"--max-retries", p.stdout)
+            self.assertIn(b"--connect-timeout", p.stdout)
             self.assertEqual(b"--ping-interval" in p.stdout, kind == "udp")
             p = self.run_client(kind, "--version")
             self.assertEqual(p.returncode, 0)
@@ -378,12 +379,19 @@ class CommandLineTest(unittest.TestCase):
     def test_bad_options_exit_2(self):
         for kind in ("tcp", "udp"):
             for args in (["--bogus"], ["--port", "0"], ["--port", "x"], ["--id", "bad id!"],
-                         ["--port"], ["--max-retries", "-1"], ["extra"]):
+                         ["--port"], ["--max-retries", "-1"], ["extra"],
+                         ["--connect-timeout", "0"], ["--connect-timeout", "x"]):
                 p = self.run_client(kind, "--id", "ok", *args)
                 self.assertEqual(p.returncode, 2, (kind, args, p.stderr))
                 self.assertIn(b"--help", p.stderr)
         p = self.run_client("tcp", "--ping-interval", "1", "--id", "x")
         self.assertEqual(p.returncode, 2)
+        p = self.run_client("udp", "--connect-timeout", "1", "--id", "x")  # UDP never connects
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--connect-timeout needs --hybrid", p.stderr)
+        for kind in ("tcp", "udp"):  # a good value is taken (then --help exits 0)
+            self.assertEqual(self.run_client(kind, "--connect-timeout", "0.5", "--help")
+                             .returncode, 0)
 
     def test_missing_id_without_terminal(self):
         for kind in ("tcp", "udp"):
