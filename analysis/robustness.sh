@@ -33,6 +33,7 @@ summary() { # the "N passed, N failed" line of scripts/run-tests.sh, or of run.p
 
 run fuzz make --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
 run hostile python3 tests/integration/run.py test_hostile
+run logstop python3 tests/integration/run.py test_log test_client_stop
 run valgrind make --no-print-directory test-valgrind
 if [ $sanitizers = 1 ]; then
     run asan make --no-print-directory test-asan
@@ -67,6 +68,17 @@ echo "| TCP connect/disconnect cycles (8 workers, warm-up included) | $(fig tcp_
 echo "| UDP HELLO/BYE cycles (8 workers) | $(fig udp_churn_cycles $h); table empty after |"
 echo "| UDP flood | $(fig udp_flood_datagrams $h) datagrams from 50 addresses |"
 echo "| out of fds (RLIMIT_NOFILE 24) | server CPU $(fig emfile_cpu_seconds_per_second $h) s/s while saturated; recovered |"
+l=$out/logstop.log
+echo "| stalled log, client Ctrl-C (\`test_log.py\`, \`test_client_stop.py\`) | $(summary $l) |"
+for k in tcp udp; do
+    echo "| ${k}_server, 20,000 frames with stdout never read / read by a SIGSTOPped \`cat\` |" \
+        "all ACKed and relayed in $(fig log_${k}_unread_pipe_seconds $l) s / $(fig log_${k}_stopped_reader_seconds $l) s;" \
+        "$(fig log_${k}_unread_pipe_dropped_lines $l) / $(fig log_${k}_stopped_reader_dropped_lines $l) lines dropped and reported;" \
+        "exit on SIGTERM with a stuck stdout in $(fig log_${k}_stuck_exit_seconds $l) s |"
+done
+echo "| client SIGINT to exit, blocked writing (tcp, hybrid) / connecting (tcp, hybrid) |" \
+    "$(fig client_sigint_tcp_blocked_write_ms $l), $(fig client_sigint_hybrid_blocked_write_ms $l) /" \
+    "$(fig client_sigint_tcp_connecting_ms $l), $(fig client_sigint_hybrid_connecting_ms $l) ms |"
 v=$out/valgrind.log
 for k in tcp udp; do
     echo "| valgrind memcheck, ${k}_server session | errors $(fig valgrind_${k}_errors $v)," \
