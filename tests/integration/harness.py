@@ -205,13 +205,6 @@ class UdpConn:
         self.s.close()
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port the kernel just said was free on HOST (for a server that cannot say --port 0)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def proc_stats(pid):
     """Threads, open fds and RSS (KiB) of a process, from /proc."""
     st = procfs.status(pid, ("Threads", "VmRSS"))

@@ -13,7 +13,6 @@ generous timeout; the time it took is printed as a "robustness: ..." figure, not
 """
 import fcntl
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ import unittest
 
 import harness
 from harness import TIMEOUT, Proc, start_server, wait_until
+from pylib.netns import can_netns
 from test_hybrid import start_hybrid
 
 CLIENT_BIN = os.environ.get("CHATBENCH_CLIENT_BIN", harness.BIN)
@@ -59,20 +59,6 @@ def tcp_sockets(pid):
                 socks.append({"rport": int(x[2].split(":")[1], 16), "state": int(x[3], 16),
                               "tx_queue": tx})
     return socks
-
-
-def netns_problem():
-    """Why this machine cannot run the namespace cases, or None."""
-    if os.geteuid() != 0:
-        return "needs root (unshare -n)"
-    for tool in ("unshare", "ip", "nft"):
-        if not shutil.which(tool):
-            return f"{tool} is not installed (scripts/deps.sh test installs it)"
-    r = subprocess.run(["unshare", "-n", "nft", "add", "table", "inet", "probe"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        return "cannot create a network namespace with nftables: " + r.stderr.strip()[:120]
-    return None
 
 
 class SigintTest(unittest.TestCase):
@@ -174,8 +160,8 @@ class SigintTest(unittest.TestCase):
 
     def in_dropping_netns(self, kind, *args):
         """Starts the client inside a new network namespace where packets to DROPPED vanish."""
-        why = netns_problem()
-        if why:
+        ok, why = can_netns(nft=True)
+        if not ok:
             self.skipTest(why)
         rules = ("add table inet chatbench\n"
                  "add chain inet chatbench input { type filter hook input priority 0; }\n"

@@ -17,14 +17,14 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
 import unittest
 
 import harness
-from harness import Proc, TcpConn, UdpConn, free_port, proc_stats, wait_until
+from harness import Proc, TcpConn, UdpConn, proc_stats, wait_until
+from pylib.ports import free_port
 
 FRAMES = 10000  # per client; two clients
 SLOW = 4.0 if os.environ.get("CHATBENCH_SLOW") else 1.0
@@ -137,8 +137,7 @@ class LogStallTest:
 
     def server_on_pipe(self):
         """Starts the server with stdout into a fresh pipe; returns (popen, port, read_fd)."""
-        kind = socket.SOCK_STREAM if self.kind == "tcp" else socket.SOCK_DGRAM
-        port = free_port(kind)
+        port = free_port(self.kind)
         r, w = os.pipe()
         srv = subprocess.Popen([os.path.join(harness.BIN, f"{self.kind}_server"),
                                 "--port", str(port)], stdout=w)
