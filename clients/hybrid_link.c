@@ -3,7 +3,6 @@
  * session token the server's WELCOME gave (PROTOCOL.md, "Hybrid mode"). Losing the control
  * connection ends the session: reconnect with backoff, register again, get a new token. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* tcp_client: terminal chat client for tcp_server; reconnects with backoff when the
- * connection is lost. The shared parts live in client_common.c. */
+ * connection is lost. The shared parts live in client_*.c (client_common.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -1,8 +1,7 @@
 /* udp_client: terminal chat client for udp_server. One socket for life; PINGs keep the
  * registration alive and HELLO is repeated (with backoff) whenever the server forgot us.
- * The shared parts live in client_common.c; --hybrid runs hybrid_link.c instead. */
+ * The shared parts live in client_*.c (client_common.h); --hybrid runs hybrid_link.c instead. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
