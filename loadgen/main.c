@@ -1,7 +1,9 @@
 /* loadgen: open-loop load generator for chatbench's TCP and UDP chat servers.
  *
  * main() reads like the run: options, limits, clients spread over worker threads by room,
- * set-up, t0, intervals, join, merge, report. See lg.h for the pieces. */
+ * set-up, t0, intervals, join, merge, report. The pieces: config.h (options), worker.h (a
+ * thread and its event loop), client.h (the chat protocol of one client), transport.h (tcp,
+ * udp, hybrid), measure.h (what a client's messages measure), stats.h, report.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -13,9 +15,9 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "lg.h"
 #include "net.h"
 #include "report.h"
+#include "worker.h"
 
 static _Noreturn void die(const char *what, int err)
 {
@@ -87,11 +89,6 @@ int main(int argc, char **argv)
     lg_options(argc, argv, &cfg);
     struct lg_result res = {.cfg = &cfg};
     res.nofile = raise_limits(&cfg);
-    struct sockaddr_in sa;
-    if (net_resolve(cfg.host, cfg.port, &sa) < 0) {
-        fprintf(stderr, "loadgen: cannot resolve --host '%s' to an IPv4 address\n", cfg.host);
-        return 2;
-    }
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         die("signal", errno);
     if (cfg.room_size > 1 && !lg_fanout_tracking(&cfg))
@@ -109,11 +106,8 @@ int main(int argc, char **argv)
     struct lg_worker *workers = calloc(nth, sizeof(*workers));
     if (clients == NULL || idx == NULL || count == NULL || start == NULL || workers == NULL)
         die("out of memory", ENOMEM);
-    for (uint32_t i = 0; i < n; i++) {
-        clients[i].index = i;
-        clients[i].room = i / k;
+    for (uint32_t i = 0; i < n; i++)
         count[(i / k) % nth]++;
-    }
     for (uint32_t t = 0; t < nth; t++)
         start[t + 1] = start[t] + count[t];
     memset(count, 0, nth * sizeof(*count));
@@ -268,7 +262,7 @@ int main(int argc, char **argv)
     if (res.st.connected == 0) {
         fprintf(stderr,
                 "loadgen: ERROR: no client connected to %s:%u (is the %s server running?)\n",
-                cfg.host, cfg.port, lg_proto_name(cfg.proto, true));
+                cfg.host, cfg.port, cfg.transport->upper);
         status = 1;
     } else if (res.st.connect_failed > 0) {
         fprintf(
@@ -279,7 +273,7 @@ int main(int argc, char **argv)
     uint64_t fan_lost = res.st.fanout_expected > res.st.fanout_received
                             ? res.st.fanout_expected - res.st.fanout_received
                             : 0;
-    if (cfg.proto == LG_TCP && (res.st.lost > 0 || res.st.tcp_disorder > 0 || fan_lost > 0)) {
+    if (!cfg.transport->datagrams && (res.st.lost > 0 || res.st.tcp_disorder > 0 || fan_lost > 0)) {
         fprintf(stderr,
                 "loadgen: ERROR: TCP must lose and reorder nothing, yet %" PRIu64
                 " messages were never acknowledged, %" PRIu64 " FROMs never arrived and %" PRIu64

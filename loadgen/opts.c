@@ -1,4 +1,4 @@
-/* opts: the load generator's command line (see lg.h, lg_options). */
+/* opts: the load generator's command line (see config.h, lg_options). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lg.h"
+#include "config.h"
+#include "net.h"
 #include "parse.h"
+#include "transport.h"
 
 #ifndef CHATBENCH_VERSION
 #define CHATBENCH_VERSION "dev"
@@ -186,7 +188,7 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         {0, 0, 0, 0},
     };
     memset(cfg, 0, sizeof(*cfg));
-    cfg->proto = LG_TCP;
+    cfg->transport = &lg_tcp;
     cfg->clients = 1000;
     snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -209,13 +211,8 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         const char *name = optind > 1 ? argv[optind - 1] : "?";
         switch (o) {
         case O_PROTO:
-            if (strcmp(optarg, "tcp") == 0)
-                cfg->proto = LG_TCP;
-            else if (strcmp(optarg, "udp") == 0)
-                cfg->proto = LG_UDP;
-            else if (strcmp(optarg, "hybrid") == 0)
-                cfg->proto = LG_HYBRID;
-            else
+            cfg->transport = lg_transport_find(optarg);
+            if (cfg->transport == NULL)
                 bad("--proto", optarg, "must be tcp, udp or hybrid");
             break;
         case O_CLIENTS:
@@ -318,32 +315,23 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         }
         cfg->rate = cfg->total_rate / cfg->clients;
     }
-    if (cfg->compress && cfg->proto != LG_UDP) {
+    if (cfg->compress && !cfg->transport->compress) {
         fprintf(stderr, "loadgen: --compress applies to --proto udp only\n");
         exit(2);
     }
     if (!port_set)
-        cfg->port = cfg->proto == LG_TCP ? 5000 : cfg->proto == LG_UDP ? 5001 : 5002;
+        cfg->port = cfg->transport->default_port;
+    if (net_resolve(cfg->host, cfg->port, &cfg->server) < 0) {
+        fprintf(stderr, "loadgen: cannot resolve --host '%s' to an IPv4 address\n", cfg->host);
+        exit(2);
+    }
     if (cfg->threads > cfg->clients)
         cfg->threads = cfg->clients;
     if (label != NULL) {
         snprintf(cfg->label, sizeof(cfg->label), "%s", label);
     } else {
         snprintf(cfg->label, sizeof(cfg->label), "%s-c%" PRIu32 "-r%g-s%" PRIu32 "-k%" PRIu32 "%s",
-                 lg_proto_name(cfg->proto, false), cfg->clients, cfg->rate, cfg->size,
-                 cfg->room_size, cfg->compress ? "-z" : "");
+                 cfg->transport->name, cfg->clients, cfg->rate, cfg->size, cfg->room_size,
+                 cfg->compress ? "-z" : "");
     }
-}
-
-const char *lg_proto_name(enum lg_proto p, bool upper)
-{
-    switch (p) {
-    case LG_TCP:
-        return upper ? "TCP" : "tcp";
-    case LG_UDP:
-        return upper ? "UDP" : "udp";
-    case LG_HYBRID:
-        return "hybrid";
-    }
-    return "?";
 }

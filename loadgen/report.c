@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "proto.h"
+#include "transport.h"
 
 #ifndef CHATBENCH_VERSION
 #define CHATBENCH_VERSION "dev"
@@ -100,7 +100,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     const struct lg_stats *s = &r->st;
     uint64_t up = lost_uplink(s);
     lg_row_str(row, "label", c->label);
-    lg_row_str(row, "proto", lg_proto_name(c->proto, false));
+    lg_row_str(row, "proto", c->transport->name);
     lg_row_u64(row, "clients", c->clients);
     lg_row_u64(row, "threads", c->threads);
     lg_row_dbl(row, "duration_s", c->duration_s);
@@ -240,8 +240,7 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     char b1[24], b2[24], b3[24];
     uint64_t up = lost_uplink(s);
     fprintf(f, "chatbench loadgen %s: %s to %s:%u, %" PRIu32 " clients on %" PRIu32 " threads\n",
-            CHATBENCH_VERSION, lg_proto_name(c->proto, true), c->host, c->port, c->clients,
-            c->threads);
+            CHATBENCH_VERSION, c->transport->upper, c->host, c->port, c->clients, c->threads);
     fprintf(f,
             "  settings: rate %g msg/s per client (%g msg/s offered by the %" PRIu64
             " connected, %s), %" PRIu32 " B %s payload, room size %" PRIu32 ", compress %s\n",
@@ -299,11 +298,11 @@ void lg_report_text(const struct lg_result *r, FILE *f)
         lat_line(f, "fan-out last", &s->fanout_last);
     }
     lat_line(f, "send lag", &s->lag);
-    if (c->proto != LG_TCP)
+    if (c->transport->datagrams)
         lat_line(f, "recv lag", &s->rx_lag);
     fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
                "the actual send; ack ~= raw + send lag)\n");
-    if (c->proto != LG_TCP)
+    if (c->transport->datagrams)
         fprintf(f,
                 "  (recv lag: kernel receive time to the loadgen's read, SO_TIMESTAMPNS; part of "
                 "ack and raw)\n");

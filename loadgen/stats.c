@@ -1,7 +1,9 @@
-/* stats: per-thread statistics of the load generator and their merge (see lg.h). */
+/* stats: per-thread statistics of the load generator and their merge (see stats.h). */
+#include "stats.h"
+
 #include <string.h>
 
-#include "lg.h"
+#include "seqstats.h"
 
 static int hinit(struct hist *h)
 {
@@ -85,25 +87,6 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     ADD(jitter_n);
 #undef ADD
     return 0;
-}
-
-void lg_stats_account_client(struct lg_stats *s, const struct lg_acct *a)
-{
-    uint64_t fm = a->first_measured < a->sent_all ? a->first_measured : a->sent_all;
-    uint64_t upto = a->have_hi ? a->hi_seq + 1 : 0; /* seqs 0..hi_seq */
-    if (upto > a->sent_all)
-        upto = a->sent_all;
-    s->sent_all += a->sent_all;
-    if (upto <= fm) { /* no ACK of a measured seq: every measured loss is of unknown direction */
-        s->tail += a->sent_all - fm;
-        return;
-    }
-    s->tail += a->sent_all - upto;
-    uint64_t lo = a->have_base ? a->base_seq + 1 : 0, n_lo = a->have_base ? a->base_n : 0;
-    /* the server's count restarts when it forgets us (re-registration): then hi_n < n_lo and
-     * nothing can be said; uplink copies can make the count exceed the seqs: never negative */
-    if (lo < upto && a->hi_n >= n_lo && upto - lo > a->hi_n - n_lo)
-        s->uplink_est += (upto - lo) - (a->hi_n - n_lo);
 }
 
 struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s)

@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "worker.h"
+
 #include "clock.h"
-#include "lg.h"
 
 atomic_uint_fast64_t lg_t0_ns;
 atomic_int lg_stop;
@@ -92,7 +93,7 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
     for (int batch = 0; w->heap_n > 0 && batch < 4096; batch++) {
         struct lg_client *c = &w->clients[w->heap[0].idx];
         uint64_t due = w->heap[0].due;
-        if (c->state != LG_READY || due >= w->t_end) {
+        if (c->state != LG_READY || due >= w->meter.t_end) {
             heap_pop(w);
             continue;
         }
@@ -101,8 +102,8 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
             if (due > now)
                 break;
         }
-        lg_client_send_msg(w, c, now);
-        w->heap[0].due = lg_sched_peek(&c->sched);
+        lg_client_send_msg(w, c);
+        w->heap[0].due = lg_meas_due(&c->m);
         heap_down(w, 0);
     }
     arm_send_timer(w, clock_now_ns());
@@ -121,8 +122,8 @@ static void start_sending(struct lg_worker *w, uint64_t t0)
 {
     const struct lg_config *cfg = w->cfg;
     w->t0 = t0;
-    w->warm_end = t0 + (uint64_t)(cfg->warmup_s * 1e9);
-    w->t_end = w->warm_end + (uint64_t)(cfg->duration_s * 1e9);
+    w->meter.warm_end = t0 + (uint64_t)(cfg->warmup_s * 1e9);
+    w->meter.t_end = w->meter.warm_end + (uint64_t)(cfg->duration_s * 1e9);
     w->started = true;
     /* who is in: a client not in its room by t0 is a failed set-up */
     for (uint32_t k = 0; k < w->nmine; k++) {
@@ -144,10 +145,10 @@ static void start_sending(struct lg_worker *w, uint64_t t0)
         uint32_t first = c->room * cfg->room_size, members = 0;
         for (uint32_t j = first; j < first + cfg->room_size && j < cfg->clients; j++)
             members += w->clients[j].state == LG_READY;
-        c->room_members = members;
-        lg_sched_init(&c->sched, t0, cfg->rate, cfg->poisson, mix(cfg->seed, c->index));
+        lg_meas_start(&c->m, t0, cfg->rate, cfg->poisson, mix(cfg->seed, c->index),
+                      members > 0 ? members - 1 : 0);
         w->heap[w->heap_n].idx = c->index;
-        w->heap[w->heap_n++].due = lg_sched_peek(&c->sched);
+        w->heap[w->heap_n++].due = lg_meas_due(&c->m);
     }
     heap_build(w);
     arm_send_timer(w, clock_now_ns());
@@ -157,26 +158,8 @@ static void start_sending(struct lg_worker *w, uint64_t t0)
 
 static void finish(struct lg_worker *w)
 {
-    for (uint32_t k = 0; k < w->nmine; k++) {
-        struct lg_client *c = &w->clients[w->mine[k]];
-        lg_client_finish(w, c);
-        lg_client_bye(w, c);
-        /* what the schedule still owed when the run ended: sends the loadgen fell behind on */
-        while (c->state == LG_READY && w->started && lg_sched_peek(&c->sched) < w->t_end) {
-            if (lg_sched_peek(&c->sched) >= w->warm_end)
-                w->st.behind++;
-            lg_sched_advance(&c->sched);
-        }
-        struct lg_acct acct = {.sent_all = c->sent_all,
-                               .first_measured = c->first_measured,
-                               .have_base = c->have_base,
-                               .have_hi = c->have_hi,
-                               .base_seq = c->base_seq,
-                               .base_n = c->base_n,
-                               .hi_seq = c->hi_seq,
-                               .hi_n = c->hi_n};
-        lg_stats_account_client(&w->st, &acct);
-    }
+    for (uint32_t k = 0; k < w->nmine; k++)
+        lg_client_finish(w, &w->clients[w->mine[k]]);
     if (event_base_loopbreak(w->base) < 0)
         w->st.errors++;
 }
@@ -195,6 +178,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         struct lg_ival *t = w->cur;
         w->cur = w->pub;
         w->pub = t;
+        w->meter.iv = w->cur;
         pthread_mutex_unlock(&w->lock);
         atomic_store(&w->swap_done, req);
     }
@@ -210,11 +194,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         if (t0 != 0)
             start_sending(w, t0);
     }
-    if (w->started && atomic_load(&lg_stop) && w->t_end > now)
-        w->t_end = now; /* interrupted: stop sending, still drain */
+    if (w->started && atomic_load(&lg_stop) && w->meter.t_end > now)
+        w->meter.t_end = now; /* interrupted: stop sending, still drain */
 
     /* before the visit below: the tick that ends the sending must count what is in flight */
-    if (w->started && !w->sends_done && now >= w->t_end)
+    if (w->started && !w->sends_done && now >= w->meter.t_end)
         w->sends_done = true; /* the send timer may sleep past t_end: no more sends */
 
     /* visiting every client costs a cache miss each: every tick while set-ups or the drain
@@ -225,30 +209,29 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t inflight = UINT64_MAX;
     if (w->handshakes > 0 || w->sends_done || w->ticks++ % LG_SWEEP_TICKS == 0) {
         inflight = 0;
-        for (uint32_t k = 0; k < w->nmine; k++) {
-            struct lg_client *c = &w->clients[w->mine[k]];
-            lg_client_tick(w, c, now);
-            inflight += lg_client_inflight(c);
-        }
+        for (uint32_t k = 0; k < w->nmine; k++)
+            inflight += lg_client_tick(w, &w->clients[w->mine[k]], now);
     }
 
     if (w->sends_done) {
         uint64_t tmo = (uint64_t)cfg->timeout_ms * 1000000u;
-        /* TCP loses nothing: wait while ACKs keep coming (a saturated server catches up),
-         * until max(--timeout, 5 s) passes without one, or LG_TCP_DRAIN_MAX in all */
-        if (cfg->proto == LG_TCP && tmo < 5000000000u)
+        uint64_t t_end = w->meter.t_end;
+        /* a reliable transport loses nothing: wait while ACKs keep coming (a saturated server
+         * catches up), until max(--timeout, 5 s) passes without one, or LG_TCP_DRAIN_MAX in
+         * all */
+        if (!w->tp->datagrams && tmo < 5000000000u)
             tmo = 5000000000u;
         if (w->drain_end == 0) {
-            w->drain_end = (now > w->t_end ? now : w->t_end) + tmo + LG_TICK_NS;
-            w->drain_acks = w->acks_seen;
+            w->drain_end = (now > t_end ? now : t_end) + tmo + LG_TICK_NS;
+            w->drain_acks = w->meter.acks;
         }
-        if (cfg->proto == LG_TCP) {
-            if (w->acks_seen != w->drain_acks) {
-                w->drain_acks = w->acks_seen;
+        if (!w->tp->datagrams) {
+            if (w->meter.acks != w->drain_acks) {
+                w->drain_acks = w->meter.acks;
                 w->drain_end = now + tmo;
             }
-            if (w->drain_end > w->t_end + LG_TCP_DRAIN_MAX_NS)
-                w->drain_end = w->t_end + LG_TCP_DRAIN_MAX_NS;
+            if (w->drain_end > t_end + LG_TCP_DRAIN_MAX_NS)
+                w->drain_end = t_end + LG_TCP_DRAIN_MAX_NS;
         }
         if (inflight == 0 || now >= w->drain_end || atomic_load(&lg_stop) > 1)
             finish(w);
@@ -264,6 +247,7 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->cfg = cfg;
+    w->tp = cfg->transport;
     w->clients = clients;
     w->mine = mine;
     w->nmine = nmine;
@@ -277,6 +261,10 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
         return rc;
     w->cur = &w->ival[0];
     w->pub = &w->ival[1];
+    w->meter = (struct lg_meter){.st = &w->st,
+                                 .iv = w->cur,
+                                 .timeout_ns = (uint64_t)cfg->timeout_ms * 1000000u,
+                                 .datagrams = w->tp->datagrams};
     if (cfg->compress && (rc = zframe_init(&w->z, NULL)) < 0)
         return rc;
     w->pool_len = 65536 + 4 * (size_t)cfg->size;
@@ -304,44 +292,18 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     if (w->send_timer == NULL || w->tick == NULL)
         return -ENOMEM;
 
-    /* in-flight ring: twice what a --timeout holds at the client's rate, grown on demand */
-    double want = cfg->rate * cfg->timeout_ms / 1000.0 * 2 + 8;
-    uint32_t ring = 8;
-    while (ring < want && ring < (1u << 16))
-        ring *= 2;
-    bool from_streams = lg_fanout_tracking(cfg);
     for (uint32_t k = 0; k < nmine; k++) {
-        struct lg_client *c = &clients[mine[k]];
-        c->w = w;
-        c->fd = -1;
-        c->ufd = -1;
-        c->first_measured = UINT64_MAX;
-        c->ring = calloc(ring, sizeof(*c->ring));
-        c->mask = ring - 1;
-        if (c->ring == NULL)
-            return -ENOMEM;
-        seqstats_init(&c->ack_ss);
-        if (from_streams) {
-            c->from_ss = malloc(cfg->room_size * sizeof(*c->from_ss));
-            if (c->from_ss == NULL)
-                return -ENOMEM;
-            for (uint32_t j = 0; j < cfg->room_size; j++)
-                seqstats_init(&c->from_ss[j]);
-        }
+        uint32_t i = mine[k];
+        if ((rc = lg_client_init(&clients[i], w, i, i / cfg->room_size)) < 0)
+            return rc;
     }
     return 0;
 }
 
 void lg_worker_destroy(struct lg_worker *w)
 {
-    for (uint32_t k = 0; k < w->nmine; k++) {
-        struct lg_client *c = &w->clients[w->mine[k]];
-        lg_client_close(c);
-        free(c->ring);
-        free(c->from_ss);
-        c->ring = NULL;
-        c->from_ss = NULL;
-    }
+    for (uint32_t k = 0; k < w->nmine; k++)
+        lg_client_destroy(&w->clients[w->mine[k]]);
     if (w->send_timer != NULL)
         event_free(w->send_timer);
     if (w->tick != NULL)

@@ -1,0 +1,42 @@
+/* config: the load generator's settings, as the command line gives them (opts.c). Read-only
+ * once lg_options returns: every thread reads it without a lock. */
+#ifndef CHATBENCH_LG_CONFIG_H
+#define CHATBENCH_LG_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "payload.h"
+
+#define LG_MAX_SIZE 3900 /* payload bytes; the frame stays under 4096 */
+
+struct lg_transport;
+
+struct lg_config {
+    const struct lg_transport *transport; /* --proto */
+    uint32_t clients;
+    char host[256];
+    uint16_t port;
+    struct sockaddr_in server; /* host:port, resolved once */
+    uint32_t threads;
+    double duration_s, warmup_s, ramp_s, interval_s;
+    double rate;       /* per client, messages/s */
+    double total_rate; /* 0 unless --total-rate */
+    bool poisson;
+    uint32_t size;
+    enum lg_payload payload;
+    uint32_t room_size;
+    bool compress;
+    uint32_t timeout_ms;
+    const char *out_dir;
+    char label[65];
+    uint64_t seed;
+    bool json, quiet;
+};
+
+/* Parses argv into *cfg. Exits 0 after --help/--version, 2 with a message on bad options
+ * (an unresolvable --host included). */
+void lg_options(int argc, char **argv, struct lg_config *cfg);
+
+#endif
