@@ -95,6 +95,26 @@ static int32_t buckets_to_cover(uint64_t value, int32_t sub_bucket_count, int un
     return buckets;
 }
 
+int32_t hist_index_of(const struct hist *h, uint64_t v)
+{
+    return counts_index_for(h, v > h->highest ? h->highest : v);
+}
+
+uint64_t hist_lowest_equivalent(const struct hist *h, uint64_t v)
+{
+    return lowest_equivalent(h, v);
+}
+
+uint64_t hist_highest_equivalent(const struct hist *h, uint64_t v)
+{
+    return highest_equivalent(h, v);
+}
+
+uint64_t hist_value_at_index(const struct hist *h, int32_t i)
+{
+    return value_at_index(h, i);
+}
+
 /* --- lifecycle --- */
 
 int hist_init(struct hist *h, uint64_t lowest, uint64_t highest, int sigfigs)
@@ -198,6 +218,43 @@ int hist_add(struct hist *dst, const struct hist *src)
     dst->total += src->total;
     dst->clamped += src->clamped;
     dst->sum += src->sum;
+    return 0;
+}
+
+int hist_add_counts(struct hist *h, const uint64_t *counts, int32_t n)
+{
+    if (!h->counts || n < 0 || n > h->counts_len)
+        return -EINVAL;
+    uint64_t total = 0, lo = 0, hi = 0;
+    long double sum = 0;
+    bool first = true;
+    for (int32_t i = 0; i < n; i++) {
+        if (!counts[i])
+            continue;
+        if (total > UINT64_MAX - counts[i])
+            return -EINVAL;
+        total += counts[i];
+        uint64_t base = value_at_index(h, i);
+        if (first)
+            lo = lowest_equivalent(h, base);
+        first = false;
+        hi = highest_equivalent(h, base);
+        sum += (long double)median_equivalent(h, base) * (long double)counts[i];
+    }
+    if (total == 0)
+        return 0;
+    if (h->total > UINT64_MAX - total)
+        return -EINVAL;
+    if (hi > h->highest)
+        hi = h->highest;
+    for (int32_t i = 0; i < n; i++)
+        h->counts[i] += counts[i];
+    if (h->total == 0 || lo < h->min)
+        h->min = lo;
+    if (h->total == 0 || hi > h->max)
+        h->max = hi;
+    h->total += total;
+    h->sum += sum;
     return 0;
 }
 
@@ -458,34 +515,19 @@ int hist_load(struct hist *h, FILE *f)
         goto out;
     }
 
-    uint64_t lo = 0, hi = 0;
-    if (have_stats) {
-        lo = stats[1];
-        hi = stats[2];
-        /* The extras must agree with the counts they describe. */
-        if (lo > hi || hi > h->highest || stats[0] > total ||
-            counts_index_for(h, lo) != first_index || counts_index_for(h, hi) != last_index)
-            goto out;
-        /* Loose bounds: a sum past 2^64 is rounded to the long double's 64 bits. */
-        long double n = (long double)total;
-        if (sum < (long double)lo * n * (1 - 1e-15L) || sum > (long double)hi * n * (1 + 1e-15L))
-            goto out;
-    } else {
-        sum = 0;
-        bool first = true;
-        for (int32_t i = 0; i < h->counts_len; i++) {
-            if (!add[i])
-                continue;
-            uint64_t base = value_at_index(h, i);
-            if (first)
-                lo = lowest_equivalent(h, base);
-            first = false;
-            hi = highest_equivalent(h, base);
-            sum += (long double)median_equivalent(h, base) * (long double)add[i];
-        }
-        if (hi > h->highest)
-            hi = h->highest;
+    if (!have_stats) {
+        rc = hist_add_counts(h, add, h->counts_len);
+        goto out;
     }
+    /* The extras must agree with the counts they describe. */
+    uint64_t lo = stats[1], hi = stats[2];
+    if (lo > hi || hi > h->highest || stats[0] > total || counts_index_for(h, lo) != first_index ||
+        counts_index_for(h, hi) != last_index)
+        goto out;
+    /* Loose bounds: a sum past 2^64 is rounded to the long double's 64 bits. */
+    long double n = (long double)total;
+    if (sum < (long double)lo * n * (1 - 1e-15L) || sum > (long double)hi * n * (1 + 1e-15L))
+        goto out;
     for (int32_t i = 0; i < h->counts_len; i++)
         h->counts[i] += add[i];
     if (h->total == 0 || lo < h->min)
@@ -493,7 +535,7 @@ int hist_load(struct hist *h, FILE *f)
     if (h->total == 0 || hi > h->max)
         h->max = hi;
     h->total += total;
-    h->clamped += have_stats ? stats[0] : 0;
+    h->clamped += stats[0];
     h->sum += sum;
     rc = 0;
 out:

@@ -52,6 +52,21 @@ double hist_mean(const struct hist *h);
 uint64_t hist_min(const struct hist *h); /* 0 when empty */
 uint64_t hist_max(const struct hist *h);
 
+/* The bucket layout, HdrHistogram's (lowest discernible value, significant figures and the
+ * sub-bucket count they give): the counts index of value v (clamped to highest), and the
+ * lowest and highest values equivalent to v (those sharing its count). */
+int32_t hist_index_of(const struct hist *h, uint64_t v);
+uint64_t hist_lowest_equivalent(const struct hist *h, uint64_t v);
+uint64_t hist_highest_equivalent(const struct hist *h, uint64_t v);
+/* The lowest value counted at index i (0 <= i < counts_len). */
+uint64_t hist_value_at_index(const struct hist *h, int32_t i);
+
+/* Adds n raw counts (counts[i] to index i) into h, as a decoded HdrHistogram gives them: min
+ * and max become the lowest and highest equivalent values of the first and last non-zero
+ * index, the sum counts each value at the middle of its range. Returns 0, or -EINVAL when n
+ * exceeds h's counts or the total would overflow (h unchanged). */
+int hist_add_counts(struct hist *h, const uint64_t *counts, int32_t n);
+
 /* Writes the percentile spectrum as CSV rows "percentile,value,count,cumulative_share"
  * with a header, ticks per half-distance as HdrHistogram's output does. scale divides
  * values (1000 turns ns into us). Returns 0 or -errno. */
