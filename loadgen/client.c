@@ -132,7 +132,7 @@ void lg_client_join(struct lg_worker *w, struct lg_client *c, const struct proto
                     uint64_t now)
 {
     (void)f;
-    hist_record(&w->st.connect, now - c->launch_ns);
+    lg_meter_record(&w->meter, LG_CONNECT, now - c->launch_ns);
     send_join(w, c, now);
 }
 

@@ -56,7 +56,7 @@ static void hybrid_welcome(struct lg_worker *w, struct lg_client *c, const struc
 /* The data path works: the set-up is over. */
 static void hybrid_pong(struct lg_worker *w, struct lg_client *c, uint64_t now)
 {
-    hist_record(&w->st.connect, now - c->launch_ns);
+    lg_meter_record(&w->meter, LG_CONNECT, now - c->launch_ns);
     lg_client_ready(w, c);
 }
 

@@ -61,6 +61,18 @@ static long raise_limits(const struct lg_config *cfg)
     return nofile;
 }
 
+/* The Unix time of a CLOCK_MONOTONIC instant (a few microseconds of uncertainty: the two
+ * clocks are read one after the other). */
+static double unix_of(uint64_t mono_ns)
+{
+    struct timespec rt;
+    if (clock_gettime(CLOCK_REALTIME, &rt) < 0)
+        die("clock_gettime", errno);
+    uint64_t now = clock_now_ns();
+    double wall = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
+    return wall + ((double)mono_ns - (double)now) / 1e9;
+}
+
 static double cpu_s(const struct timeval *tv)
 {
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
@@ -172,6 +184,10 @@ int main(int argc, char **argv)
         die("getrusage", errno);
     uint64_t t0 = clock_now_ns() + 2 * LG_TICK_NS; /* every worker sees it before it is due */
     atomic_store(&lg_t0_ns, t0);
+    FILE *hlog = NULL;
+    int hlog_rc = 0;
+    if (cfg.out_dir != NULL)
+        hlog_rc = lg_report_hlog_open(&cfg, unix_of(t0), &hlog);
 
     /* --- intervals --- */
     uint64_t ival_ns = (uint64_t)(cfg.interval_s * 1e9), next = t0 + ival_ns;
@@ -200,7 +216,7 @@ int main(int argc, char **argv)
         uint64_t connected = 0;
         for (uint32_t t = 0; t < nth; t++)
             connected += atomic_load(&workers[t].n_ready) - atomic_load(&workers[t].n_dropped);
-        if (all_done && iv.sent + iv.acked + iv.lost + iv.fanout.total == 0)
+        if (all_done && lg_ival_empty(&iv))
             break; /* nothing happened since the last full interval */
         double t_s = (double)((all_done ? now : next) - t0) / 1e9;
         if (nseries == capseries) {
@@ -211,6 +227,8 @@ int main(int argc, char **argv)
             series = s;
         }
         series_row(&series[nseries++], &cfg, t_s, connected, &iv);
+        if (hlog != NULL && hlog_rc == 0)
+            hlog_rc = lg_report_hlog_interval(hlog, &iv, prev_t_s, t_s);
         if (tty) {
             double secs = t_s - prev_t_s > 0 ? t_s - prev_t_s : (double)ival_ns / 1e9;
             fprintf(stderr,
@@ -224,6 +242,8 @@ int main(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
+    if (hlog != NULL && fclose(hlog) != 0 && hlog_rc == 0)
+        hlog_rc = -errno;
     for (uint32_t t = 0; t < nth; t++) {
         int rc = pthread_join(workers[t].thread, NULL);
         if (rc != 0)
@@ -259,6 +279,11 @@ int main(int argc, char **argv)
     int status = 0;
     if (cfg.out_dir != NULL && lg_report_files(&res, &row, series, nseries) < 0)
         status = 1;
+    if (hlog_rc < 0) {
+        fprintf(stderr, "loadgen: cannot write the interval log in %s: %s\n", cfg.out_dir,
+                strerror(-hlog_rc));
+        status = 1;
+    }
     if (res.st.connected == 0) {
         fprintf(stderr,
                 "loadgen: ERROR: no client connected to %s:%u (is the %s server running?)\n",

@@ -114,7 +114,7 @@ void lg_meas_sent(struct lg_meter *mt, struct lg_meas *m, const struct lg_msg *m
     struct lg_stats *st = mt->st;
     st->sent++;
     st->fanout_expected += s->fan_left;
-    hist_record(&st->lag, tx_ns > msg->intended_ns ? tx_ns - msg->intended_ns : 0);
+    lg_meter_record(mt, LG_LAG, tx_ns > msg->intended_ns ? tx_ns - msg->intended_ns : 0);
     st->bytes_sent_wire += wire; /* TCP: queued bytes count as sent */
     st->bytes_sent_plain += plain;
 }
@@ -177,8 +177,8 @@ bool lg_meas_ack(struct lg_meter *mt, struct lg_meas *m, uint64_t seq, uint64_t 
     hist_record(&mt->iv->ack, now - s->intended_ns);
     if (meas) {
         st->acked++;
-        hist_record(&st->ack, now - s->intended_ns);
-        hist_record(&st->ack_raw, now - s->sent_ns);
+        lg_meter_record(mt, LG_ACK, now - s->intended_ns);
+        lg_meter_record(mt, LG_ACK_RAW, now - s->sent_ns);
     }
     return meas;
 }
@@ -199,7 +199,7 @@ bool lg_meas_from(struct lg_meter *mt, struct lg_meas *rcv, uint32_t pos, struct
     hist_record(&mt->iv->fanout, lat);
     if (meas) {
         st->fanout_received++;
-        hist_record(&st->fanout, lat);
+        lg_meter_record(mt, LG_FANOUT, lat);
     }
     struct lg_slot *s = &snd->ring[seq & snd->mask];
     if (s->used && s->seq == seq && s->fan_left > 0) {
@@ -207,7 +207,7 @@ bool lg_meas_from(struct lg_meter *mt, struct lg_meas *rcv, uint32_t pos, struct
         if (now > s->last_from_ns)
             s->last_from_ns = now;
         if (s->fan_left == 0 && meas)
-            hist_record(&st->fanout_last, s->last_from_ns - s->intended_ns);
+            lg_meter_record(mt, LG_FANOUT_LAST, s->last_from_ns - s->intended_ns);
     }
     return meas;
 }

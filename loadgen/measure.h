@@ -31,6 +31,13 @@ struct lg_meter {
     uint64_t acks;       /* first ACKs of our messages, warm-up included: drain progress */
 };
 
+/* Records v into kind k of the run and of the current interval. */
+static inline void lg_meter_record(struct lg_meter *mt, enum lg_kind k, uint64_t v)
+{
+    hist_record(&mt->st->h[k], v);
+    hist_record(&mt->iv->meas[k], v);
+}
+
 /* One in-flight message (slot seq & mask of the ring). */
 struct lg_slot {
     uint64_t seq;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hlog.h"
 #include "transport.h"
 
 #ifndef CHATBENCH_VERSION
@@ -56,7 +57,7 @@ static double due_share(const struct lg_stats *s)
 
 uint64_t lg_report_lag_limit(const struct lg_stats *s)
 {
-    uint64_t share = (uint64_t)(LG_LAG_BOUND_SHARE * (double)pv(&s->ack, 99));
+    uint64_t share = (uint64_t)(LG_LAG_BOUND_SHARE * (double)pv(&s->h[LG_ACK], 99));
     return share > LG_LAG_BOUND_MIN_NS ? share : LG_LAG_BOUND_MIN_NS;
 }
 
@@ -64,7 +65,7 @@ uint64_t lg_report_lag_limit(const struct lg_stats *s)
  * generator's own delay. */
 static uint64_t own_lag99(const struct lg_stats *s)
 {
-    uint64_t a = pv(&s->lag, 99), b = pv(&s->rx_lag, 99);
+    uint64_t a = pv(&s->h[LG_LAG], 99), b = pv(&s->h[LG_RX_LAG], 99);
     return a > b ? a : b;
 }
 
@@ -115,9 +116,9 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "seed", c->seed);
     lg_row_u64(row, "connected", s->connected);
     lg_row_u64(row, "connect_failed", s->connect_failed);
-    lg_row_dbl(row, "connect_p50_us", us(pv(&s->connect, 50)));
-    lg_row_dbl(row, "connect_p99_us", us(pv(&s->connect, 99)));
-    lg_row_dbl(row, "connect_max_us", us(hist_max(&s->connect)));
+    lg_row_dbl(row, "connect_p50_us", us(pv(&s->h[LG_CONNECT], 50)));
+    lg_row_dbl(row, "connect_p99_us", us(pv(&s->h[LG_CONNECT], 99)));
+    lg_row_dbl(row, "connect_max_us", us(hist_max(&s->h[LG_CONNECT])));
     lg_row_u64(row, "sent", s->sent);
     lg_row_u64(row, "acked", s->acked);
     lg_row_u64(row, "lost", s->lost);
@@ -127,13 +128,13 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "duplicates", s->duplicates);
     lg_row_dbl(row, "achieved_rate_msgs", achieved(r));
     lg_row_dbl(row, "acked_rate_msgs", (r->measured_s > 0 ? (double)s->acked / r->measured_s : 0));
-    pct_cols(row, "ack", &s->ack, true);
-    pct_cols(row, "ack_raw", &s->ack_raw, false);
+    pct_cols(row, "ack", &s->h[LG_ACK], true);
+    pct_cols(row, "ack_raw", &s->h[LG_ACK_RAW], false);
     lg_row_u64(row, "fanout_expected", s->fanout_expected);
     lg_row_u64(row, "fanout_received", s->fanout_received);
-    pct_cols(row, "fanout", &s->fanout, false);
-    lg_row_dbl(row, "fanout_last_p50_us", us(pv(&s->fanout_last, 50)));
-    lg_row_dbl(row, "fanout_last_p99_us", us(pv(&s->fanout_last, 99)));
+    pct_cols(row, "fanout", &s->h[LG_FANOUT], false);
+    lg_row_dbl(row, "fanout_last_p50_us", us(pv(&s->h[LG_FANOUT_LAST], 50)));
+    lg_row_dbl(row, "fanout_last_p99_us", us(pv(&s->h[LG_FANOUT_LAST], 99)));
     lg_row_dbl(row, "jitter_us", s->jitter_n ? s->jitter_sum_ns / (double)s->jitter_n / 1e3 : 0);
     lg_row_u64(row, "bytes_sent_wire", s->bytes_sent_wire);
     lg_row_u64(row, "bytes_recv_wire", s->bytes_recv_wire);
@@ -146,12 +147,12 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "cpu_sys_s", r->cpu_sys_s);
     lg_row_dbl(row, "cpu_us_per_msg",
                ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all));
-    lg_row_dbl(row, "lag_p50_us", us(pv(&s->lag, 50)));
-    lg_row_dbl(row, "lag_p99_us", us(pv(&s->lag, 99)));
-    lg_row_dbl(row, "lag_max_us", us(hist_max(&s->lag)));
-    lg_row_dbl(row, "rx_lag_p50_us", us(pv(&s->rx_lag, 50)));
-    lg_row_dbl(row, "rx_lag_p99_us", us(pv(&s->rx_lag, 99)));
-    lg_row_dbl(row, "rx_lag_max_us", us(hist_max(&s->rx_lag)));
+    lg_row_dbl(row, "lag_p50_us", us(pv(&s->h[LG_LAG], 50)));
+    lg_row_dbl(row, "lag_p99_us", us(pv(&s->h[LG_LAG], 99)));
+    lg_row_dbl(row, "lag_max_us", us(hist_max(&s->h[LG_LAG])));
+    lg_row_dbl(row, "rx_lag_p50_us", us(pv(&s->h[LG_RX_LAG], 50)));
+    lg_row_dbl(row, "rx_lag_p99_us", us(pv(&s->h[LG_RX_LAG], 99)));
+    lg_row_dbl(row, "rx_lag_max_us", us(hist_max(&s->h[LG_RX_LAG])));
     lg_row_u64(row, "loadgen_bound", (uint64_t)lg_report_bound(r));
     /* beyond the agreed columns */
     lg_row_u64(row, "lost_unknown", lost_unknown(s));
@@ -171,7 +172,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "fanout_reordered", s->fanout_reordered);
     lg_row_u64(row, "fanout_last_incomplete", s->fanout_last_incomplete);
     lg_row_u64(row, "fanout_tracking", lg_fanout_tracking(c));
-    lg_row_dbl(row, "fanout_last_max_us", us(hist_max(&s->fanout_last)));
+    lg_row_dbl(row, "fanout_last_max_us", us(hist_max(&s->h[LG_FANOUT_LAST])));
     lg_row_dbl(row, "recv_compress_ratio",
                ratio((double)s->bytes_recv_wire, (double)s->bytes_recv_plain));
     lg_row_u64(row, "sent_all", s->sent_all);
@@ -254,8 +255,8 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     fprintf(f,
             "connections: %" PRIu64 " connected, %" PRIu64 " failed, %" PRIu64
             " dropped later; set-up p50 %s, p99 %s, max %s\n",
-            s->connected, s->connect_failed, s->disconnects, dur(pv(&s->connect, 50), b1, 24),
-            dur(pv(&s->connect, 99), b2, 24), dur(hist_max(&s->connect), b3, 24));
+            s->connected, s->connect_failed, s->disconnects, dur(pv(&s->h[LG_CONNECT], 50), b1, 24),
+            dur(pv(&s->h[LG_CONNECT], 99), b2, 24), dur(hist_max(&s->h[LG_CONNECT]), b3, 24));
     fprintf(f,
             "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
             " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink, %" PRIu64
@@ -287,19 +288,19 @@ void lg_report_text(const struct lg_result *r, FILE *f)
                 "             fan-out last covers the %" PRIu64
                 " messages every member got; %" PRIu64
                 " did not reach every member and are left out (biased low under loss)\n",
-                s->fanout_last.total, s->fanout_last_incomplete);
+                s->h[LG_FANOUT_LAST].total, s->fanout_last_incomplete);
     }
     fprintf(f, "latency        %9s %9s %9s %9s %9s %9s %9s %10s\n", "p50", "p90", "p99", "p99.9",
             "p99.99", "max", "mean", "samples");
-    lat_line(f, "ack", &s->ack);
-    lat_line(f, "ack (raw)", &s->ack_raw);
+    lat_line(f, "ack", &s->h[LG_ACK]);
+    lat_line(f, "ack (raw)", &s->h[LG_ACK_RAW]);
     if (c->room_size > 1) {
-        lat_line(f, "fan-out", &s->fanout);
-        lat_line(f, "fan-out last", &s->fanout_last);
+        lat_line(f, "fan-out", &s->h[LG_FANOUT]);
+        lat_line(f, "fan-out last", &s->h[LG_FANOUT_LAST]);
     }
-    lat_line(f, "send lag", &s->lag);
+    lat_line(f, "send lag", &s->h[LG_LAG]);
     if (c->transport->datagrams)
-        lat_line(f, "recv lag", &s->rx_lag);
+        lat_line(f, "recv lag", &s->h[LG_RX_LAG]);
     fprintf(f, "  (ack: from the intended send time, corrected for coordinated omission; raw: from "
                "the actual send; ack ~= raw + send lag)\n");
     if (c->transport->datagrams)
@@ -365,28 +366,8 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-/* The histograms written to latency.csv and LABEL.KIND.hist, with their kind names. */
-struct hist_kind {
-    const char *kind;
-    const struct hist *h;
-};
-#define HIST_KINDS 7
-
-static void hist_kinds(const struct lg_stats *s, struct hist_kind k[HIST_KINDS])
-{
-    k[0] = (struct hist_kind){"ack", &s->ack};
-    k[1] = (struct hist_kind){"ack_raw", &s->ack_raw};
-    k[2] = (struct hist_kind){"fanout", &s->fanout};
-    k[3] = (struct hist_kind){"fanout_last", &s->fanout_last};
-    k[4] = (struct hist_kind){"connect", &s->connect};
-    k[5] = (struct hist_kind){"lag", &s->lag};
-    k[6] = (struct hist_kind){"rx_lag", &s->rx_lag};
-}
-
 static int write_latency(const struct lg_result *r, const char *path)
 {
-    struct hist_kind kinds[HIST_KINDS];
-    hist_kinds(&r->st, kinds);
     /* linear tenths, then HdrHistogram-style halvings towards 100, then 100 */
     double ps[64];
     size_t np = 0;
@@ -409,18 +390,19 @@ static int write_latency(const struct lg_result *r, const char *path)
     struct lg_row row;
     lg_row_init(&row);
     int rc = 0;
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && rc == 0; k++) {
-        if (kinds[k].h->total == 0)
+    for (int k = 0; k < LG_KINDS && rc == 0; k++) {
+        const struct hist *h = &r->st.h[k];
+        if (h->total == 0)
             continue;
         for (size_t i = 0; i < np && rc == 0; i++) {
             if (i > 0 && ps[i] == ps[i - 1])
                 continue;
             lg_row_clear(&row);
             lg_row_str(&row, "label", r->cfg->label);
-            lg_row_str(&row, "kind", kinds[k].kind);
+            lg_row_str(&row, "kind", lg_kind_names[k]);
             lg_row_dbl(&row, "percentile", ps[i]);
-            lg_row_dbl(&row, "value_us", us(pv(kinds[k].h, ps[i])));
-            lg_row_u64(&row, "count", kinds[k].h->total);
+            lg_row_dbl(&row, "value_us", us(pv(h, ps[i])));
+            lg_row_u64(&row, "count", h->total);
             rc = lg_csv_append(path, &row);
         }
     }
@@ -428,18 +410,53 @@ static int write_latency(const struct lg_result *r, const char *path)
     return rc;
 }
 
+int lg_report_hlog_open(const struct lg_config *cfg, double start_unix, FILE **out)
+{
+    char path[4200], comment[200];
+    *out = NULL;
+    int rc = mkdir_p(cfg->out_dir);
+    snprintf(path, sizeof(path), "%s/%s.hlog", cfg->out_dir, cfg->label);
+    if (rc == 0 && (*out = fopen(path, "w")) == NULL)
+        rc = -errno;
+    if (rc == 0) {
+        snprintf(comment, sizeof(comment),
+                 "[chatbench loadgen %s, label %s: values in nanoseconds, Interval_Max in "
+                 "milliseconds, measured samples only (the warm-up is left out)]",
+                 CHATBENCH_VERSION, cfg->label);
+        rc = hlog_write_head(*out, comment, start_unix);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "loadgen: cannot write %s: %s\n", path, strerror(-rc));
+        if (*out != NULL)
+            (void)fclose(*out); /* already failing */
+        *out = NULL;
+    }
+    return rc;
+}
+
+int lg_report_hlog_interval(FILE *f, const struct lg_ival *v, double start_s, double end_s)
+{
+    for (int k = 0; k < LG_KINDS; k++) {
+        if (v->meas[k].total == 0)
+            continue;
+        int rc =
+            hlog_write_interval(f, lg_kind_names[k], start_s, end_s - start_s, &v->meas[k], 1e6);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int write_hists(const struct lg_result *r)
 {
-    struct hist_kind kinds[HIST_KINDS];
-    hist_kinds(&r->st, kinds);
     char path[4200];
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+    for (int k = 0; k < LG_KINDS; k++) {
         snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, r->cfg->label,
-                 kinds[k].kind);
+                 lg_kind_names[k]);
         FILE *f = fopen(path, "w");
         if (f == NULL)
             return -errno;
-        int rc = hist_save(kinds[k].h, f);
+        int rc = hist_save(&r->st.h[k], f);
         if (fclose(f) != 0 && rc == 0)
             rc = -errno;
         if (rc < 0)

@@ -37,6 +37,14 @@ void lg_report_text(const struct lg_result *r, FILE *f);
 int lg_report_files(const struct lg_result *r, const struct lg_row *row,
                     const struct lg_row *series, size_t nseries);
 
+/* The run's interval log, LABEL.hlog in cfg->out_dir (HdrHistogram's format, hlog.h): the
+ * directory is created and the head written, start_unix being t0 (the warm-up's start) in
+ * Unix time. Returns 0 with *out open, or -errno after printing what failed on stderr. */
+int lg_report_hlog_open(const struct lg_config *cfg, double start_unix, FILE **out);
+
+/* One interval of the log: a line per kind with samples, from start_s to end_s after t0. */
+int lg_report_hlog_interval(FILE *f, const struct lg_ival *v, double start_s, double end_s);
+
 /* The send lag p99 above which the run is LOADGEN-BOUND: max(LG_LAG_BOUND_MIN_NS,
  * LG_LAG_BOUND_SHARE x ack p99). Since ack ~= raw + lag, a larger lag is a large part of
  * what the ack latency shows. */

@@ -5,49 +5,60 @@
 
 #include "seqstats.h"
 
+const char *const lg_kind_names[LG_KINDS] = {"ack",     "ack_raw", "fanout", "fanout_last",
+                                             "connect", "lag",     "rx_lag"};
+
 static int hinit(struct hist *h)
 {
     return hist_init(h, LG_HIST_LOW_NS, LG_HIST_HIGH_NS, LG_HIST_SIGFIGS);
 }
 
-#define LG_HISTS(s)                                                                                \
-    {                                                                                              \
-        &(s)->ack, &(s)->ack_raw, &(s)->fanout, &(s)->fanout_last, &(s)->connect, &(s)->lag,       \
-            &(s)->rx_lag                                                                           \
-    }
-#define LG_NHISTS 7
-
-int lg_stats_init(struct lg_stats *s)
+/* Prepares n histograms (all destroyed again on failure). */
+static int hinit_n(struct hist *h, int n)
 {
-    memset(s, 0, sizeof(*s));
-    struct hist *hs[] = LG_HISTS(s);
-    for (int i = 0; i < LG_NHISTS; i++) {
-        int rc = hinit(hs[i]);
+    for (int i = 0; i < n; i++) {
+        int rc = hinit(&h[i]);
         if (rc < 0) {
-            lg_stats_destroy(s);
+            while (i-- > 0)
+                hist_destroy(&h[i]);
             return rc;
         }
     }
     return 0;
 }
 
+static void hdestroy_n(struct hist *h, int n)
+{
+    for (int i = 0; i < n; i++)
+        hist_destroy(&h[i]);
+}
+
+static int hadd_n(struct hist *d, const struct hist *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = hist_add(&d[i], &s[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int lg_stats_init(struct lg_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    return hinit_n(s->h, LG_KINDS);
+}
+
 void lg_stats_destroy(struct lg_stats *s)
 {
-    struct hist *hs[] = LG_HISTS(s);
-    for (int i = 0; i < LG_NHISTS; i++)
-        if (hs[i]->counts != NULL)
-            hist_destroy(hs[i]);
+    hdestroy_n(s->h, LG_KINDS);
 }
 
 int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
 {
-    struct hist *dh[] = LG_HISTS(d);
-    const struct hist *sh[] = LG_HISTS(s);
-    for (int i = 0; i < LG_NHISTS; i++) {
-        int rc = hist_add(dh[i], sh[i]);
-        if (rc < 0)
-            return rc;
-    }
+    int rc = hadd_n(d->h, s->h, LG_KINDS);
+    if (rc < 0)
+        return rc;
 #define ADD(f) d->f += s->f
     ADD(sent);
     ADD(acked);
@@ -110,31 +121,50 @@ int lg_ival_init(struct lg_ival *v)
 {
     memset(v, 0, sizeof(*v));
     int rc = hinit(&v->ack);
-    if (rc == 0 && (rc = hinit(&v->fanout)) < 0)
+    if (rc < 0)
+        return rc;
+    if ((rc = hinit(&v->fanout)) < 0) {
         hist_destroy(&v->ack);
+        return rc;
+    }
+    if ((rc = hinit_n(v->meas, LG_KINDS)) < 0) {
+        hist_destroy(&v->ack);
+        hist_destroy(&v->fanout);
+    }
     return rc;
 }
 
 void lg_ival_destroy(struct lg_ival *v)
 {
-    if (v->ack.counts != NULL)
-        hist_destroy(&v->ack);
-    if (v->fanout.counts != NULL)
-        hist_destroy(&v->fanout);
+    hist_destroy(&v->ack);
+    hist_destroy(&v->fanout);
+    hdestroy_n(v->meas, LG_KINDS);
 }
 
 void lg_ival_reset(struct lg_ival *v)
 {
     hist_reset(&v->ack);
     hist_reset(&v->fanout);
+    for (int i = 0; i < LG_KINDS; i++)
+        hist_reset(&v->meas[i]);
     v->sent = v->acked = v->lost = 0;
 }
 
 void lg_ival_add(struct lg_ival *d, const struct lg_ival *s)
 {
-    (void)hist_add(&d->ack, &s->ack); /* same parameters by construction */
+    /* same parameters by construction: nothing to fail */
+    (void)hist_add(&d->ack, &s->ack);
     (void)hist_add(&d->fanout, &s->fanout);
+    (void)hadd_n(d->meas, s->meas, LG_KINDS);
     d->sent += s->sent;
     d->acked += s->acked;
     d->lost += s->lost;
+}
+
+bool lg_ival_empty(const struct lg_ival *v)
+{
+    uint64_t n = v->sent + v->acked + v->lost + v->fanout.total;
+    for (int i = 0; i < LG_KINDS; i++)
+        n += v->meas[i].total;
+    return n == 0;
 }

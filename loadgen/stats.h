@@ -16,13 +16,26 @@
 #define LG_HIST_SIGFIGS 3
 #define LG_FROM_STREAMS_MAX (64ull << 20) /* bytes of per-stream FROM accounting */
 
+/* The histograms of a run, in the order of latency.csv; their names are the KIND of
+ * latency.csv, LABEL.KIND.hist and the .hlog's Tag=KIND. */
+enum lg_kind {
+    LG_ACK,         /* ACK latency from the intended send time (coordinated omission) */
+    LG_ACK_RAW,     /* ACK latency from the actual send */
+    LG_FANOUT,      /* FROM latency from the sender's intended time */
+    LG_FANOUT_LAST, /* to the last member, for messages every member got */
+    LG_CONNECT,     /* set-up time of a client */
+    LG_LAG,         /* send lag: actual - intended send time */
+    /* datagrams: user-space receive time - kernel receive time (SO_TIMESTAMPNS) of measured
+     * ACKs and FROMs: the wait in our socket buffer for this worker (empty over TCP) */
+    LG_RX_LAG,
+    LG_KINDS
+};
+extern const char *const lg_kind_names[LG_KINDS];
+
 /* Statistics of one thread (or the merged run). Counters count measured messages only:
  * those whose intended send time is past the warm-up. */
 struct lg_stats {
-    struct hist ack, ack_raw, fanout, fanout_last, connect, lag;
-    /* UDP: user-space receive time - kernel receive time (SO_TIMESTAMPNS) of measured ACKs
-     * and FROMs: the wait in our socket buffer for this worker (empty over TCP) */
-    struct hist rx_lag;
+    struct hist h[LG_KINDS];
     uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
     uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
     /* measured messages some member never got a FROM for: left out of fanout_last */
@@ -70,12 +83,18 @@ struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s);
  * above 1 and at most LG_FROM_STREAMS_MAX bytes of it. Off, those two counts stay 0. */
 bool lg_fanout_tracking(const struct lg_config *cfg);
 
-/* Per-interval figures of every message (warm-up included); a worker fills its current one
- * and swaps it with the main thread's under a lock. */
+/* Per-interval figures; a worker fills its current one and swaps it with the main thread's
+ * under a lock. ack, fanout and the counts cover every message (warm-up included: the time
+ * series); meas holds what the interval added to lg_stats's histograms (the .hlog), so the
+ * intervals of a kind add up to the run's histogram. */
 struct lg_ival {
     struct hist ack, fanout;
     uint64_t sent, acked, lost;
+    struct hist meas[LG_KINDS];
 };
+
+/* Whether the interval holds anything at all. */
+bool lg_ival_empty(const struct lg_ival *v);
 
 int lg_ival_init(struct lg_ival *v);
 void lg_ival_destroy(struct lg_ival *v);

@@ -125,7 +125,7 @@ void lg_udp_read(struct lg_worker *w, struct lg_client *c, int fd)
             /* rx lag: how long the datagram waited in our socket for this worker */
             uint64_t k = rx_kernel_ns(&msgs[i].msg_hdr);
             if (meas && k != 0 && wall != 0)
-                hist_record(&w->st.rx_lag, wall > k ? wall - k : 0);
+                lg_meter_record(&w->meter, LG_RX_LAG, wall > k ? wall - k : 0);
             if (c->state == LG_FAILED)
                 return;
         }

@@ -93,10 +93,10 @@ static void test_split_hand_computed(void **state)
     assert_int_equal(x.uplink, 2);
     assert_int_equal(x.downlink, 0);
     assert_int_equal(x.unknown, 3);
-    assert_int_equal(fx->st.ack.total, 5);
-    assert_int_equal(hist_min(&fx->st.ack), 51000);     /* from the intended time */
-    assert_int_equal(hist_max(&fx->st.ack_raw), 50000); /* from the actual send */
-    assert_int_equal(fx->st.lag.total, 10);
+    assert_int_equal(fx->st.h[LG_ACK].total, 5);
+    assert_int_equal(hist_min(&fx->st.h[LG_ACK]), 51000);     /* from the intended time */
+    assert_int_equal(hist_max(&fx->st.h[LG_ACK_RAW]), 50000); /* from the actual send */
+    assert_int_equal(fx->st.h[LG_LAG].total, 10);
     assert_int_equal(fx->st.bytes_sent_wire, 1000);
 }
 
@@ -257,9 +257,9 @@ static void test_fanout(void **state)
     ack(fx, snd, 1, 2);
     assert_int_equal(fx->st.fanout_received, 3);
     assert_int_equal(fx->st.fanout_dup, 1);
-    assert_int_equal(fx->st.fanout_last.total, 1);
-    assert_int_equal(hist_max(&fx->st.fanout_last), 30000);
-    assert_int_equal(hist_max(&fx->st.fanout), 30000);
+    assert_int_equal(fx->st.h[LG_FANOUT_LAST].total, 1);
+    assert_int_equal(hist_max(&fx->st.h[LG_FANOUT_LAST]), 30000);
+    assert_int_equal(hist_max(&fx->st.h[LG_FANOUT]), 30000);
     lg_meas_finish(&fx->mt, snd, false);
     assert_int_equal(fx->st.fanout_last_incomplete, 1);
     assert_int_equal(fx->st.lost, 0);

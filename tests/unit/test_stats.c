@@ -50,8 +50,8 @@ static void test_merge(void **state)
     st[1].jitter_n = 2;
     st[1].sent_all = 5;
     for (uint64_t v = 1; v <= 100; v++) {
-        hist_record(&st[0].ack, v * 1000000);
-        hist_record(&st[1].ack, (v + 100) * 1000000);
+        hist_record(&st[0].h[LG_ACK], v * 1000000);
+        hist_record(&st[1].h[LG_ACK], (v + 100) * 1000000);
     }
     assert_int_equal(lg_stats_add(&st[0], &st[1]), 0);
     assert_int_equal(st[0].sent, 15);
@@ -59,11 +59,11 @@ static void test_merge(void **state)
     assert_int_equal(st[0].lost, 1);
     assert_int_equal(st[0].sent_all, 5);
     assert_int_equal(st[0].jitter_n, 2);
-    assert_int_equal(st[0].ack.total, 200);
+    assert_int_equal(st[0].h[LG_ACK].total, 200);
     /* the merged median is the 100th of 1..200 ms, to the histogram's 3 digits */
-    uint64_t p50 = hist_percentile(&st[0].ack, 50);
+    uint64_t p50 = hist_percentile(&st[0].h[LG_ACK], 50);
     assert_true(p50 >= 100000000 && p50 <= 100100000);
-    assert_int_equal(hist_max(&st[0].ack), hist_max(&st[1].ack));
+    assert_int_equal(hist_max(&st[0].h[LG_ACK]), hist_max(&st[1].h[LG_ACK]));
 }
 
 /* Resolution: 1 ns up to 2047 ns (LG_HIST_LOW_NS 1), 3 significant digits above. With a
@@ -71,11 +71,11 @@ static void test_merge(void **state)
 static void test_resolution_from_1_ns(void **state)
 {
     struct lg_stats *s = *state;
-    hist_record(&s->ack, 700);
-    assert_int_equal(hist_percentile(&s->ack, 50), 700);
-    hist_reset(&s->ack);
-    hist_record(&s->lag, 1234567);
-    uint64_t v = hist_percentile(&s->lag, 50);
+    hist_record(&s->h[LG_ACK], 700);
+    assert_int_equal(hist_percentile(&s->h[LG_ACK], 50), 700);
+    hist_reset(&s->h[LG_ACK]);
+    hist_record(&s->h[LG_LAG], 1234567);
+    uint64_t v = hist_percentile(&s->h[LG_LAG], 50);
     assert_true(v >= 1234567 && v <= 1234567 + 1234567 / 1000);
 }
 
