@@ -35,7 +35,7 @@ void lg_client_destroy(struct lg_client *c)
 
 static int fmt_id(const struct lg_worker *w, uint32_t index, char *buf, size_t cap)
 {
-    return snprintf(buf, cap, "%s%" PRIu32, w->id_prefix, index);
+    return snprintf(buf, cap, "%s%" PRIu32, w->cfg->id_prefix, index);
 }
 
 static void handshake_over(struct lg_worker *w, struct lg_client *c)
@@ -176,10 +176,10 @@ void lg_client_send_msg(struct lg_worker *w, struct lg_client *c)
 
 /* --- receiving --- */
 
-/* Index of the sender from one of our ids ("L<pid>-<index>"), or UINT32_MAX. */
+/* The run's index of the sender from one of our ids ("L<tag>-<index>"), or UINT32_MAX. */
 static uint32_t sender_index(const struct lg_worker *w, const struct proto_frame *f)
 {
-    if (f->id_len <= w->id_prefix_len || memcmp(f->id, w->id_prefix, w->id_prefix_len) != 0)
+    if (f->id_len <= w->id_prefix_len || memcmp(f->id, w->cfg->id_prefix, w->id_prefix_len) != 0)
         return UINT32_MAX;
     uint64_t v;
     if (parse_u64_span(f->id + w->id_prefix_len, f->id_len - w->id_prefix_len, w->cfg->clients - 1,
@@ -191,18 +191,19 @@ static uint32_t sender_index(const struct lg_worker *w, const struct proto_frame
 static bool on_from(struct lg_worker *w, struct lg_client *c, const struct proto_frame *f,
                     uint64_t now)
 {
+    const struct lg_config *cfg = w->cfg;
     uint32_t si = sender_index(w, f);
-    if (si == UINT32_MAX || f->seq == PROTO_NO_SEQ)
-        return false; /* not one of ours */
-    struct lg_client *snd = &w->clients[si];
-    if (snd->room != c->room || snd->w != w)
+    if (si == UINT32_MAX || f->seq == PROTO_NO_SEQ || si / cfg->room_size != c->room)
+        return false; /* not one of ours (a room is in one shard and one worker) */
+    struct lg_client *snd = &w->clients[lg_shard_local(&cfg->shard, cfg->room_size, si)];
+    if (snd->w != w)
         return false;
     uint64_t t_ns;
     if (parse_u64_prefix(f->text, f->text_len, &t_ns) == 0) {
         w->st.errors++;
         return false;
     }
-    uint32_t pos = si - c->room * w->cfg->room_size;
+    uint32_t pos = si - c->room * cfg->room_size;
     return lg_meas_from(&w->meter, &c->m, pos, &snd->m, f->seq, t_ns, now);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "payload.h"
+#include "shard.h"
 
 #define LG_MAX_SIZE 3900 /* payload bytes; the frame stays under 4096 */
 
@@ -33,6 +34,11 @@ struct lg_config {
     char label[65];
     uint64_t seed;
     bool json, quiet;
+    /* derived */
+    struct lg_shard shard;  /* --shard or the launcher's environment (shard.h) */
+    uint32_t shard_clients; /* this shard's clients (all of them when not sharded) */
+    char id_prefix[16];     /* "L<8 hex digits>-": client k is L...-k; random per process, so
+                             * ids are unique across processes and hosts on one server */
 };
 
 /* Parses argv into *cfg. Exits 0 after --help/--version, 2 with a message on bad options

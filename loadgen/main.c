@@ -45,7 +45,7 @@ static long raise_limits(const struct lg_config *cfg)
     if (rc < 0)
         die("cannot raise the open-file limit (RLIMIT_NOFILE)", -rc);
     /* one socket per client, plus the event bases' own descriptors and stdio */
-    long need = (long)cfg->clients + 8L * cfg->threads + 32;
+    long need = (long)cfg->shard_clients + 8L * cfg->threads + 32;
     if (nofile < need) {
         struct rlimit rl = {.rlim_cur = (rlim_t)need, .rlim_max = (rlim_t)need};
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) { /* raising the hard limit needs root */
@@ -53,7 +53,7 @@ static long raise_limits(const struct lg_config *cfg)
                     "loadgen: %" PRIu32 " clients need %ld open files; the limit is %ld and "
                     "cannot be raised (%s): use fewer clients or raise the hard limit "
                     "(ulimit -Hn, or run as root)\n",
-                    cfg->clients, need, nofile, strerror(errno));
+                    cfg->shard_clients, need, nofile, strerror(errno));
             exit(1);
         }
         nofile = need;
@@ -93,6 +93,9 @@ static void series_row(struct lg_row *row, const struct lg_config *cfg, double t
     lg_row_dbl(row, "ack_p99_us", hist_percentile(&v->ack, 99) / 1e3);
     lg_row_dbl(row, "fanout_p99_us", hist_percentile(&v->fanout, 99) / 1e3);
     lg_row_u64(row, "fanout_received", v->fanout.total);
+    char shard[16];
+    snprintf(shard, sizeof(shard), "%" PRIu32, cfg->shard.index);
+    lg_row_str(row, "shard", shard);
 }
 
 int main(int argc, char **argv)
@@ -108,10 +111,10 @@ int main(int argc, char **argv)
                 "loadgen: warning: %" PRIu32 " clients in rooms of %" PRIu32
                 " need more than %llu MiB to track each FROM stream: fan-out duplicates and "
                 "reordering are not counted (fanout_tracking = 0)\n",
-                cfg.clients, cfg.room_size, LG_FROM_STREAMS_MAX >> 20);
+                cfg.shard_clients, cfg.room_size, LG_FROM_STREAMS_MAX >> 20);
 
-    /* --- clients, by room, rooms round-robin over the threads --- */
-    uint32_t nth = cfg.threads, n = cfg.clients, k = cfg.room_size;
+    /* --- the shard's clients, by room, rooms round-robin over the threads --- */
+    uint32_t nth = cfg.threads, n = cfg.shard_clients, k = cfg.room_size;
     struct lg_client *clients = calloc(n, sizeof(*clients));
     uint32_t *idx = calloc(n, sizeof(*idx));
     uint32_t *count = calloc(nth, sizeof(*count)), *start = calloc(nth + 1, sizeof(*start));

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -53,6 +55,14 @@ static void usage(FILE *f)
             "                        interval log LABEL.hlog into DIR\n"
             "  --label NAME          run name in the CSVs (default from the settings)\n"
             "  --seed N              seed of phases, Poisson gaps and payloads (default 1)\n"
+            "  --shard I/N           be shard I of N (0-based) of one run: rooms go to shards\n"
+            "                        round-robin; without it the shard comes from the\n"
+            "                        launcher: OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE,\n"
+            "                        SLURM_PROCID/NTASKS, or JOB_COMPLETION_INDEX and --shards\n"
+            "  --shards N            the number of shards (a Kubernetes Indexed Job's\n"
+            "                        completions); checked against the launcher's when both\n"
+            "  --launcher NAME       read the shard from this launcher's variables only: ompi,\n"
+            "                        pmi, slurm or k8s (when several are set and disagree)\n"
             "  --json                print the summary as one JSON object instead of text\n"
             "  --quiet               no progress line and no text summary\n"
             "  --help, --version\n"
@@ -132,6 +142,20 @@ static bool valid_label(const char *s)
     return true;
 }
 
+static const char *getenv_const(const char *name)
+{
+    return getenv(name);
+}
+
+/* 32 random bits for the client ids' prefix (pid and time if getrandom fails). */
+static uint32_t run_tag(void)
+{
+    uint32_t tag;
+    if (getrandom(&tag, sizeof(tag), GRND_NONBLOCK) == (ssize_t)sizeof(tag))
+        return tag;
+    return (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+}
+
 enum {
     O_PROTO = 256,
     O_CLIENTS,
@@ -155,6 +179,9 @@ enum {
     O_SEED,
     O_JSON,
     O_QUIET,
+    O_SHARD,
+    O_SHARDS,
+    O_LAUNCHER,
     O_HELP,
     O_VERSION
 };
@@ -184,6 +211,9 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET},
+        {"shard", required_argument, 0, O_SHARD},
+        {"shards", required_argument, 0, O_SHARDS},
+        {"launcher", required_argument, 0, O_LAUNCHER},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
@@ -205,6 +235,7 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
     cfg->seed = 1;
     bool port_set = false, rate_set = false;
     const char *label = NULL;
+    struct lg_shard_opts so = {0};
 
     opterr = 0;
     int o;
@@ -291,6 +322,15 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         case O_QUIET:
             cfg->quiet = true;
             break;
+        case O_SHARD:
+            so.shard = optarg;
+            break;
+        case O_SHARDS:
+            so.shards = (uint32_t)integer("--shards", optarg, 1, LG_SHARDS_MAX);
+            break;
+        case O_LAUNCHER:
+            so.launcher = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -326,8 +366,22 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         fprintf(stderr, "loadgen: cannot resolve --host '%s' to an IPv4 address\n", cfg->host);
         exit(2);
     }
-    if (cfg->threads > cfg->clients)
-        cfg->threads = cfg->clients;
+    char why[256];
+    if (lg_shard_resolve(&so, getenv_const, &cfg->shard, why, sizeof(why)) < 0) {
+        fprintf(stderr, "loadgen: %s\n", why);
+        exit(2);
+    }
+    cfg->shard_clients = lg_shard_clients(&cfg->shard, cfg->clients, cfg->room_size);
+    if (cfg->shard_clients == 0) {
+        fprintf(stderr,
+                "loadgen: shard %" PRIu32 "/%" PRIu32 " has no clients: %" PRIu32
+                " clients in rooms of %" PRIu32 " make fewer rooms than shards\n",
+                cfg->shard.index, cfg->shard.count, cfg->clients, cfg->room_size);
+        exit(2);
+    }
+    if (cfg->threads > cfg->shard_clients)
+        cfg->threads = cfg->shard_clients;
+    snprintf(cfg->id_prefix, sizeof(cfg->id_prefix), "L%08" PRIx32 "-", run_tag());
     if (label != NULL) {
         snprintf(cfg->label, sizeof(cfg->label), "%s", label);
     } else {

@@ -189,6 +189,12 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_u64(row, "interrupted", r->interrupted);
     lg_row_dbl(row, "measured_s", r->measured_s);
     lg_row_str(row, "version", CHATBENCH_VERSION);
+    char shard[16];
+    snprintf(shard, sizeof(shard), "%" PRIu32, c->shard.index);
+    lg_row_str(row, "shard", shard);
+    lg_row_u64(row, "shards", c->shard.count);
+    lg_row_str(row, "shard_source", c->shard.source);
+    lg_row_u64(row, "shard_clients", c->shard_clients);
 }
 
 /* "123 us", "1.23 ms", "2.10 s" */
@@ -241,7 +247,12 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     char b1[24], b2[24], b3[24];
     uint64_t up = lost_uplink(s);
     fprintf(f, "chatbench loadgen %s: %s to %s:%u, %" PRIu32 " clients on %" PRIu32 " threads\n",
-            CHATBENCH_VERSION, c->transport->upper, c->host, c->port, c->clients, c->threads);
+            CHATBENCH_VERSION, c->transport->upper, c->host, c->port, c->shard_clients, c->threads);
+    if (lg_shard_sharded(&c->shard))
+        fprintf(f,
+                "  shard:    %" PRIu32 " of %" PRIu32 " (0-based, from %s): these %" PRIu32
+                " of the run's %" PRIu32 " clients, whole rooms\n",
+                c->shard.index, c->shard.count, c->shard.source, c->shard_clients, c->clients);
     fprintf(f,
             "  settings: rate %g msg/s per client (%g msg/s offered by the %" PRIu64
             " connected, %s), %" PRIu32 " B %s payload, room size %" PRIu32 ", compress %s\n",
@@ -366,7 +377,7 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-static int write_latency(const struct lg_result *r, const char *path)
+static int write_latency(const struct lg_result *r, const struct lg_row *summary, const char *path)
 {
     /* linear tenths, then HdrHistogram-style halvings towards 100, then 100 */
     double ps[64];
@@ -403,6 +414,7 @@ static int write_latency(const struct lg_result *r, const char *path)
             lg_row_dbl(&row, "percentile", ps[i]);
             lg_row_dbl(&row, "value_us", us(pv(h, ps[i])));
             lg_row_u64(&row, "count", h->total);
+            lg_row_str(&row, "shard", lg_row_get(summary, "shard"));
             rc = lg_csv_append(path, &row);
         }
     }
@@ -410,12 +422,22 @@ static int write_latency(const struct lg_result *r, const char *path)
     return rc;
 }
 
+const char *lg_report_stem(const struct lg_config *cfg, char *buf, size_t cap)
+{
+    if (lg_shard_sharded(&cfg->shard))
+        snprintf(buf, cap, "%s.shard%" PRIu32, cfg->label, cfg->shard.index);
+    else
+        snprintf(buf, cap, "%s", cfg->label);
+    return buf;
+}
+
 int lg_report_hlog_open(const struct lg_config *cfg, double start_unix, FILE **out)
 {
-    char path[4200], comment[200];
+    char path[4200], comment[200], stem[LG_STEM];
     *out = NULL;
     int rc = mkdir_p(cfg->out_dir);
-    snprintf(path, sizeof(path), "%s/%s.hlog", cfg->out_dir, cfg->label);
+    snprintf(path, sizeof(path), "%s/%s.hlog", cfg->out_dir,
+             lg_report_stem(cfg, stem, sizeof(stem)));
     if (rc == 0 && (*out = fopen(path, "w")) == NULL)
         rc = -errno;
     if (rc == 0) {
@@ -449,10 +471,10 @@ int lg_report_hlog_interval(FILE *f, const struct lg_ival *v, double start_s, do
 
 static int write_hists(const struct lg_result *r)
 {
-    char path[4200];
+    char path[4200], stem[LG_STEM];
+    lg_report_stem(r->cfg, stem, sizeof(stem));
     for (int k = 0; k < LG_KINDS; k++) {
-        snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, r->cfg->label,
-                 lg_kind_names[k]);
+        snprintf(path, sizeof(path), "%s/%s.%s.hist", r->cfg->out_dir, stem, lg_kind_names[k]);
         FILE *f = fopen(path, "w");
         if (f == NULL)
             return -errno;
@@ -485,7 +507,7 @@ int lg_report_files(const struct lg_result *r, const struct lg_row *row,
     if (rc == 0) {
         snprintf(path, sizeof(path), "%s/latency.csv", dir);
         what = "latency.csv";
-        rc = write_latency(r, path);
+        rc = write_latency(r, row, path);
     }
     if (rc == 0) {
         what = "histograms";

@@ -37,7 +37,11 @@ void lg_report_text(const struct lg_result *r, FILE *f);
 int lg_report_files(const struct lg_result *r, const struct lg_row *row,
                     const struct lg_row *series, size_t nseries);
 
-/* The run's interval log, LABEL.hlog in cfg->out_dir (HdrHistogram's format, hlog.h): the
+/* The stem of the run's file names in --out: LABEL, or LABEL.shardI for a shard. */
+#define LG_STEM 96
+const char *lg_report_stem(const struct lg_config *cfg, char *buf, size_t cap);
+
+/* The run's interval log, STEM.hlog in cfg->out_dir (HdrHistogram's format, hlog.h): the
  * directory is created and the head written, start_unix being t0 (the warm-up's start) in
  * Unix time. Returns 0 with *out open, or -errno after printing what failed on stderr. */
 int lg_report_hlog_open(const struct lg_config *cfg, double start_unix, FILE **out);

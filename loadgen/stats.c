@@ -113,7 +113,7 @@ struct lg_loss_split lg_stats_loss_split(const struct lg_stats *s)
 bool lg_fanout_tracking(const struct lg_config *cfg)
 {
     return cfg->room_size > 1 &&
-           (uint64_t)cfg->clients * (cfg->room_size - 1) * sizeof(struct seqstats) <=
+           (uint64_t)cfg->shard_clients * (cfg->room_size - 1) * sizeof(struct seqstats) <=
                LG_FROM_STREAMS_MAX;
 }
 

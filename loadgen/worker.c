@@ -142,12 +142,14 @@ static void start_sending(struct lg_worker *w, uint64_t t0)
         struct lg_client *c = &w->clients[w->mine[k]];
         if (c->state != LG_READY)
             continue;
+        /* the room's members are consecutive in the shard's array too */
         uint32_t first = c->room * cfg->room_size, members = 0;
+        uint32_t local = lg_shard_local(&cfg->shard, cfg->room_size, first);
         for (uint32_t j = first; j < first + cfg->room_size && j < cfg->clients; j++)
-            members += w->clients[j].state == LG_READY;
+            members += w->clients[local++].state == LG_READY;
         lg_meas_start(&c->m, t0, cfg->rate, cfg->poisson, mix(cfg->seed, c->index),
                       members > 0 ? members - 1 : 0);
-        w->heap[w->heap_n].idx = c->index;
+        w->heap[w->heap_n].idx = w->mine[k]; /* the shard's (local) number */
         w->heap[w->heap_n++].due = lg_meas_due(&c->m);
     }
     heap_build(w);
@@ -251,8 +253,7 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     w->clients = clients;
     w->mine = mine;
     w->nmine = nmine;
-    snprintf(w->id_prefix, sizeof(w->id_prefix), "L%ld-", (long)getpid());
-    w->id_prefix_len = strlen(w->id_prefix);
+    w->id_prefix_len = strlen(cfg->id_prefix);
     lg_rng_seed(&w->rng, mix(cfg->seed, 0x10000000ull + id));
     if (pthread_mutex_init(&w->lock, NULL) != 0)
         return -ENOMEM;
@@ -293,8 +294,8 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
         return -ENOMEM;
 
     for (uint32_t k = 0; k < nmine; k++) {
-        uint32_t i = mine[k];
-        if ((rc = lg_client_init(&clients[i], w, i, i / cfg->room_size)) < 0)
+        uint32_t global = lg_shard_global(&cfg->shard, cfg->room_size, mine[k]);
+        if ((rc = lg_client_init(&clients[mine[k]], w, global, global / cfg->room_size)) < 0)
             return rc;
     }
     return 0;

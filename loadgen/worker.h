@@ -30,7 +30,8 @@ struct lg_worker {
     uint32_t id;
     const struct lg_config *cfg;
     const struct lg_transport *tp; /* cfg->transport */
-    struct lg_client *clients;     /* the run's array; this worker owns the indices below */
+    struct lg_client *clients;     /* the shard's array (local numbers, shard.h); this worker
+                                    * owns the entries below */
     uint32_t *mine;
     uint32_t nmine;
     uint32_t launched, handshakes;
@@ -40,7 +41,7 @@ struct lg_worker {
     /* min-heap of clients by next intended send time */
     struct lg_heap_ent {
         uint64_t due; /* the client's lg_meas_due, copied */
-        uint32_t idx;
+        uint32_t idx; /* in clients[] */
     } * heap;
     uint32_t heap_n;
     uint64_t t0, drain_end;
@@ -64,8 +65,7 @@ struct lg_worker {
     char *scratch, *scratch2;
     char *rx; /* LG_RX_BATCH buffers of LG_RX_SIZE */
     pthread_t thread;
-    char id_prefix[24];
-    size_t id_prefix_len;
+    size_t id_prefix_len; /* of cfg->id_prefix */
 };
 
 /* Set by main: t0 (0 until the set-up is over) and an early stop: 1 after the first

@@ -525,7 +525,8 @@ class LoadgenOutput(unittest.TestCase):
             self.assertEqual(sum(int(dict(zip(ts[0], r))["sent"]) for r in ts[1:]),
                              int(rec["sent_all"]))
             lat = self.read_csv(os.path.join(out, "latency.csv"))
-            self.assertEqual(lat[0], ["label", "kind", "percentile", "value_us", "count"])
+            self.assertEqual(lat[0], ["label", "kind", "percentile", "value_us", "count",
+                                      "shard"])
             kinds = {r[1] for r in lat[1:]}
             self.assertTrue({"ack", "ack_raw", "connect", "lag"} <= kinds)
             ack = [(float(r[2]), float(r[3])) for r in lat[1:] if r[1] == "ack"]
