@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 void lg_row_init(struct lg_row *r)
 {
@@ -114,6 +115,19 @@ static char *header_line(const struct lg_row *r)
     return h;
 }
 
+/* A value, quoted (its quotes doubled) when it holds a comma or a quote. */
+static int put_field(FILE *f, const char *v)
+{
+    if (strpbrk(v, ",\"") == NULL)
+        return fputs(v, f) == EOF ? -EIO : 0;
+    if (fputc('"', f) == EOF)
+        return -EIO;
+    for (const char *p = v; *p != '\0'; p++)
+        if ((*p == '"' && fputc('"', f) == EOF) || fputc(*p, f) == EOF)
+            return -EIO;
+    return fputc('"', f) == EOF ? -EIO : 0;
+}
+
 int lg_csv_append(const char *path, const struct lg_row *r)
 {
     if (r->err != 0)
@@ -127,6 +141,11 @@ int lg_csv_append(const char *path, const struct lg_row *r)
         return -ENOMEM;
     f = fopen(path, "a+");
     if (f == NULL) {
+        rc = -errno;
+        goto out;
+    }
+    /* released by fclose; the header check and the row happen as one step */
+    if (flock(fileno(f), LOCK_EX) < 0) {
         rc = -errno;
         goto out;
     }
@@ -146,7 +165,7 @@ int lg_csv_append(const char *path, const struct lg_row *r)
     }
     /* "a+" appends every write at the end, whatever the read position */
     for (size_t i = 0; i < r->n; i++) {
-        if ((i > 0 && fputc(',', f) == EOF) || fputs(r->cols[i].value, f) == EOF) {
+        if ((i > 0 && fputc(',', f) == EOF) || put_field(f, r->cols[i].value) < 0) {
             rc = -EIO;
             goto out;
         }
@@ -175,4 +194,126 @@ int lg_row_write_json(const struct lg_row *r, FILE *f)
     if (bad || fputs("}\n", f) == EOF)
         return -EIO;
     return 0;
+}
+
+/* --- reading --- */
+
+/* Splits one line (no newline) into fields in place: *fields[i] point into line. Returns
+ * the count, or -1 for a quote out of place. */
+static int split_fields(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        if (n == max)
+            return -1;
+        if (*p == '"') { /* quoted: "" is a quote, the field ends at a lone quote */
+            char *out = ++p;
+            fields[n++] = out;
+            for (;;) {
+                if (*p == '\0')
+                    return -1;
+                if (*p == '"' && p[1] == '"') {
+                    *out++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            *out = '\0';
+            if (*p != ',' && *p != '\0')
+                return -1;
+        } else {
+            fields[n++] = p;
+            p += strcspn(p, ",\"");
+            if (*p == '"')
+                return -1;
+        }
+        if (*p == '\0')
+            return n;
+        *p++ = '\0';
+    }
+}
+
+int lg_csv_read(const char *path, struct lg_row **rows, size_t *n, size_t *bad_line)
+{
+    int rc = 0;
+    char *line = NULL, **names = NULL, **fields = NULL;
+    char *header = NULL;
+    size_t cap = 0, nrows = 0, caprows = 0, lineno = 0;
+    int ncols = 0;
+    struct lg_row *out = NULL;
+    *rows = NULL;
+    *n = 0;
+    *bad_line = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (got > 0 && line[got - 1] == '\n')
+            line[--got] = '\0';
+        if (lineno == 1) {
+            ncols = 1;
+            for (char *p = line; *p != '\0'; p++)
+                ncols += *p == ',';
+            header = strdup(line);
+            names = calloc((size_t)ncols, sizeof(*names));
+            fields = calloc((size_t)ncols + 1, sizeof(*fields));
+            if (header == NULL || names == NULL || fields == NULL) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            if (split_fields(header, names, ncols) != ncols) {
+                rc = -EPROTO;
+                break;
+            }
+            continue;
+        }
+        if (split_fields(line, fields, ncols + 1) != ncols) {
+            rc = -EPROTO;
+            break;
+        }
+        if (nrows == caprows) {
+            caprows = caprows ? caprows * 2 : 8;
+            struct lg_row *r = realloc(out, caprows * sizeof(*r));
+            if (r == NULL) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            out = r;
+        }
+        struct lg_row *r = &out[nrows++];
+        lg_row_init(r);
+        for (int i = 0; i < ncols; i++)
+            lg_row_str(r, names[i], fields[i]);
+        if (r->err != 0) {
+            rc = r->err;
+            goto out;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
+    if (rc == 0 && lineno == 0)
+        rc = -EPROTO; /* not even a header */
+out:
+    if (rc < 0) {
+        *bad_line = lineno;
+        for (size_t i = 0; i < nrows; i++)
+            lg_row_destroy(&out[i]);
+        free(out);
+    } else {
+        *rows = out;
+        *n = nrows;
+    }
+    (void)fclose(f); /* read-only: nothing to lose */
+    free(line);
+    free(header);
+    free(names);
+    free(fields);
+    return rc;
 }

@@ -1,5 +1,6 @@
 /* test_csv: summary rows: header written once, checked on append, column counts, number
- * formatting, JSON. Files live in a fresh temporary directory. */
+ * formatting, quoting, JSON, reading back, and appends from several processes at once.
+ * Files live in a fresh temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fx {
@@ -156,6 +158,85 @@ static void test_json(void **state)
     lg_row_destroy(&r);
 }
 
+/* A value with a comma (a CPU list) is quoted, and reads back whole. */
+static void test_quoting_and_reading_back(void **state)
+{
+    struct fx *f = *state;
+    struct lg_row r;
+    lg_row_init(&r);
+    fill(&r, 10);
+    lg_row_str(&r, "cpus", "0,2-3");
+    lg_row_str(&r, "said", "a \"quote\"");
+    assert_int_equal(lg_csv_append(f->path, &r), 0);
+    char lines[8][256];
+    assert_int_equal(read_lines(f->path, lines, 8), 2);
+    assert_string_equal(lines[1], "run-1,10,-3,1.25,5,,\"0,2-3\",\"a \"\"quote\"\"\"\n");
+    struct lg_row *rows = NULL;
+    size_t n = 0, bad = 0;
+    assert_int_equal(lg_csv_read(f->path, &rows, &n, &bad), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(lg_row_get(&rows[0], "cpus"), "0,2-3");
+    assert_string_equal(lg_row_get(&rows[0], "said"), "a \"quote\"");
+    assert_string_equal(lg_row_get(&rows[0], "sent"), "10");
+    assert_string_equal(lg_row_get(&rows[0], "undefined"), "");
+    lg_row_destroy(&rows[0]);
+    free(rows);
+    lg_row_destroy(&r);
+    /* a row with a field too many, or a stray quote: refused, with its line */
+    FILE *fp = fopen(f->path, "a");
+    assert_non_null(fp);
+    fputs("run-2,1,2,3,4,5,6,7,8\n", fp);
+    fclose(fp);
+    assert_int_equal(lg_csv_read(f->path, &rows, &n, &bad), -EPROTO);
+    assert_int_equal(bad, 3);
+    assert_int_equal(lg_csv_read("/nonexistent/summary.csv", &rows, &n, &bad), -ENOENT);
+}
+
+/* Shards sharing a directory append at once: one header, every row whole. */
+static void test_concurrent_appends(void **state)
+{
+    struct fx *f = *state;
+    enum { PROCS = 4, ROWS = 200 };
+    for (int p = 0; p < PROCS; p++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            struct lg_row r;
+            lg_row_init(&r);
+            char name[16];
+            int rc = 0;
+            for (int i = 0; i < ROWS && rc == 0; i++) {
+                lg_row_clear(&r);
+                lg_row_u64(&r, "proc", (uint64_t)p);
+                for (int c = 0; c < 400; c++) { /* past stdio's 4 KiB: several writes */
+                    snprintf(name, sizeof(name), "col%d", c);
+                    lg_row_u64(&r, name, 1000000000000ull + (uint64_t)i);
+                }
+                rc = lg_csv_append(f->path, &r);
+            }
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st = 0;
+        assert_true(wait(&st) > 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    struct lg_row *rows = NULL;
+    size_t n = 0, bad = 0;
+    assert_int_equal(lg_csv_read(f->path, &rows, &n, &bad), 0);
+    assert_int_equal(n, PROCS * ROWS);
+    int per[PROCS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        per[atoi(lg_row_get(&rows[i], "proc"))]++;
+        assert_int_equal(strlen(lg_row_get(&rows[i], "col399")), 13);
+        lg_row_destroy(&rows[i]);
+    }
+    free(rows);
+    for (int p = 0; p < PROCS; p++)
+        assert_int_equal(per[p], ROWS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +245,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_file_gets_header, setup, teardown),
         cmocka_unit_test(test_many_columns_and_get),
         cmocka_unit_test(test_json),
+        cmocka_unit_test_setup_teardown(test_quoting_and_reading_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
