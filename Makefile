@@ -63,7 +63,8 @@ test_impair_EXTRA = loadgen/impair_core.c
 PROGRAMS += loadgen
 loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \
                loadgen/transport.c loadgen/tcp.c loadgen/udp.c loadgen/hybrid.c \
-               loadgen/measure.c loadgen/shard.c loadgen/stats.c loadgen/report.c loadgen/csv.c \
+               loadgen/measure.c loadgen/shard.c loadgen/merge.c loadgen/stats.c \
+               loadgen/report.c loadgen/csv.c \
                loadgen/schedule.c loadgen/payload.c loadgen/seqstats.c
 loadgen_LIBS = $(LIBS_EVENT) $(LIBS_Z) -lm
 test_schedule_EXTRA = loadgen/schedule.c
@@ -72,6 +73,8 @@ $(BIN)/tests/test_schedule $(BIN)/tests/test_payload: LIBS_Z += -lm
 test_csv_EXTRA = loadgen/csv.c
 test_stats_EXTRA = loadgen/stats.c
 test_shard_EXTRA = loadgen/shard.c
+test_merge_EXTRA = $(filter-out loadgen/main.c,$(loadgen_SRCS))
+$(BIN)/tests/test_merge: LIBS_Z += -lm
 test_measure_EXTRA = loadgen/measure.c loadgen/stats.c loadgen/schedule.c loadgen/seqstats.c
 $(BIN)/tests/test_measure: LIBS_Z += -lm
 

@@ -87,3 +87,33 @@ int parse_prob(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+int parse_cpulist(const char *s, cpu_set_t *out)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const char *p = s;
+    do {
+        size_t n = strcspn(p, ",-");
+        uint64_t lo, hi;
+        int rc = parse_u64_span(p, n, CPU_SETSIZE - 1, &lo);
+        if (rc < 0)
+            return rc;
+        p += n;
+        hi = lo;
+        if (*p == '-') {
+            n = strcspn(++p, ",-");
+            if ((rc = parse_u64_span(p, n, CPU_SETSIZE - 1, &hi)) < 0)
+                return rc;
+            if (hi < lo)
+                return -EINVAL;
+            p += n;
+        }
+        if (*p == '-')
+            return -EINVAL;
+        for (uint64_t c = lo; c <= hi; c++)
+            CPU_SET((size_t)c, &set);
+    } while (*p++ == ',');
+    *out = set;
+    return 0;
+}

@@ -7,6 +7,7 @@
 #ifndef CHATBENCH_PARSE_H
 #define CHATBENCH_PARSE_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +26,9 @@ int parse_double(const char *s, double lo, double hi, double *out);
 
 /* A probability: "0.3" or "30%", in [0, 1]. */
 int parse_prob(const char *s, double *out);
+
+/* A CPU list in taskset -c's syntax: "3", "0-1", "0,2-3" (no spaces; a range's end not below
+ * its start), every CPU below CPU_SETSIZE. *out holds the set (cleared first). */
+int parse_cpulist(const char *s, cpu_set_t *out);
 
 #endif

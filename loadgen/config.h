@@ -4,13 +4,15 @@
 #define CHATBENCH_LG_CONFIG_H
 
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "payload.h"
 #include "shard.h"
 
-#define LG_MAX_SIZE 3900 /* payload bytes; the frame stays under 4096 */
+#define LG_MAX_SIZE 3900     /* payload bytes; the frame stays under 4096 */
+#define LG_SOURCES_MAX 65536 /* --source addresses */
 
 struct lg_transport;
 
@@ -34,6 +36,12 @@ struct lg_config {
     char label[65];
     uint64_t seed;
     bool json, quiet;
+    double start_at;         /* --start-at: t0 in Unix time; 0: as soon as set up */
+    struct in_addr *sources; /* --source: local addresses, client by client round-robin */
+    uint32_t nsources;       /* 0: the kernel picks (one address's ephemeral ports) */
+    bool pin;                /* --cpus given */
+    cpu_set_t cpus;          /* --cpus: worker t runs on the set's (t mod count)-th CPU */
+    char cpus_text[64];      /* --cpus as given ("" without) */
     /* derived */
     struct lg_shard shard;  /* --shard or the launcher's environment (shard.h) */
     uint32_t shard_clients; /* this shard's clients (all of them when not sharded) */
@@ -42,7 +50,9 @@ struct lg_config {
 };
 
 /* Parses argv into *cfg. Exits 0 after --help/--version, 2 with a message on bad options
- * (an unresolvable --host included). */
+ * (an unresolvable --host, a --source that is not this host's, a CPU this process may not
+ * use included). lg_config_destroy frees what it allocated. */
 void lg_options(int argc, char **argv, struct lg_config *cfg);
+void lg_config_destroy(struct lg_config *cfg);
 
 #endif

@@ -41,7 +41,7 @@ static void hybrid_welcome(struct lg_worker *w, struct lg_client *c, const struc
         return;
     }
     proto_token_prefix(f->token, c->token);
-    c->ufd = lg_udp_socket(&sa);
+    c->ufd = lg_udp_socket(w, c, &sa);
     if (c->ufd < 0 ||
         (c->uev = event_new(w->base, c->ufd, EV_READ | EV_PERSIST, data_io, c)) == NULL ||
         event_add(c->uev, NULL) < 0) {

@@ -1,4 +1,5 @@
 /* opts: the load generator's command line (see config.h, lg_options). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +57,13 @@ static void usage(FILE *f)
             "                        interval log LABEL.hlog into DIR\n"
             "  --label NAME          run name in the CSVs (default from the settings)\n"
             "  --seed N              seed of phases, Poisson gaps and payloads (default 1)\n"
+            "  --start-at T          connect, then wait until T (Unix time, fractional\n"
+            "                        seconds) to start the warm-up: shards line up\n"
+            "  --source LIST         local addresses for the client sockets, round-robin:\n"
+            "                        A,B,... or ranges A-B (127.0.0.2-127.0.0.9); each address\n"
+            "                        has its own ephemeral ports\n"
+            "  --cpus LIST           pin worker threads to these CPUs, one each in turn\n"
+            "                        (taskset -c syntax: 1, 0-1, 0,2-3)\n"
             "  --shard I/N           be shard I of N (0-based) of one run: rooms go to shards\n"
             "                        round-robin; without it the shard comes from the\n"
             "                        launcher: OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE,\n"
@@ -142,6 +151,92 @@ static bool valid_label(const char *s)
     return true;
 }
 
+/* --start-at: Unix seconds, within an hour before and a day after now (a time in ms, or
+ * yesterday's, is a mistake worth stopping for). */
+static double start_at(const char *s)
+{
+    double t = num("--start-at", s, 1e9, 1e11);
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+        bad("--start-at", s, "cannot read the clock");
+    double d = t - ((double)now.tv_sec + (double)now.tv_nsec / 1e9);
+    if (d < -3600 || d > 86400)
+        bad("--start-at", s, "more than an hour ago or a day ahead (give Unix seconds)");
+    return t;
+}
+
+/* An IPv4 address of this host: bindable. */
+static bool local_address(struct in_addr a)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = a};
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd); /* a probe: nothing to keep */
+    return ok;
+}
+
+/* --source A,B-C,...: the addresses, in order, ranges expanded. */
+static void sources(const char *arg, struct lg_config *cfg)
+{
+    char *copy = strdup(arg), *rest = copy;
+    uint64_t n = 0, cap = 0;
+    if (copy == NULL)
+        bad("--source", arg, "out of memory");
+    for (char *tok; (tok = strsep(&rest, ",")) != NULL;) {
+        char *dash = strchr(tok, '-');
+        struct in_addr lo, hi;
+        if (dash != NULL)
+            *dash = '\0';
+        if (inet_pton(AF_INET, tok, &lo) != 1 ||
+            (dash != NULL && inet_pton(AF_INET, dash + 1, &hi) != 1))
+            bad("--source", arg, "give IPv4 addresses A,B,... or ranges A-B");
+        uint32_t first = ntohl(lo.s_addr), last = dash != NULL ? ntohl(hi.s_addr) : first;
+        if (last < first || n + (last - first) + 1 > LG_SOURCES_MAX)
+            bad("--source", arg, "a range runs backwards, or more than 65536 addresses");
+        for (uint64_t v = first; v <= last; v++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct in_addr *a = realloc(cfg->sources, cap * sizeof(*a));
+                if (a == NULL)
+                    bad("--source", arg, "out of memory");
+                cfg->sources = a;
+            }
+            cfg->sources[n].s_addr = htonl((uint32_t)v);
+            if (!local_address(cfg->sources[n]))
+                bad("--source", arg, "not all of them are addresses of this host");
+            n++;
+        }
+    }
+    free(copy);
+    if (n == 0)
+        bad("--source", arg, "no address");
+    cfg->nsources = (uint32_t)n;
+}
+
+/* --cpus LIST: CPUs this process may run on. */
+static void cpus(const char *arg, struct lg_config *cfg)
+{
+    cpu_set_t allowed;
+    if (parse_cpulist(arg, &cfg->cpus) < 0 || strlen(arg) >= sizeof(cfg->cpus_text))
+        bad("--cpus", arg, "give a CPU list such as 1, 0-1 or 0,2-3");
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+        bad("--cpus", arg, "cannot read this process's CPUs");
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &cfg->cpus) && !CPU_ISSET(c, &allowed))
+            bad("--cpus", arg, "a CPU this process may not run on (see taskset -p $$)");
+    cfg->pin = true;
+    snprintf(cfg->cpus_text, sizeof(cfg->cpus_text), "%s", arg);
+}
+
+void lg_config_destroy(struct lg_config *cfg)
+{
+    free(cfg->sources);
+    cfg->sources = NULL;
+    cfg->nsources = 0;
+}
+
 static const char *getenv_const(const char *name)
 {
     return getenv(name);
@@ -182,6 +277,9 @@ enum {
     O_SHARD,
     O_SHARDS,
     O_LAUNCHER,
+    O_START_AT,
+    O_SOURCE,
+    O_CPUS,
     O_HELP,
     O_VERSION
 };
@@ -214,6 +312,9 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         {"shard", required_argument, 0, O_SHARD},
         {"shards", required_argument, 0, O_SHARDS},
         {"launcher", required_argument, 0, O_LAUNCHER},
+        {"start-at", required_argument, 0, O_START_AT},
+        {"source", required_argument, 0, O_SOURCE},
+        {"cpus", required_argument, 0, O_CPUS},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
@@ -330,6 +431,15 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
             break;
         case O_LAUNCHER:
             so.launcher = optarg;
+            break;
+        case O_START_AT:
+            cfg->start_at = start_at(optarg);
+            break;
+        case O_SOURCE:
+            sources(optarg, cfg);
+            break;
+        case O_CPUS:
+            cpus(optarg, cfg);
             break;
         case O_HELP:
             usage(stdout);

@@ -190,11 +190,20 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "measured_s", r->measured_s);
     lg_row_str(row, "version", CHATBENCH_VERSION);
     char shard[16];
-    snprintf(shard, sizeof(shard), "%" PRIu32, c->shard.index);
-    lg_row_str(row, "shard", shard);
+    lg_row_str(row, "shard", lg_shard_name(&c->shard, shard, sizeof(shard)));
     lg_row_u64(row, "shards", c->shard.count);
     lg_row_str(row, "shard_source", c->shard.source);
     lg_row_u64(row, "shard_clients", c->shard_clients);
+    lg_row_dbl(row, "start_at", c->start_at);
+    lg_row_dbl(row, "t0_unix", r->t0_unix);
+    lg_row_dbl(row, "interval_s", c->interval_s);
+    lg_row_u64(row, "source_addrs", c->nsources);
+    lg_row_str(row, "loadgen_cpus", c->cpus_text);
+    /* what a merge of shards needs beyond the figures above */
+    lg_row_u64(row, "loss_uplink_est", s->uplink_est);
+    lg_row_u64(row, "loss_tail", s->tail);
+    lg_row_dbl(row, "jitter_sum_ns", s->jitter_sum_ns);
+    lg_row_u64(row, "jitter_samples", s->jitter_n);
 }
 
 /* "123 us", "1.23 ms", "2.10 s" */
@@ -248,11 +257,16 @@ void lg_report_text(const struct lg_result *r, FILE *f)
     uint64_t up = lost_uplink(s);
     fprintf(f, "chatbench loadgen %s: %s to %s:%u, %" PRIu32 " clients on %" PRIu32 " threads\n",
             CHATBENCH_VERSION, c->transport->upper, c->host, c->port, c->shard_clients, c->threads);
-    if (lg_shard_sharded(&c->shard))
+    if (lg_shard_is_part(&c->shard))
         fprintf(f,
                 "  shard:    %" PRIu32 " of %" PRIu32 " (0-based, from %s): these %" PRIu32
                 " of the run's %" PRIu32 " clients, whole rooms\n",
                 c->shard.index, c->shard.count, c->shard.source, c->shard_clients, c->clients);
+    else if (strcmp(c->shard.source, LG_SHARD_MERGED) == 0)
+        fprintf(f,
+                "  merged:   %" PRIu32 " shards added up (histograms bucket by bucket, counters "
+                "summed, rates over the %.3f s their measured windows span)\n",
+                c->shard.count, r->measured_s);
     fprintf(f,
             "  settings: rate %g msg/s per client (%g msg/s offered by the %" PRIu64
             " connected, %s), %" PRIu32 " B %s payload, room size %" PRIu32 ", compress %s\n",
@@ -424,7 +438,7 @@ static int write_latency(const struct lg_result *r, const struct lg_row *summary
 
 const char *lg_report_stem(const struct lg_config *cfg, char *buf, size_t cap)
 {
-    if (lg_shard_sharded(&cfg->shard))
+    if (lg_shard_is_part(&cfg->shard))
         snprintf(buf, cap, "%s.shard%" PRIu32, cfg->label, cfg->shard.index);
     else
         snprintf(buf, cap, "%s", cfg->label);

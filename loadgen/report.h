@@ -23,6 +23,7 @@ struct lg_result {
     long nofile; /* RLIMIT_NOFILE in force */
     bool interrupted;
     double measured_s; /* the measured window: duration_s, or less when interrupted */
+    double t0_unix;    /* the warm-up's start (t0) in Unix time */
 };
 
 /* Fills row with every parameter and figure (summary.csv's columns, units in names). */

@@ -149,9 +149,18 @@ int lg_shard_resolve(const struct lg_shard_opts *o, const char *(*env)(const cha
     return 0;
 }
 
-int lg_shard_sharded(const struct lg_shard *s)
+int lg_shard_is_part(const struct lg_shard *s)
 {
-    return strcmp(s->source, "none") != 0;
+    return strcmp(s->source, "none") != 0 && strcmp(s->source, LG_SHARD_MERGED) != 0;
+}
+
+const char *lg_shard_name(const struct lg_shard *s, char *buf, size_t cap)
+{
+    if (strcmp(s->source, LG_SHARD_MERGED) == 0)
+        snprintf(buf, cap, "all");
+    else
+        snprintf(buf, cap, "%" PRIu32, s->index);
+    return buf;
 }
 
 /* --- the slice: room r belongs to shard r mod count --- */

@@ -40,8 +40,15 @@ struct lg_shard_opts {
 int lg_shard_resolve(const struct lg_shard_opts *o, const char *(*env)(const char *),
                      struct lg_shard *out, char *why, size_t cap);
 
-/* Whether the process is one shard of several runs (a source other than "none"). */
-int lg_shard_sharded(const struct lg_shard *s);
+/* The source of a result merged from every shard (loadgen merge): shard "all". */
+#define LG_SHARD_MERGED "merge"
+
+/* Whether this is one shard's part of a run (its files are LABEL.shardI.*): a source other
+ * than "none" and LG_SHARD_MERGED. */
+int lg_shard_is_part(const struct lg_shard *s);
+
+/* The shard column: "I", or "all" for a merged result. Returns buf. */
+const char *lg_shard_name(const struct lg_shard *s, char *buf, size_t cap);
 
 /* The clients of shard s in a run of `clients` in rooms of room_size. */
 uint32_t lg_shard_clients(const struct lg_shard *s, uint32_t clients, uint32_t room_size);

@@ -1,6 +1,7 @@
 /* stats: per-thread statistics of the load generator and their merge (see stats.h). */
 #include "stats.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "seqstats.h"
@@ -43,6 +44,58 @@ static int hadd_n(struct hist *d, const struct hist *s, int n)
     return 0;
 }
 
+#define C(col, field)                                                                              \
+    {                                                                                              \
+        col, offsetof(struct lg_stats, field)                                                      \
+    }
+const struct lg_counter_def lg_counter_defs[LG_COUNTERS] = {
+    C("sent", sent),
+    C("acked", acked),
+    C("lost", lost),
+    C("late", late),
+    C("duplicates", duplicates),
+    C("reordered", reordered),
+    C("too_old", too_old),
+    C("fanout_expected", fanout_expected),
+    C("fanout_received", fanout_received),
+    C("fanout_duplicates", fanout_dup),
+    C("fanout_reordered", fanout_reordered),
+    C("fanout_last_incomplete", fanout_last_incomplete),
+    C("connected", connected),
+    C("connect_failed", connect_failed),
+    C("errors", errors),
+    C("tcp_disorder", tcp_disorder),
+    C("disconnects", disconnects),
+    C("err_frames", err_frames),
+    C("send_errors", send_errors),
+    C("reregistered", reregistered),
+    C("server_full", server_full),
+    C("behind", behind),
+    C("bytes_sent_wire", bytes_sent_wire),
+    C("bytes_recv_wire", bytes_recv_wire),
+    C("bytes_sent_plain", bytes_sent_plain),
+    C("bytes_recv_plain", bytes_recv_plain),
+    C("bytes_sent_wire_total", bytes_sent_wire_total),
+    C("bytes_recv_wire_total", bytes_recv_wire_total),
+    C("bytes_sent_plain_total", bytes_sent_plain_total),
+    C("bytes_recv_plain_total", bytes_recv_plain_total),
+    C("sent_all", sent_all),
+    C("loss_uplink_est", uplink_est),
+    C("loss_tail", tail),
+    C("jitter_samples", jitter_n),
+};
+#undef C
+
+uint64_t *lg_counter(struct lg_stats *s, size_t i)
+{
+    return (uint64_t *)((char *)s + lg_counter_defs[i].offset);
+}
+
+const uint64_t *lg_counter_c(const struct lg_stats *s, size_t i)
+{
+    return (const uint64_t *)((const char *)s + lg_counter_defs[i].offset);
+}
+
 int lg_stats_init(struct lg_stats *s)
 {
     memset(s, 0, sizeof(*s));
@@ -59,44 +112,9 @@ int lg_stats_add(struct lg_stats *d, const struct lg_stats *s)
     int rc = hadd_n(d->h, s->h, LG_KINDS);
     if (rc < 0)
         return rc;
-#define ADD(f) d->f += s->f
-    ADD(sent);
-    ADD(acked);
-    ADD(lost);
-    ADD(late);
-    ADD(duplicates);
-    ADD(reordered);
-    ADD(too_old);
-    ADD(fanout_expected);
-    ADD(fanout_received);
-    ADD(fanout_dup);
-    ADD(fanout_reordered);
-    ADD(fanout_lost);
-    ADD(fanout_last_incomplete);
-    ADD(connected);
-    ADD(connect_failed);
-    ADD(errors);
-    ADD(tcp_disorder);
-    ADD(disconnects);
-    ADD(err_frames);
-    ADD(send_errors);
-    ADD(reregistered);
-    ADD(server_full);
-    ADD(behind);
-    ADD(bytes_sent_wire);
-    ADD(bytes_recv_wire);
-    ADD(bytes_sent_plain);
-    ADD(bytes_recv_plain);
-    ADD(bytes_sent_wire_total);
-    ADD(bytes_recv_wire_total);
-    ADD(bytes_sent_plain_total);
-    ADD(bytes_recv_plain_total);
-    ADD(sent_all);
-    ADD(uplink_est);
-    ADD(tail);
-    ADD(jitter_sum_ns);
-    ADD(jitter_n);
-#undef ADD
+    for (size_t i = 0; i < LG_COUNTERS; i++)
+        *lg_counter(d, i) += *lg_counter_c(s, i);
+    d->jitter_sum_ns += s->jitter_sum_ns;
     return 0;
 }
 

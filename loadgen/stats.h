@@ -6,6 +6,7 @@
 #define CHATBENCH_LG_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -37,7 +38,7 @@ extern const char *const lg_kind_names[LG_KINDS];
 struct lg_stats {
     struct hist h[LG_KINDS];
     uint64_t sent, acked, lost, late, duplicates, reordered, too_old;
-    uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered, fanout_lost;
+    uint64_t fanout_expected, fanout_received, fanout_dup, fanout_reordered;
     /* measured messages some member never got a FROM for: left out of fanout_last */
     uint64_t fanout_last_incomplete;
     uint64_t connected, connect_failed, errors, tcp_disorder;
@@ -60,6 +61,18 @@ struct lg_stats {
     double jitter_sum_ns;
     uint64_t jitter_n;
 };
+
+/* The counters of struct lg_stats (every uint64_t field) with the summary.csv column that
+ * holds each: one list for adding threads (lg_stats_add) and shards (loadgen merge). The
+ * jitter sum, a double, is apart. */
+#define LG_COUNTERS 34
+struct lg_counter_def {
+    const char *column;
+    size_t offset;
+};
+extern const struct lg_counter_def lg_counter_defs[LG_COUNTERS];
+uint64_t *lg_counter(struct lg_stats *s, size_t i);
+const uint64_t *lg_counter_c(const struct lg_stats *s, size_t i);
 
 int lg_stats_init(struct lg_stats *s);
 void lg_stats_destroy(struct lg_stats *s);

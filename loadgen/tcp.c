@@ -54,6 +54,9 @@ int lg_tcp_launch(struct lg_worker *w, struct lg_client *c)
     int one = 1;
     /* best effort: frames are small and latency is what we measure */
     (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = lg_sock_bind_source(c->fd, w, c, true);
+    if (rc < 0)
+        return rc;
     if (connect(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno != EINPROGRESS)
         return -errno;
     return set_events(w, c, true) < 0 ? -ENOMEM : 0; /* writable = connected */

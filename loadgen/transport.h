@@ -81,9 +81,10 @@ int lg_tcp_launch(struct lg_worker *w, struct lg_client *c);
 struct lg_tx lg_tcp_send_line(struct lg_worker *w, struct lg_client *c, char *buf, size_t len);
 /* TCP: closes the connection and frees its buffers. */
 void lg_tcp_close(struct lg_client *c);
-/* UDP: a non-blocking datagram socket connected to sa, with kernel receive timestamps.
- * Returns the descriptor or -errno. */
-int lg_udp_socket(const struct sockaddr_in *sa);
+/* UDP: a non-blocking datagram socket for client c, bound to its --source address if any,
+ * connected to sa, with kernel receive timestamps. Returns the descriptor or -errno. */
+int lg_udp_socket(const struct lg_worker *w, const struct lg_client *c,
+                  const struct sockaddr_in *sa);
 /* UDP: sends one datagram of iovcnt pieces on fd (plain: its bytes before compression). A
  * failure is a lost datagram, counted as a send error; the timeout will say so. */
 struct lg_tx lg_udp_sendv(struct lg_worker *w, struct lg_client *c, int fd, const struct iovec *iov,
@@ -91,6 +92,11 @@ struct lg_tx lg_udp_sendv(struct lg_worker *w, struct lg_client *c, int fd, cons
 /* UDP: reads every datagram queued on fd (level-triggered; a short recvmmsg batch ends it)
  * and hands each frame to lg_client_frame. */
 void lg_udp_read(struct lg_worker *w, struct lg_client *c, int fd);
+/* Binds fd to client c's --source address (the sources taken round-robin by the client's
+ * number in its shard), before connect; nothing without --source. A TCP socket gets
+ * IP_BIND_ADDRESS_NO_PORT, so that the port is chosen at connect and only the 4-tuple need
+ * be unique. Returns 0 or -errno. */
+int lg_sock_bind_source(int fd, const struct lg_worker *w, const struct lg_client *c, bool tcp);
 /* Closes *fd and frees *ev (either may be unset: -1, NULL). */
 void lg_sock_close(int *fd, struct event **ev);
 

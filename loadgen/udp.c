@@ -13,7 +13,8 @@
 #include "transport.h"
 #include "worker.h"
 
-int lg_udp_socket(const struct sockaddr_in *sa)
+int lg_udp_socket(const struct lg_worker *w, const struct lg_client *c,
+                  const struct sockaddr_in *sa)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -21,10 +22,12 @@ int lg_udp_socket(const struct sockaddr_in *sa)
     int one = 1;
     /* best effort: without kernel receive times the rx lag histogram stays empty */
     (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
-        int err = -errno;
+    int rc = lg_sock_bind_source(fd, w, c, false);
+    if (rc == 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+        rc = -errno;
+    if (rc < 0) {
         close(fd); /* nothing useful to do if it fails */
-        return err;
+        return rc;
     }
     return fd;
 }
@@ -145,7 +148,7 @@ static void udp_io(evutil_socket_t fd, short what, void *arg)
 
 static int udp_launch(struct lg_worker *w, struct lg_client *c)
 {
-    c->fd = lg_udp_socket(&w->cfg->server);
+    c->fd = lg_udp_socket(w, c, &w->cfg->server);
     if (c->fd < 0)
         return c->fd;
     c->ev = event_new(w->base, c->fd, EV_READ | EV_PERSIST, udp_io, c);

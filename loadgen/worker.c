@@ -323,9 +323,28 @@ void lg_worker_destroy(struct lg_worker *w)
     pthread_mutex_destroy(&w->lock);
 }
 
+/* --cpus: this worker's CPU, the set's (id mod count)-th. */
+static void pin(struct lg_worker *w)
+{
+    const cpu_set_t *set = &w->cfg->cpus;
+    uint32_t k = w->id % (uint32_t)CPU_COUNT(set);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, set) || k-- > 0)
+            continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(c, &one);
+        if (sched_setaffinity(0, sizeof(one), &one) < 0) /* 0: this thread */
+            w->st.errors++;                              /* it keeps the whole set main gave it */
+        return;
+    }
+}
+
 void *lg_worker_main(void *arg)
 {
     struct lg_worker *w = arg;
+    if (w->cfg->pin)
+        pin(w);
     struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_TICK_NS / 1000)};
     w->start_ns = clock_now_ns();
     if (event_add(w->tick, &tv) < 0 || event_base_dispatch(w->base) < 0)

@@ -4,15 +4,19 @@ Which shard a process is comes from --shard I/N or from the launcher's environme
 shards' clients are disjoint, together are the run's, and rooms stay whole. The server's own
 log says which client ids connected.
 """
+import csv
+import glob
 import json
 import os
 import re
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
+import test_hlog
 
 LOADGEN = os.path.join(harness.BIN, "loadgen")
 RUN_TIMEOUT = 90
@@ -36,14 +40,12 @@ def run(*args, env=None, timeout=RUN_TIMEOUT):
                           env=e)
 
 
-def start_shards(argv_of, n, env_of=None):
-    """Starts n loadgens at once (argv_of(i), env_of(i)); returns their (rc, json, stderr)."""
+def start_shards(argv_of, n):
+    """Starts n loadgens at once (argv_of(i)); returns their (rc, json, stderr)."""
     procs = []
     for i in range(n):
-        e = dict(os.environ)
-        e.update(env_of(i) if env_of else {})
         procs.append(subprocess.Popen([LOADGEN, *argv_of(i)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=e))
+                                      stderr=subprocess.PIPE, text=True))
     out = []
     for p in procs:
         o, err = p.communicate(timeout=RUN_TIMEOUT)
@@ -132,6 +134,204 @@ class ShardsShareAServer(unittest.TestCase):
         s0 = res[0][1]
         self.assertEqual(s0["fanout_received"], s0["fanout_expected"])
         self.assertTrue(0 < s0["fanout_expected"] < 2 * s0["sent"], s0)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def hist_counts(path):
+    """{index: count} and the stats line (clamped, min, max, sum) of a hist_save file."""
+    counts, stats = {}, None
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) == 2 and w[0].isdigit():
+                counts[int(w[0])] = int(w[1])
+            elif w and w[0] == "stats":
+                stats = w[1:]
+    return counts, stats
+
+
+# counters a merge must sum exactly (the loss split and rates are recomputed instead)
+COUNTERS = ["sent", "acked", "lost", "late", "duplicates", "reordered", "fanout_expected",
+            "fanout_received", "fanout_duplicates", "connected", "connect_failed", "errors",
+            "behind", "bytes_sent_wire", "bytes_recv_wire", "bytes_sent_wire_total",
+            "bytes_recv_wire_total", "sent_all", "loss_uplink_est", "loss_tail",
+            "jitter_samples", "fanout_last_incomplete"]
+KINDS = ["ack", "ack_raw", "fanout", "fanout_last", "connect", "lag", "rx_lag"]
+
+
+class MergeShards(unittest.TestCase):
+    def check_merged(self, shard_dir, merged_dir, label, n):
+        """The merged row's counters are the shards' sums; its .hist files hold every shard's
+        counts, bucket by bucket, with the extreme min and max; the merged .hlog adds up to
+        them. Returns (merged row, shard rows)."""
+        rows = [r for r in read_rows(os.path.join(shard_dir, "summary.csv"))
+                if r["label"] == label]
+        self.assertEqual(sorted(r["shard"] for r in rows), [str(i) for i in range(n)])
+        m = read_rows(os.path.join(merged_dir, "summary.csv"))[-1]
+        self.assertEqual((m["shard"], m["shards"], m["shard_source"]), ("all", str(n), "merge"))
+        for c in COUNTERS:
+            self.assertEqual(int(m[c]), sum(int(r[c]) for r in rows), c)
+        self.assertEqual(int(m["threads"]), sum(int(r["threads"]) for r in rows))
+        self.assertEqual(int(m["shard_clients"]), int(m["clients"]))
+        for kind in KINDS:
+            merged, mstats = hist_counts(os.path.join(merged_dir, f"{label}.{kind}.hist"))
+            want, lo, hi = {}, [], []
+            for i in range(n):
+                c, st = hist_counts(os.path.join(shard_dir, f"{label}.shard{i}.{kind}.hist"))
+                for k, v in c.items():
+                    want[k] = want.get(k, 0) + v
+                if c:
+                    lo.append(int(st[1]))
+                    hi.append(int(st[2]))
+            self.assertEqual(merged, want, kind)
+            if want:
+                self.assertEqual((int(mstats[1]), int(mstats[2])), (min(lo), max(hi)), kind)
+        # the merged interval log: every kind's intervals add up to its .hist
+        with open(os.path.join(merged_dir, f"{label}.hlog")) as f:
+            tags = [l.split(",")[0][4:] for l in f if l.startswith("Tag=")]
+        for kind in KINDS:
+            self.assertEqual(kind in tags, bool(hist_counts(
+                os.path.join(merged_dir, f"{label}.{kind}.hist"))[0]), kind)
+        return m, rows
+
+    def test_merge_adds_the_shards(self):
+        _, port = harness.start_server("udp", "-q", test=self)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        out, merged = os.path.join(tmp.name, "shards"), os.path.join(tmp.name, "merged")
+        start = time.time() + 3
+        res = start_shards(lambda i: ["--proto", "udp", "--port", str(port), "--clients", "12",
+                                      "--room-size", "2", "--rate", "40", "--duration", "2",
+                                      "--warmup", "0.5", "--interval", "0.5", "--shard",
+                                      f"{i}/3", "--start-at", f"{start:.3f}", "--label", "m",
+                                      "--out", out, "--json"], 3)
+        for rc, s, err in res:
+            self.assertEqual(rc, 0, err)
+            # each shard's warm-up began at --start-at, within scheduling noise
+            self.assertGreaterEqual(s["t0_unix"], start - 0.001)
+            self.assertLess(s["t0_unix"], start + 0.5)
+            self.assertEqual(s["start_at"], round(start, 3))
+        p = subprocess.run([LOADGEN, "merge", out, "--out", merged, "--json"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("line up", p.stderr)  # one window: --start-at worked
+        m, rows = self.check_merged(out, merged, "m", 3)
+        self.assertEqual(json.loads(p.stdout)["sent"], int(m["sent"]))
+        self.assertEqual(int(m["connected"]), 12)
+        self.assertGreater(int(m["sent"]), 0)
+        # rates over the common window: one window of --duration
+        self.assertAlmostEqual(float(m["measured_s"]), 2.0, delta=0.2)
+        self.assertAlmostEqual(float(m["achieved_rate_msgs"]),
+                               int(m["sent"]) / float(m["measured_s"]), delta=0.01)
+        self.assertEqual(int(m["acked"]) + int(m["lost"]), int(m["sent"]))
+        if test_hlog.java_available():  # HdrHistogram reads the merged log: same totals
+            decoded = test_hlog.java_check(os.path.join(merged, "m.hlog"), tmp.name)
+            for kind in KINDS:
+                total = sum(hist_counts(os.path.join(merged, f"m.{kind}.hist"))[0].values())
+                self.assertEqual(decoded.get(kind, (0,))[0], total, kind)
+
+    def shard_without_server(self, out, shard, *args):
+        p = run("--port", str(free_port()), "--clients", "4", "--duration", "0.2",
+                "--warmup", "0", "--shard", shard, "--label", "x", "--out", out, "--quiet", *args)
+        self.assertEqual(p.returncode, 1, p.stderr)  # no server: still a row and files
+
+    def test_merge_refuses_what_is_not_one_run(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        a, b, c = (os.path.join(tmp.name, d) for d in "abc")
+        self.shard_without_server(a, "0/2", "--rate", "10")
+        self.shard_without_server(b, "1/2", "--rate", "20")
+        self.shard_without_server(c, "0/2", "--rate", "10")
+        cases = [([a, b], "shard 1 has rate_per_client 20, shard 0 has 10"),
+                 ([a], "1 of its 2 shards"),
+                 ([a, c], "shard 0 appears twice"),
+                 ([os.path.join(tmp.name, "none")], "No such file")]
+        for dirs, says in cases:
+            with self.subTest(says=says):
+                p = subprocess.run([LOADGEN, "merge", *dirs, "--out",
+                                    os.path.join(tmp.name, "m")], capture_output=True,
+                                   text=True, timeout=RUN_TIMEOUT)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(says, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(tmp.name, "m", "summary.csv")))
+        for args in ([], [a], ["--out", a], [a, "--out", a, "--bogus"]):
+            p = subprocess.run([LOADGEN, "merge", *args], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+
+
+class SourcesAndCpus(unittest.TestCase):
+    def test_source_addresses_share_the_clients(self):
+        for kind in ("tcp", "udp"):
+            with self.subTest(kind=kind):
+                server, port = harness.start_server(kind, test=self)
+                p = run("--proto", kind, "--port", str(port), "--clients", "6", "--rate", "5",
+                        "--duration", "0.5", "--warmup", "0", "--source",
+                        "127.0.0.2,127.0.0.3-127.0.0.4", "--json")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                s = json.loads(p.stdout)
+                self.assertEqual(s["source_addrs"], 3)
+                self.assertEqual(s["connected"], 6)
+                word = r"conectado de" if kind == "tcp" else r"registrado de"
+                froms = [m.group(1) for m in
+                         (re.search(word + r" (127\.0\.0\.\d+):\d+", l) for l in server.lines)
+                         if m]
+                self.assertEqual(sorted(froms), ["127.0.0.2"] * 2 + ["127.0.0.3"] * 2 +
+                                 ["127.0.0.4"] * 2)
+        for bad in ("8.8.8.8", "127.0.0.9-127.0.0.2", "localhost", "127.0.0.1,"):
+            p = run("--source", bad)
+            self.assertEqual(p.returncode, 2, (bad, p.stderr))
+            self.assertIn("--source", p.stderr)
+
+    def test_cpus_pin_the_workers(self):
+        ncpu = len(os.sched_getaffinity(0))
+        cpus = "0-1" if ncpu >= 2 else "0"
+        _, port = harness.start_server("udp", "-q", test=self)
+        p = subprocess.Popen([LOADGEN, "--proto", "udp", "--port", str(port), "--clients", "4",
+                              "--threads", "2", "--rate", "5", "--duration", "3", "--warmup",
+                              "0", "--cpus", cpus, "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        allowed = {}
+        deadline = time.monotonic() + 20
+        while len(allowed) < 3 and time.monotonic() < deadline:  # main and two workers
+            time.sleep(0.1)
+            for st in glob.glob(f"/proc/{p.pid}/task/*/status"):
+                try:
+                    with open(st) as f:
+                        lines = dict(l.split(":", 1) for l in f if ":" in l)
+                except FileNotFoundError:
+                    continue
+                allowed[st] = lines["Cpus_allowed_list"].strip()
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(json.loads(out)["loadgen_cpus"], cpus)
+        got = sorted(allowed.values())
+        if ncpu >= 2:  # main on the set, one worker on each CPU
+            self.assertEqual(got, ["0", "0-1", "1"], allowed)
+        else:
+            self.assertEqual(set(got), {"0"}, allowed)
+        for bad in ("9999", "1-0", "a"):
+            q = run("--cpus", bad)
+            self.assertEqual(q.returncode, 2, q.stderr)
+            self.assertIn("--cpus", q.stderr)
+
+    def test_late_start_at_says_so(self):
+        # --start-at already past when the set-up ends: the run starts at once, and says it
+        _, port = harness.start_server("tcp", "-q", test=self)
+        p = run("--proto", "tcp", "--port", str(port), "--clients", "2", "--duration", "0.3",
+                "--warmup", "0", "--start-at", f"{time.time() - 5:.3f}", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("does not line up", p.stderr)
+        s = json.loads(p.stdout)
+        self.assertGreater(s["t0_unix"], s["start_at"] + 4)
+        for bad in ("12", "now", f"{time.time() + 2 * 86400:.0f}"):
+            q = run("--start-at", bad)
+            self.assertEqual(q.returncode, 2, q.stderr)
+            self.assertIn("--start-at", q.stderr)
 
 
 if __name__ == "__main__":

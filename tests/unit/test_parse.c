@@ -110,11 +110,32 @@ static void test_prob(void **state)
     assert_int_equal(parse_prob("five", &p), -EINVAL);
 }
 
+static void test_cpulist(void **state)
+{
+    (void)state;
+    cpu_set_t set;
+    assert_int_equal(parse_cpulist("3", &set), 0);
+    assert_int_equal(CPU_COUNT(&set), 1);
+    assert_true(CPU_ISSET(3, &set));
+    assert_int_equal(parse_cpulist("0,2-4,7", &set), 0);
+    assert_int_equal(CPU_COUNT(&set), 5);
+    assert_true(CPU_ISSET(0, &set) && CPU_ISSET(2, &set) && CPU_ISSET(4, &set));
+    assert_false(CPU_ISSET(1, &set) || CPU_ISSET(5, &set));
+    assert_int_equal(parse_cpulist("1-1", &set), 0);
+    assert_int_equal(CPU_COUNT(&set), 1);
+    const char *bad[] = {"",   ",",    "1,",    ",1", "2-1",  "1-",
+                         "-1", "1--2", "1-2-3", "a",  "1 ,2", " 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse_cpulist(bad[i], &set), -EINVAL);
+    assert_int_equal(parse_cpulist("0-99999", &set), -ERANGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_span),   cmocka_unit_test(test_prefix), cmocka_unit_test(test_u64),
-        cmocka_unit_test(test_double), cmocka_unit_test(test_prob),
+        cmocka_unit_test(test_span), cmocka_unit_test(test_prefix),
+        cmocka_unit_test(test_u64),  cmocka_unit_test(test_double),
+        cmocka_unit_test(test_prob), cmocka_unit_test(test_cpulist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

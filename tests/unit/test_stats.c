@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include "../../loadgen/stats.h"
 
 static int setup(void **state)
@@ -103,12 +105,28 @@ static void test_ival_add_and_reset(void **state)
     lg_ival_destroy(&b);
 }
 
+/* lg_stats_add adds every counter: one past the histograms with all its bytes set must come
+ * out equal in a zeroed one (a counter missing from lg_counter_defs would stay 0). */
+static void test_add_covers_every_counter(void **state)
+{
+    struct lg_stats *st = *state;
+    size_t from = offsetof(struct lg_stats, h) + sizeof(st[0].h);
+    size_t to = offsetof(struct lg_stats, jitter_n) + sizeof(st[0].jitter_n); /* the last */
+    memset((char *)&st[1] + from, 0x01, to - from);
+    assert_int_equal(lg_stats_add(&st[0], &st[1]), 0);
+    assert_memory_equal((char *)&st[0] + from, (char *)&st[1] + from, to - from);
+    for (size_t i = 0; i < LG_COUNTERS; i++)
+        for (size_t j = 0; j < i; j++)
+            assert_true(lg_counter_defs[i].offset != lg_counter_defs[j].offset);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resolution_from_1_ns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_clamped_to_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_covers_every_counter, setup, teardown),
         cmocka_unit_test(test_ival_add_and_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
