@@ -9,7 +9,6 @@ import glob
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,17 +16,10 @@ import unittest
 
 import harness
 import test_hlog
+from pylib.ports import free_port
 
 LOADGEN = os.path.join(harness.BIN, "loadgen")
 RUN_TIMEOUT = 90
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((harness.HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(*args, env=None, timeout=RUN_TIMEOUT):
