@@ -9,13 +9,16 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 import harness
 import test_hlog
+from pylib import netns
 from pylib.ports import free_port
 
 LOADGEN = os.path.join(harness.BIN, "loadgen")
@@ -324,6 +327,80 @@ class SourcesAndCpus(unittest.TestCase):
             q = run("--start-at", bad)
             self.assertEqual(q.returncode, 2, q.stderr)
             self.assertIn("--start-at", q.stderr)
+
+
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+@unittest.skipUnless(shutil.which("mpirun"), "needs Open MPI's mpirun (scripts/deps.sh test)")
+class MpiRun(unittest.TestCase):
+    """Shards started by a launcher that exists: Open MPI's mpirun, as root in a container
+    (--allow-run-as-root and its two environment variables), three ranks, then the merge."""
+
+    LG = ["--proto", "tcp", "--clients", "12", "--room-size", "2", "--rate", "20",
+          "--duration", "2", "--warmup", "0.5", "--label", "mpi", "--quiet"]
+
+    def merge_and_check(self, out, tmp):
+        merged = os.path.join(tmp, "merged")
+        p = subprocess.run([LOADGEN, "merge", out, "--out", merged, "--quiet"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("line up", p.stderr)
+        m, rows = MergeShards.check_merged(self, out, merged, "mpi", 3)
+        for r in rows:
+            self.assertEqual(r["shard_source"], "OMPI_COMM_WORLD_RANK/SIZE")
+            self.assertEqual(r["shards"], "3")
+        # TCP loses nothing, in every shard and so in the sum
+        self.assertEqual(int(m["connected"]), 12)
+        self.assertGreater(int(m["sent"]), 0)
+        self.assertEqual(int(m["lost"]), 0)
+        self.assertEqual(int(m["acked"]), int(m["sent"]))
+        self.assertEqual(int(m["fanout_received"]), int(m["fanout_expected"]))
+        self.assertEqual(int(m["fanout_expected"]), int(m["sent"]))  # rooms of 2
+        return rows
+
+    def test_mpirun_three_ranks(self):
+        _, port = harness.start_server("tcp", "-q", test=self)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        out = os.path.join(tmp.name, "out")
+        p = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "3",
+                            "--mca", "btl", "self,tcp", LOADGEN, *self.LG, "--port", str(port),
+                            "--start-at", f"{time.time() + 4:.3f}", "--out", out],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                           env=dict(os.environ, **MPI_ENV))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.merge_and_check(out, tmp.name)
+
+    @unittest.skipUnless(netns.can_netns(nft=False)[0] and shutil.which("nsenter"),
+                         "needs root and network namespaces")
+    def test_mpirun_ranks_as_hosts(self):
+        # each rank in its own namespace and address, as on three machines
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        out, log = os.path.join(tmp.name, "out"), os.path.join(tmp.name, "server.log")
+        p = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                         "mpi_hosts.py"),
+                            "--hosts", "3", "--server", "tcp", "--log", log, "--", *self.LG,
+                            "--host", "{server}", "--port", "{port}", "--start-at",
+                            f"{time.time() + 5:.3f}", "--out", out],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT * 2)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = json.loads(p.stdout.splitlines()[-1])
+        self.assertEqual(r["rc"], 0, r["stdout"] + r["stderr"])
+        rows = self.merge_and_check(out, tmp.name)
+        self.assertEqual({x["host"] for x in rows}, {r["server"]})
+        # the server saw each host's address bring exactly one shard's clients
+        by_addr = {}
+        with open(log) as f:
+            for line in f:
+                m = re.match(r"\[CONNECT\] Cliente L[0-9a-f]{8}-(\d+) conectado de ([\d.]+):",
+                             line)
+                if m:
+                    by_addr.setdefault(m.group(2), set()).add(int(m.group(1)))
+        self.assertEqual(sorted(by_addr), sorted(r["hosts"]))
+        shards = {frozenset(k for k in range(12) if (k // 2) % 3 == i) for i in range(3)}
+        self.assertEqual({frozenset(v) for v in by_addr.values()}, shards)
 
 
 if __name__ == "__main__":
