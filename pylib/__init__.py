@@ -6,7 +6,8 @@ Import root: the repository. Modules are imported as packages, `pylib.ports`,
 entry points put the repository first on sys.path, once, in their first lines, and nothing
 else edits sys.path:
   analysis/bench.py, analysis/theory/theory.py   (the benchmark and make theory)
-  tests/integration/run.py, tests/integration/valgrind_session.py   (the tests)
+  tests/integration/run.py, tests/integration/valgrind_session.py,
+  tests/integration/mpi_hosts.py   (the tests)
 
   pylib.ports    a free port; waiting until a port is bound (read from /proc/net, no connect)
   pylib.procs    processes we start: spawn (dies with us, roomy descriptor limit), run with a

@@ -7,9 +7,10 @@ set -eu
 BUILD_PKGS="gcc make pkg-config libevent-dev zlib1g-dev libcmocka-dev uthash-dev libreadline-dev"
 # iproute2 and nftables: test_client_stop.py drops packets inside its own network namespace;
 # default-jdk-headless and libhdrhistogram-java: HdrHistogram's own reader checks loadgen's .hlog;
-# openmpi-bin (and iproute2): mpirun starts loadgen shards, on "hosts" that are namespaces
+# openmpi-bin (and iproute2): mpirun starts loadgen shards, on "hosts" that are namespaces;
+# python3-yaml: test_k8s reads the Kubernetes manifest
 TEST_PKGS="python3 netcat-openbsd socat valgrind clang libclang-rt-14-dev procps docker-compose \
-iproute2 nftables default-jdk-headless libhdrhistogram-java openmpi-bin"
+iproute2 nftables default-jdk-headless libhdrhistogram-java openmpi-bin python3-yaml"
 BENCH_PKGS="gnuplot-nox nftables iproute2 sockperf iperf3 tcpdump"
 
 what=${1:-all}
