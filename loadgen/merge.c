@@ -16,6 +16,7 @@
 
 #include "hlog.h"
 #include "parse.h"
+#include "why.h"
 #include "report.h"
 #include "transport.h"
 
@@ -37,15 +38,6 @@ struct part {
     uint32_t shard;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
 static const char *col(const struct lg_row *r, const char *name)
 {
     const char *v = lg_row_get(r, name);
@@ -58,32 +50,32 @@ int lg_merge_check(const struct lg_row *const *rows, size_t n, char *why, size_t
         const char *src = lg_row_get(rows[i], "shard_source"), *shard = col(rows[i], "shard");
         uint64_t k;
         if (src == NULL || lg_row_get(rows[i], "shard_clients") == NULL)
-            return fail(why, cap,
-                        "a summary.csv row without shard columns (from a loadgen "
-                        "older than shards)");
+            return lg_why(why, cap,
+                          "a summary.csv row without shard columns (from a loadgen "
+                          "older than shards)");
         if (strcmp(src, "none") == 0 || strcmp(src, LG_SHARD_MERGED) == 0)
-            return fail(why, cap, "a row that is not a shard (shard_source %s)", src);
+            return lg_why(why, cap, "a row that is not a shard (shard_source %s)", src);
         if (parse_u64(shard, 0, UINT32_MAX, &k) < 0 || k != i)
-            return fail(why, cap,
-                        "shard %zu of label %s is missing (found shard '%s' in its place)", i,
-                        col(rows[0], "label"), shard);
+            return lg_why(why, cap,
+                          "shard %zu of label %s is missing (found shard '%s' in its place)", i,
+                          col(rows[0], "label"), shard);
         for (size_t j = 0; j < sizeof(same) / sizeof(same[0]); j++) {
             const char *a = lg_row_get(rows[0], same[j]), *b = lg_row_get(rows[i], same[j]);
             if (a == NULL || b == NULL)
-                return fail(why, cap, "shard %zu's row has no %s column", i, same[j]);
+                return lg_why(why, cap, "shard %zu's row has no %s column", i, same[j]);
             if (strcmp(a, b) != 0)
-                return fail(why, cap,
-                            "these are not shards of one run: shard %zu has %s %s, shard 0 has "
-                            "%s",
-                            i, same[j], b, a);
+                return lg_why(why, cap,
+                              "these are not shards of one run: shard %zu has %s %s, shard 0 has "
+                              "%s",
+                              i, same[j], b, a);
         }
     }
     uint64_t shards;
     if (n == 0 || parse_u64(col(rows[0], "shards"), 1, LG_SHARDS_MAX, &shards) < 0)
-        return fail(why, cap, "no shard to merge");
+        return lg_why(why, cap, "no shard to merge");
     if (shards != n)
-        return fail(why, cap, "label %s has %zu of its %" PRIu64 " shards", col(rows[0], "label"),
-                    n, shards);
+        return lg_why(why, cap, "label %s has %zu of its %" PRIu64 " shards", col(rows[0], "label"),
+                      n, shards);
     return 0;
 }
 
@@ -92,14 +84,14 @@ int lg_merge_check(const struct lg_row *const *rows, size_t n, char *why, size_t
 static int col_u64(const struct lg_row *r, const char *name, uint64_t *v, char *why, size_t cap)
 {
     if (parse_u64(col(r, name), 0, UINT64_MAX, v) < 0)
-        return fail(why, cap, "column %s is missing or not a count", name);
+        return lg_why(why, cap, "column %s is missing or not a count", name);
     return 0;
 }
 
 static int col_dbl(const struct lg_row *r, const char *name, double *v, char *why, size_t cap)
 {
     if (parse_double(col(r, name), -1e300, 1e300, v) < 0)
-        return fail(why, cap, "column %s is missing or not a number", name);
+        return lg_why(why, cap, "column %s is missing or not a number", name);
     return 0;
 }
 
@@ -112,13 +104,13 @@ static int config_of(const struct part *p, size_t n, struct lg_config *cfg, char
     memset(cfg, 0, sizeof(*cfg));
     cfg->transport = lg_transport_find(col(r, "proto"));
     if (cfg->transport == NULL || lg_payload_parse(col(r, "payload"), &cfg->payload) < 0)
-        return fail(why, cap, "unknown proto or payload in the rows");
+        return lg_why(why, cap, "unknown proto or payload in the rows");
     snprintf(cfg->label, sizeof(cfg->label), "%s", col(r, "label"));
     snprintf(cfg->host, sizeof(cfg->host), "%s", col(r, "host"));
 #define U(name, field, max)                                                                        \
     do {                                                                                           \
         if (col_u64(r, name, &v, why, cap) < 0 || v > (max))                                       \
-            return fail(why, cap, "column %s is missing or out of range", name);                   \
+            return lg_why(why, cap, "column %s is missing or out of range", name);                 \
         cfg->field = v;                                                                            \
     } while (0)
 #define D(name, field)                                                                             \
@@ -184,7 +176,7 @@ static int add_part(const struct part *p, struct lg_result *res, double *win_lo,
         if (f != NULL)
             (void)fclose(f); /* read-only */
         if (rc < 0)
-            return fail(why, cap, "%s: %s", path, strerror(-rc));
+            return lg_why(why, cap, "%s: %s", path, strerror(-rc));
     }
     if (col_dbl(r, "cpu_user_s", &d, why, cap) < 0)
         return -EINVAL;
@@ -236,7 +228,7 @@ static int read_hlog(const char *path, double interval, struct ival **iv, size_t
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return fail(why, cap, "%s: %s", path, strerror(errno));
+        return lg_why(why, cap, "%s: %s", path, strerror(errno));
     char *line = NULL;
     size_t lcap = 0, lineno = 0;
     ssize_t got;
@@ -255,14 +247,14 @@ static int read_hlog(const char *path, double interval, struct ival **iv, size_t
             if (strcmp(h.tag, lg_kind_names[j]) == 0)
                 kind = j;
         if (k < 0 || kind < 0 || start_unix < 0) {
-            rc = fail(why, cap, "%s:%zu: not an interval line of a loadgen .hlog", path, lineno);
+            rc = lg_why(why, cap, "%s:%zu: not an interval line of a loadgen .hlog", path, lineno);
             break;
         }
         if (*n == *cap_iv) {
             *cap_iv = *cap_iv ? *cap_iv * 2 : 256;
             struct ival *m = realloc(*iv, *cap_iv * sizeof(**iv));
             if (m == NULL) {
-                rc = fail(why, cap, "out of memory");
+                rc = lg_why(why, cap, "out of memory");
                 break;
             }
             *iv = m;
@@ -274,7 +266,7 @@ static int read_hlog(const char *path, double interval, struct ival **iv, size_t
         e->end = e->start + h.length_s;
         e->b64 = strndup(h.b64, h.b64_len);
         if (e->b64 == NULL)
-            rc = fail(why, cap, "out of memory");
+            rc = lg_why(why, cap, "out of memory");
     }
     free(line);
     (void)fclose(f); /* read-only */
@@ -306,9 +298,9 @@ static int merge_hlogs(const struct part *p, size_t n, const struct lg_config *c
                  "Interval_Max in milliseconds, measured samples only]",
                  CHATBENCH_VERSION, cfg->label, n);
         if ((out = fopen(path, "w")) == NULL)
-            rc = fail(why, cap, "%s: %s", path, strerror(errno));
+            rc = lg_why(why, cap, "%s: %s", path, strerror(errno));
         else if (hlog_write_head(out, comment, base) < 0)
-            rc = fail(why, cap, "%s: cannot write", path);
+            rc = lg_why(why, cap, "%s: cannot write", path);
     }
     for (size_t i = 0; i < niv && rc == 0;) {
         hist_reset(&h);
@@ -316,17 +308,17 @@ static int merge_hlogs(const struct part *p, size_t n, const struct lg_config *c
         size_t j = i;
         for (; j < niv && iv[j].key == iv[i].key && iv[j].kind == iv[i].kind && rc == 0; j++) {
             if (hlog_decode(&h, iv[j].b64, strlen(iv[j].b64)) < 0)
-                rc = fail(why, cap, "a shard's .hlog holds a histogram that does not decode");
+                rc = lg_why(why, cap, "a shard's .hlog holds a histogram that does not decode");
             start = iv[j].start < start ? iv[j].start : start;
             end = iv[j].end > end ? iv[j].end : end;
         }
         if (rc == 0 && hlog_write_interval(out, lg_kind_names[iv[i].kind], start - base,
                                            end - start, &h, 1e6) < 0)
-            rc = fail(why, cap, "%s: cannot write", path);
+            rc = lg_why(why, cap, "%s: cannot write", path);
         i = j;
     }
     if (out != NULL && fclose(out) != 0 && rc == 0)
-        rc = fail(why, cap, "%s: %s", path, strerror(errno));
+        rc = lg_why(why, cap, "%s: %s", path, strerror(errno));
     for (size_t i = 0; i < niv; i++)
         free(iv[i].b64);
     free(iv);

@@ -98,6 +98,8 @@ static void usage(FILE *f)
             "of the messages due were sent; loadgen_bound = 1 in the CSV.\n"
             "\n"
             "Example: loadgen --proto udp --clients 1000 --compress\n"
+            "Shards of one run (--shard, mpirun, srun, an Indexed Job) are added up with\n"
+            "  loadgen merge DIR... --out DIR   (see loadgen merge --help)\n"
             "Exit status: 0 ok, 1 run failed (no client connected, or TCP lost or reordered\n"
             "a message), 2 bad options.\n",
             LG_MAX_SIZE);

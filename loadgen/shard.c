@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "why.h"
 
 struct launcher {
     const char *name;   /* --launcher */
@@ -24,15 +25,6 @@ static const struct launcher launchers[] = {
     {"k8s", "JOB_COMPLETION_INDEX", NULL, "JOB_COMPLETION_INDEX"},
 };
 #define NLAUNCHERS (sizeof(launchers) / sizeof(launchers[0]))
-
-__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
 
 /* "I/N" into index and count. */
 static bool parse_pair(const char *s, uint32_t *index, uint32_t *count)
@@ -57,23 +49,23 @@ static int read_launcher(const struct launcher *l, uint32_t shards,
     if (rank == NULL && size == NULL)
         return 0;
     if (rank == NULL)
-        return fail(why, cap, "%s is set but %s is not: half a launcher's pair is no shard",
-                    l->size, l->rank);
+        return lg_why(why, cap, "%s is set but %s is not: half a launcher's pair is no shard",
+                      l->size, l->rank);
     uint64_t i, n = shards;
     if (l->size != NULL && size == NULL)
-        return fail(why, cap, "%s is set but %s is not: half a launcher's pair is no shard",
-                    l->rank, l->size);
+        return lg_why(why, cap, "%s is set but %s is not: half a launcher's pair is no shard",
+                      l->rank, l->size);
     if (l->size == NULL && shards == 0)
-        return fail(why, cap,
-                    "%s is set (a Kubernetes Indexed Job): give --shards N, the Job's "
-                    "completions",
-                    l->rank);
+        return lg_why(why, cap,
+                      "%s is set (a Kubernetes Indexed Job): give --shards N, the Job's "
+                      "completions",
+                      l->rank);
     if (parse_u64(rank, 0, UINT32_MAX, &i) < 0)
-        return fail(why, cap, "%s='%s' is not a number", l->rank, rank);
+        return lg_why(why, cap, "%s='%s' is not a number", l->rank, rank);
     if (size != NULL && parse_u64(size, 1, LG_SHARDS_MAX, &n) < 0)
-        return fail(why, cap, "%s='%s' is not a number of processes", l->size, size);
+        return lg_why(why, cap, "%s='%s' is not a number of processes", l->size, size);
     if (i >= n)
-        return fail(why, cap, "%s='%s' is not below the shard count %" PRIu64, l->rank, rank, n);
+        return lg_why(why, cap, "%s='%s' is not below the shard count %" PRIu64, l->rank, rank, n);
     got->index = (uint32_t)i;
     got->count = (uint32_t)n;
     got->source = l->source;
@@ -90,7 +82,7 @@ int lg_shard_resolve(const struct lg_shard_opts *o, const char *(*env)(const cha
             if (strcmp(launchers[i].name, o->launcher) == 0)
                 only = &launchers[i];
         if (only == NULL)
-            return fail(why, cap, "--launcher '%s': use ompi, pmi, slurm or k8s", o->launcher);
+            return lg_why(why, cap, "--launcher '%s': use ompi, pmi, slurm or k8s", o->launcher);
     }
     /* the environment: every launcher present must say the same */
     struct lg_shard found = {0}, got = {0};
@@ -108,41 +100,41 @@ int lg_shard_resolve(const struct lg_shard_opts *o, const char *(*env)(const cha
             first = l;
             found = got;
         } else if (got.index != found.index || got.count != found.count) {
-            return fail(why, cap,
-                        "the launchers disagree: %s says shard %" PRIu32 "/%" PRIu32
-                        ", %s says %" PRIu32 "/%" PRIu32 "; say which one started this "
-                        "process with --launcher %s or --launcher %s",
-                        first->source, found.index, found.count, l->source, got.index, got.count,
-                        first->name, l->name);
+            return lg_why(why, cap,
+                          "the launchers disagree: %s says shard %" PRIu32 "/%" PRIu32
+                          ", %s says %" PRIu32 "/%" PRIu32 "; say which one started this "
+                          "process with --launcher %s or --launcher %s",
+                          first->source, found.index, found.count, l->source, got.index, got.count,
+                          first->name, l->name);
         }
     }
     if (only != NULL && first == NULL)
-        return fail(why, cap, "--launcher %s, but %s is not set", only->name, only->rank);
+        return lg_why(why, cap, "--launcher %s, but %s is not set", only->name, only->rank);
     if (first != NULL && o->shards != 0 && found.count != o->shards)
-        return fail(why, cap, "--shards %" PRIu32 " disagrees with %s, which says %" PRIu32,
-                    o->shards, first->source, found.count);
+        return lg_why(why, cap, "--shards %" PRIu32 " disagrees with %s, which says %" PRIu32,
+                      o->shards, first->source, found.count);
     if (o->shard != NULL) {
         struct lg_shard opt = {.source = "--shard"};
         if (!parse_pair(o->shard, &opt.index, &opt.count))
-            return fail(why, cap, "--shard '%s': give I/N with 0 <= I < N <= %d", o->shard,
-                        LG_SHARDS_MAX);
+            return lg_why(why, cap, "--shard '%s': give I/N with 0 <= I < N <= %d", o->shard,
+                          LG_SHARDS_MAX);
         if (o->shards != 0 && o->shards != opt.count)
-            return fail(why, cap, "--shard %s and --shards %" PRIu32 " disagree", o->shard,
-                        o->shards);
+            return lg_why(why, cap, "--shard %s and --shards %" PRIu32 " disagree", o->shard,
+                          o->shards);
         if (first != NULL && (opt.index != found.index || opt.count != found.count))
-            return fail(why, cap,
-                        "--shard %s disagrees with %s, which says %" PRIu32 "/%" PRIu32
-                        ": every process would run the same shard; drop --shard",
-                        o->shard, first->source, found.index, found.count);
+            return lg_why(why, cap,
+                          "--shard %s disagrees with %s, which says %" PRIu32 "/%" PRIu32
+                          ": every process would run the same shard; drop --shard",
+                          o->shard, first->source, found.index, found.count);
         *out = opt;
         return 0;
     }
     if (first == NULL) {
         if (o->shards != 0)
-            return fail(why, cap,
-                        "--shards %" PRIu32 " needs --shard I/N or JOB_COMPLETION_INDEX (an "
-                        "Indexed Job)",
-                        o->shards);
+            return lg_why(why, cap,
+                          "--shards %" PRIu32 " needs --shard I/N or JOB_COMPLETION_INDEX (an "
+                          "Indexed Job)",
+                          o->shards);
         return 0;
     }
     *out = found;
