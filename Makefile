@@ -195,7 +195,7 @@ clean:
 #   make test-valgrind           a full session of each server under valgrind memcheck
 #   make robustness              the figures of REPORT.md's Robustness section
 FUZZ_SECONDS ?= 60
-FUZZERS = proto zframe tcp udp
+FUZZERS = proto zframe tcp udp hlog
 FUZZ_MAX_LEN = 16384
 SAN_ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_TSAN = -fsanitize=thread

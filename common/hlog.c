@@ -152,7 +152,10 @@ static uint8_t *b64_decode(const char *s, size_t len, size_t *out_len, int *err)
 int hlog_encode(const struct hist *h, char **out, size_t *len)
 {
     int rc = -ENOMEM;
-    int32_t limit = hist_index_of(h, hist_max(h)) + 1; /* counts up to the maximum's */
+    /* counts up to the last non-zero one: the maximum's index, as HdrHistogram encodes */
+    int32_t limit = h->counts_len;
+    while (limit > 1 && h->counts[limit - 1] == 0)
+        limit--;
     size_t raw_cap = HLOG_HEAD + (size_t)HLOG_LEB_MAX * (size_t)limit;
     uint8_t *raw = malloc(raw_cap), *z = NULL;
     if (raw == NULL)
@@ -252,6 +255,10 @@ int hlog_decode(struct hist *h, const char *b64, size_t len)
     int32_t got = decode_counts(raw + HLOG_HEAD, n - HLOG_HEAD, counts, h->counts_len);
     if (got < 0)
         goto out;
+    /* counts past the highest trackable value's: values h cannot hold (recording clamps them) */
+    for (int32_t i = hist_index_of(h, h->highest) + 1; i < got; i++)
+        if (counts[i] != 0)
+            goto out;
     rc = hist_add_counts(h, counts, got);
 out:
     free(z);

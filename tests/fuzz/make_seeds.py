@@ -6,6 +6,7 @@ of fuzz_<harness>.c), so the fuzzer starts from every verb, both transports' fra
 error paths and valid zlib streams instead of having to find them. Deterministic: running
 it again rewrites the same files. Usage: tests/fuzz/make_seeds.py
 """
+import base64
 import hashlib
 import os
 import re
@@ -143,8 +144,58 @@ def udp_seeds():
     return s
 
 
+# --- fuzz_hlog: byte 0 picks text (0), compressed V2 (1) or raw V2 (2) ---
+# HdrHistogram 2.1.11's own encoding of 176 values from 1 ns to 60 s (as in test_hlog.c)
+JAVA_HLOG = ("HISTFAAAAEJ42pNpmSzMwMCgxAABzFCaEYh5f7hHMNh/gIpwMbG85xJpFmXi+M3PxNfvd4JxrUHAUhamvyks"
+             "P02Z+uOYAHjbDhs=")
+
+
+def v2_raw(counts, sigfigs=3, lowest=1, highest=60000000000):
+    """The uncompressed V2 encoding: header, then ZigZag LEB128 counts, zero runs negative."""
+    def zz(v):
+        v = (v << 1) ^ (v >> 63)
+        v &= (1 << 64) - 1
+        out = b""
+        for _ in range(8):
+            if v >> 7 == 0:
+                return out + bytes([v])
+            out += bytes([(v & 0x7F) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    body, i = b"", 0
+    while i < len(counts):
+        if counts[i] == 0:
+            j = i
+            while j < len(counts) and counts[j] == 0:
+                j += 1
+            body += zz(-(j - i)) if j - i > 1 else zz(0)
+            i = j
+        else:
+            body += zz(counts[i])
+            i += 1
+    head = struct.pack(">IiiiqqQ", 0x1c849313, len(body), 0, sigfigs, lowest, highest,
+                       struct.unpack(">Q", struct.pack(">d", 1.0))[0])
+    return head + body
+
+
+def hlog_seeds():
+    java = base64.b64decode(JAVA_HLOG)
+    raw = zlib.decompress(java[8:])
+    return [
+        b"\x00Tag=ack,0.000,1.000,3.376," + JAVA_HLOG.encode(),
+        b"\x00#[StartTime: 1700000000.250 (seconds since epoch), Tue Nov 14]",
+        b"\x00" + JAVA_HLOG.encode(),
+        b"\x01" + java,
+        b"\x02" + raw,
+        b"\x02" + v2_raw([0, 3, 0, 0, 0, 7] + [0] * 2000 + [1]),
+        b"\x02" + v2_raw([5], sigfigs=2),  # another layout: refused
+        b"\x02" + v2_raw([0] * 27648 + [1]),  # past the last count
+    ]
+
+
 if __name__ == "__main__":
     write("proto", proto_seeds())
     write("zframe", zframe_seeds())
     write("tcp", tcp_seeds())
     write("udp", udp_seeds())
+    write("hlog", hlog_seeds())
