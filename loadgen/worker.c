@@ -11,6 +11,7 @@
  * asks (swap_req), the tick swaps cur and pub under a mutex that only the tick and the main
  * thread take, never the send or receive path. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -345,6 +346,11 @@ void *lg_worker_main(void *arg)
     struct lg_worker *w = arg;
     if (w->cfg->pin)
         pin(w);
+    char name[16];
+    snprintf(name, sizeof(name), "lg-worker-%" PRIu32, w->id % 100000);
+    /* best effort: the name only helps top -H, perf and the tests tell the workers apart
+     * (named after pinning, so a named worker is a pinned one) */
+    (void)pthread_setname_np(pthread_self(), name);
     struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_TICK_NS / 1000)};
     w->start_ns = clock_now_ns();
     if (event_add(w->tick, &tv) < 0 || event_base_dispatch(w->base) < 0)

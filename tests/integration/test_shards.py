@@ -283,32 +283,36 @@ class SourcesAndCpus(unittest.TestCase):
 
     def test_cpus_pin_the_workers(self):
         ncpu = len(os.sched_getaffinity(0))
-        cpus = "0-1" if ncpu >= 2 else "0"
+        cpus_arg = "0-1" if ncpu >= 2 else "0"
         _, port = harness.start_server("udp", "-q", test=self)
         p = subprocess.Popen([LOADGEN, "--proto", "udp", "--port", str(port), "--clients", "4",
                               "--threads", "2", "--rate", "5", "--duration", "3", "--warmup",
-                              "0", "--cpus", cpus, "--json"], stdout=subprocess.PIPE,
+                              "0", "--cpus", cpus_arg, "--json"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         self.addCleanup(p.kill)
+        # the workers by their thread names (a sanitizer may add threads of its own)
         allowed = {}
         deadline = time.monotonic() + 20
         while len(allowed) < 3 and time.monotonic() < deadline:  # main and two workers
             time.sleep(0.1)
-            for st in glob.glob(f"/proc/{p.pid}/task/*/status"):
+            for task in glob.glob(f"/proc/{p.pid}/task/*"):
                 try:
-                    with open(st) as f:
-                        lines = dict(l.split(":", 1) for l in f if ":" in l)
-                except FileNotFoundError:
+                    with open(os.path.join(task, "comm")) as f:
+                        name = f.read().strip()
+                    with open(os.path.join(task, "status")) as f:
+                        cpus = [l.split(":", 1)[1].strip() for l in f
+                                if l.startswith("Cpus_allowed_list:")][0]
+                except (FileNotFoundError, ProcessLookupError):
                     continue
-                allowed[st] = lines["Cpus_allowed_list"].strip()
+                if name.startswith("lg-worker-") or task.endswith(f"/{p.pid}"):
+                    allowed["main" if task.endswith(f"/{p.pid}") else name] = cpus
         out, err = p.communicate(timeout=RUN_TIMEOUT)
         self.assertEqual(p.returncode, 0, err)
-        self.assertEqual(json.loads(out)["loadgen_cpus"], cpus)
-        got = sorted(allowed.values())
+        self.assertEqual(json.loads(out)["loadgen_cpus"], cpus_arg)
         if ncpu >= 2:  # main on the set, one worker on each CPU
-            self.assertEqual(got, ["0", "0-1", "1"], allowed)
+            self.assertEqual(allowed, {"main": "0-1", "lg-worker-0": "0", "lg-worker-1": "1"})
         else:
-            self.assertEqual(set(got), {"0"}, allowed)
+            self.assertEqual(allowed, {"main": "0", "lg-worker-0": "0", "lg-worker-1": "0"})
         for bad in ("9999", "1-0", "a"):
             q = run("--cpus", bad)
             self.assertEqual(q.returncode, 2, q.stderr)
