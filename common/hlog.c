@@ -48,7 +48,8 @@ static uint64_t get64(const uint8_t *p)
 
 static size_t zz_put(uint8_t *p, int64_t signed_v)
 {
-    uint64_t v = ((uint64_t)signed_v << 1) ^ (uint64_t)(signed_v >> 63);
+    uint64_t u = (uint64_t)signed_v;
+    uint64_t v = (u << 1) ^ (0 - (u >> 63)); /* ZigZag: the sign to bit 0, all ones if < 0 */
     size_t n = 0;
     while (n < HLOG_LEB_MAX - 1 && v >> 7 != 0) {
         p[n++] = (uint8_t)((v & 0x7f) | 0x80);

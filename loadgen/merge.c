@@ -290,7 +290,8 @@ static int merge_hlogs(const struct part *p, size_t n, const struct lg_config *c
         rc = read_hlog(path, cfg->interval_s, &iv, &niv, &cap_iv, why, cap);
     }
     if (rc == 0) {
-        qsort(iv, niv, sizeof(*iv), by_key_kind);
+        if (niv > 0)
+            qsort(iv, niv, sizeof(*iv), by_key_kind);
         snprintf(path, sizeof(path), "%s/%s.hlog", cfg->out_dir, cfg->label);
         char comment[200];
         snprintf(comment, sizeof(comment),
@@ -540,7 +541,7 @@ int lg_merge_main(int argc, char **argv)
             status |= merge_run(l, parts, nparts, out, json, quiet, (const struct lg_row **)rows);
     }
 out:
-    for (int i = 0; all != NULL && i < ndirs; i++) {
+    for (int i = 0; all != NULL && nall != NULL && i < ndirs; i++) {
         for (size_t j = 0; j < nall[i]; j++)
             lg_row_destroy(&all[i][j]);
         free(all[i]);
