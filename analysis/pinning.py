@@ -21,7 +21,7 @@ from pylib import procfs
 
 # How each program is pinned: None runs it under `taskset -c LIST`; an option name passes
 # LIST to the program itself (`{"server": "--cpus", "loadgen": "--cpus"}` once they have it).
-PIN_OPTION = {"server": None, "loadgen": None}
+PIN_OPTION = {"server": None, "loadgen": "--cpus"}
 
 
 def cpu_list(cores):

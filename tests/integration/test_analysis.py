@@ -175,14 +175,15 @@ class Pinning(unittest.TestCase):
         def pt():
             return points.point("probe", "p", "tcp", "probe", 2, 1, True, rate=5,
                                 server_args=["--max-queue", "9"])
+        saved = dict(pinning.PIN_OPTION)
+        self.addCleanup(pinning.PIN_OPTION.update, saved)
+        pinning.PIN_OPTION.update(server=None, loadgen=None)
         a = pinning.pin(pt(), "0", "1-2")
         self.assertEqual((a.server_wrap, a.loadgen_wrap),
                          (["taskset", "-c", "0"], ["taskset", "-c", "1-2"]))
         self.assertEqual(a.args[a.args.index("--threads") + 1], 2)
         self.assertEqual(a.server_args, ["--max-queue", "9"])
         self.assertEqual((a.cols["server_cpus"], a.cols["loadgen_cpus"]), ("0", "1-2"))
-        saved = dict(pinning.PIN_OPTION)
-        self.addCleanup(pinning.PIN_OPTION.update, saved)
         pinning.PIN_OPTION.update(server="--cpus", loadgen="--cpus")
         b = pinning.pin(pt(), "0", "1")
         self.assertEqual((b.server_wrap, b.loadgen_wrap), ([], []))
