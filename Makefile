@@ -31,15 +31,19 @@ COMMON_OBJS = $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 # --- programs: NAME_SRCS (besides common/) and NAME_LIBS ---
 PROGRAMS =
 
+# the chat core every server runs: the rules, the client table and rooms
+CHAT_SRCS = servers/chat.c servers/registry.c
+
 PROGRAMS += tcp_server
-tcp_server_SRCS = servers/tcp_server.c servers/tcp_conn.c servers/outq.c servers/registry.c
+tcp_server_SRCS = servers/tcp_server.c servers/tcp_threads.c servers/tcp_conn.c \
+	servers/lines.c servers/outq.c $(CHAT_SRCS)
 tcp_server_LIBS = $(LIBS_Z)
 test_outq_EXTRA = servers/outq.c
 test_registry_EXTRA = servers/registry.c
 
 PROGRAMS += udp_server
 udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c \
-	servers/udp_hybrid.c
+	servers/udp_hybrid.c servers/lines.c $(CHAT_SRCS)
 udp_server_LIBS = $(LIBS_Z)
 test_udp_outq_EXTRA = servers/udp_outq.c
 
@@ -200,9 +204,10 @@ FUZZ_MAX_LEN = 16384
 SAN_ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_TSAN = -fsanitize=thread
 SAN_OPT = -O1 -g
-fuzz_tcp_EXTRA = servers/outq.c servers/registry.c
-fuzz_tcp_LINK = -Wl,--wrap=send -Wl,--wrap=sendmsg
-fuzz_udp_EXTRA = servers/udp_handle.c servers/udp_outq.c
+fuzz_tcp_EXTRA = servers/tcp_conn.c servers/lines.c servers/outq.c $(CHAT_SRCS)
+fuzz_tcp_LINK = -Wl,--wrap=send -Wl,--wrap=sendmsg -Wl,--wrap=recv
+fuzz_udp_EXTRA = servers/udp_handle.c servers/udp_hybrid.c servers/udp_outq.c servers/lines.c \
+	$(CHAT_SRCS)
 FUZZ_BINS = $(FUZZERS:%=bin-fuzz/fuzz/fuzz_%)
 SAN_UNIT = $(UNIT_SRCS:tests/unit/%.c=$(1)/tests/%)
 # sanitizer reports go to files, so a report from any server process fails the target

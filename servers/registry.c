@@ -55,6 +55,10 @@ static struct reg_room *room_get(struct registry *r, const char *name, size_t le
     memcpy(room->name, name, len);
     room->name[len] = '\0';
     HASH_ADD(hh, r->rooms, name[0], len, room);
+    if (room->hh.tbl == NULL) { /* the table could not grow: registry.h */
+        free(room);
+        return NULL;
+    }
     return room;
 }
 
@@ -101,6 +105,13 @@ int registry_add(struct registry *r, struct reg_member *m, const char *id, size_
     m->id[id_len] = '\0';
     m->owner = owner;
     HASH_ADD(hh, r->by_id, id[0], id_len, m);
+    if (m->hh.tbl == NULL) { /* the table could not grow: nothing changed but a new room */
+        if (rm->count == 0) {
+            HASH_DEL(r->rooms, rm);
+            free(rm);
+        }
+        return -ENOMEM;
+    }
     room_link(rm, m);
     r->count++;
     return 0;

@@ -3,14 +3,19 @@
  * Intrusive: the caller embeds a struct reg_member in its own client struct, so adding a
  * client allocates nothing but, for a new room, the room. Rooms are created on first join
  * and freed when their last member leaves, so a MSG fan-out walks one room's members:
- * O(room), not O(clients). Not thread-safe: the caller serialises every call (the TCP
- * server holds its reg_lock); members and rooms may be read under that same lock. */
+ * O(room), not O(clients). Not thread-safe: the caller serialises every call (the chat
+ * core holds its lock, chat.h); members and rooms may be read under that same lock. */
 #ifndef CHATBENCH_REGISTRY_H
 #define CHATBENCH_REGISTRY_H
 
 #include "proto.h"
 
 #include <stddef.h>
+/* A hash table that cannot grow must not exit the server (chat.h, out of memory): uthash
+ * then leaves the item out and sets its hh.tbl to NULL, which the adders check. */
+#ifndef HASH_NONFATAL_OOM
+#define HASH_NONFATAL_OOM 1
+#endif
 #include <uthash.h>
 
 struct reg_room;
@@ -20,7 +25,7 @@ struct reg_member {
     struct reg_room *room;           /* NULL while not registered */
     struct reg_member *prev_in_room; /* the room's member list */
     struct reg_member *next_in_room;
-    void *owner;       /* the caller's client struct */
+    void *owner;       /* the caller's client struct (the chat core's struct chat_client) */
     UT_hash_handle hh; /* by_id, keyed by id */
 };
 

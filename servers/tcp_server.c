@@ -1,31 +1,25 @@
-/* tcp_server: the chat over TCP, one thread per client (deliberately simple).
+/* tcp_server: the chat over TCP, one thread per client (tcp_threads.c; deliberately
+ * simple). Frames go to the chat core (chat.c) through tcp_conn.c.
  *
- * This file: options, start-up, the accept loop, signals, reaping and shutdown. The
- * client's thread (framing, frames, relaying, leaving) is tcp_conn.c; tcp_server.h has the
- * shared records.
- *
- * Threads: the main thread accepts connections, handles SIGINT/SIGTERM (signalfd) and
- * joins finished client threads (an eventfd tells it when); each client has exactly one
- * thread that reads its socket, parses frames and relays them. There is no second thread
- * and no extra fd per client, so 10,000 clients fit in pid_max and the fd limit.
+ * This file: options, start-up, the accepting thread (accept, --max-clients, refusals,
+ * signals) and shutdown. The accepting thread hands each connection to the I/O model.
  *
  * Relaying: a sender writes a frame straight into the recipient's socket (non-blocking,
  * under the recipient's out_lock). What the socket does not take goes into the recipient's
- * bounded queue (outq), and the recipient's own thread is told, with SIGUSR1, to wait for
- * POLLOUT too. Client threads keep SIGUSR1 blocked except inside ppoll(), so a wake-up sent
- * while they are busy stays pending and interrupts their next ppoll(): none is lost.
+ * bounded queue (outq), and the recipient's owner is told to wait for POLLOUT too.
  *
  * Slow consumers (PROTOCOL.md, "Flow control"): when a frame would push a queue past
  * --max-queue, nothing more is sent to that client (out_state OUT_DEAD), shutdown() wakes
- * its thread, which logs [WARN], tells its room LEFT <id> <room> slow and closes. The
+ * its owner, which logs [WARN], tells its room LEFT <id> <room> slow and closes. The
  * sender never waits: this is Redis's client-output-buffer-limit policy.
  *
- * Shutdown (SIGINT/SIGTERM): stop accepting, set `stopping`, wake every client thread; each
- * sends BYE shutdown, flushes for at most TCP_FINAL_FLUSH_MS and exits; the main thread joins
- * them all and frees everything. No LEFT ... shutdown is sent (N^2 frames; PROTOCOL.md).
+ * Shutdown (SIGINT/SIGTERM): stop accepting, set `stopping`, and the model ends every
+ * client: BYE shutdown, at most TCP_FINAL_FLUSH_MS to flush, close; every thread is joined
+ * and everything freed. No LEFT ... shutdown is sent (N^2 frames; PROTOCOL.md).
  *
- * Lock order: reg_lock, then a client's out_lock; conn_lock, then a client's out_lock (stop_all);
- * nothing takes reg_lock or conn_lock while holding an out_lock. */
+ * Lock order: the chat lock (chat.h), then a client's out_lock; a model's own lock
+ * (tcp_threads' list) is never held with the chat lock, and is taken before
+ * an out_lock; nothing takes another lock while holding an out_lock. */
 #include "tcp_server.h"
 
 #include "clock.h"
@@ -55,32 +49,13 @@
 
 struct tcp_srv tcp_srv;
 
-/* --- main thread: accept, reap, signals --- */
+/* --- the accepting thread: accept, refuse, signals --- */
 
-/* Joins every finished client thread and drops the thread's reference. */
-static void reap(void)
-{
-    uint64_t cnt;
-    if (read(tcp_srv.reap_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-        log_line("ERROR", "eventfd: %s", strerror(errno));
-    pthread_mutex_lock(&tcp_srv.conn_lock);
-    struct tcp_client *list = tcp_srv.dead;
-    tcp_srv.dead = NULL;
-    pthread_mutex_unlock(&tcp_srv.conn_lock);
-    while (list != NULL) {
-        struct tcp_client *next = list->dead_next;
-        int rc = pthread_join(list->tid, NULL);
-        if (rc != 0)
-            log_line("ERROR", "pthread_join: %s", strerror(rc));
-        tcp_conn_unref(list);
-        list = next;
-    }
-}
-
-static void refuse(int fd, const char *addr, enum proto_err e)
+/* Refuses an accepted connection with ERR server_full (really full, or no resources). */
+static void refuse(int fd, const char *addr, bool full)
 {
     char buf[128];
-    int n = proto_fmt_err(buf, sizeof(buf) - 1, e, NULL);
+    int n = proto_fmt_err(buf, sizeof(buf) - 1, PROTO_E_FULL, NULL);
     buf[n] = '\n';
     /* best effort: a refused peer that does not read loses nothing of ours */
     (void)send(fd, buf, (size_t)n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -93,7 +68,7 @@ static void refuse(int fd, const char *addr, enum proto_err e)
     unlogged++;
     if (last_ms == 0 || now >= last_ms + 1000) {
         log_line("WARN", "Conexão de %s recusada: %s (%" PRIu64 " recusadas desde o último aviso)",
-                 addr, e == PROTO_E_FULL ? "servidor cheio" : "sem recursos", unlogged);
+                 addr, full ? "servidor cheio" : "sem recursos", unlogged);
         last_ms = now;
         unlogged = 0;
     }
@@ -118,36 +93,17 @@ static int accept_some(int lfd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char addr[NET_ADDRSTRLEN];
         net_addr_str(&sa, addr);
-        pthread_mutex_lock(&tcp_srv.conn_lock);
-        bool full = tcp_srv.nconns >= tcp_srv.cfg.max_clients;
-        pthread_mutex_unlock(&tcp_srv.conn_lock);
-        if (full) {
-            refuse(fd, addr, PROTO_E_FULL);
+        if (atomic_load(&tcp_srv.nconns) >= tcp_srv.cfg.max_clients) {
+            refuse(fd, addr, true);
             continue;
         }
         struct tcp_client *c = tcp_conn_new(fd, &sa);
-        if (c == NULL) {
-            refuse(fd, addr, PROTO_E_FULL);
-            continue;
-        }
-        pthread_mutex_lock(&tcp_srv.conn_lock);
-        c->conn_next = tcp_srv.conns;
-        if (tcp_srv.conns != NULL)
-            tcp_srv.conns->conn_prev = c;
-        tcp_srv.conns = c;
-        tcp_srv.nconns++;
-        int rc = pthread_create(&c->tid, &tcp_srv.attr, tcp_conn_main, c);
-        if (rc != 0) {
-            tcp_srv.conns = c->conn_next;
-            if (tcp_srv.conns != NULL)
-                tcp_srv.conns->conn_prev = NULL;
-            tcp_srv.nconns--;
-        }
-        pthread_mutex_unlock(&tcp_srv.conn_lock);
-        if (rc != 0) {
-            log_line("ERROR", "pthread_create: %s", strerror(rc));
-            tcp_conn_unref(c);
-            refuse(fd, addr, PROTO_E_FULL);
+        if (c == NULL)
+            log_line("ERROR", "Memória insuficiente para a conexão de %s", addr);
+        if (c == NULL || tcp_srv.io->adopt(c) < 0) {
+            if (c != NULL)
+                tcp_conn_unref(c); /* the fd stays open: refuse() closes it */
+            refuse(fd, addr, false);
             continue;
         }
         atomic_fetch_add(&tcp_srv.stat_conns, 1);
@@ -162,8 +118,8 @@ static int serve(int lfd, int sfd)
     for (;;) {
         struct pollfd p[3] = {
             {.fd = sfd, .events = POLLIN},
-            {.fd = tcp_srv.reap_fd, .events = POLLIN},
             {.fd = paused_ms ? -1 : lfd, .events = POLLIN},
+            {.fd = tcp_srv.io->event_fd, .events = POLLIN},
         };
         int rc = poll(p, 3, paused_ms ? paused_ms : -1);
         if (rc < 0 && errno != EINTR) {
@@ -178,34 +134,10 @@ static int serve(int lfd, int sfd)
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
                 return (int)si.ssi_signo;
         }
-        if (p[1].revents & POLLIN)
-            reap();
-        if ((p[2].revents & POLLIN) && accept_some(lfd) < 0)
+        if ((p[1].revents & POLLIN) && accept_some(lfd) < 0)
             paused_ms = 100; /* out of fds: let some clients leave first */
-    }
-}
-
-/* Ends every client (each thread sends LEFT and BYE shutdown itself) and joins them. */
-static void stop_all(void)
-{
-    atomic_store(&tcp_srv.stopping, true);
-    pthread_mutex_lock(&tcp_srv.conn_lock);
-    for (struct tcp_client *c = tcp_srv.conns; c != NULL; c = c->conn_next) {
-        pthread_mutex_lock(&c->out_lock);
-        tcp_conn_wake_locked(c); /* a thread not started yet sees `stopping` itself */
-        pthread_mutex_unlock(&c->out_lock);
-    }
-    pthread_mutex_unlock(&tcp_srv.conn_lock);
-    for (;;) {
-        pthread_mutex_lock(&tcp_srv.conn_lock);
-        bool done = tcp_srv.nconns == 0 && tcp_srv.dead == NULL;
-        pthread_mutex_unlock(&tcp_srv.conn_lock);
-        if (done)
-            break;
-        struct pollfd p = {.fd = tcp_srv.reap_fd, .events = POLLIN};
-        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
-            log_line("ERROR", "poll: %s", strerror(errno));
-        reap();
+        if (p[2].revents & POLLIN)
+            tcp_srv.io->on_event();
     }
 }
 
@@ -301,24 +233,18 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
                 argv[optind]);
         exit(2);
     }
-    if (cfg->max_queue < cfg->max_frame + TCP_FRAME_EXTRA) {
+    if (cfg->max_queue < cfg->max_frame + CHAT_FRAME_EXTRA) {
         fprintf(stderr, "tcp_server: --max-queue must hold at least one frame (%zu bytes)\n",
-                cfg->max_frame + TCP_FRAME_EXTRA);
+                cfg->max_frame + CHAT_FRAME_EXTRA);
         exit(2);
     }
 }
 
-static void on_wake(int sig)
-{
-    (void)sig; /* only interrupts ppoll() */
-}
-
-/* Signals: SIGINT/SIGTERM through a signalfd, SIGUSR1 blocked but for ppoll, SIGPIPE
- * ignored. Dies on failure (start-up only). */
+/* Signals: SIGINT/SIGTERM through a signalfd, SIGUSR1 blocked (tcp_threads.c unblocks it
+ * inside its ppoll), SIGPIPE ignored. Every thread inherits the mask. Dies on failure
+ * (start-up only). */
 static int setup_signals(void)
 {
-    struct sigaction sa = {.sa_handler = on_wake};
-    sigemptyset(&sa.sa_mask);
     struct sigaction ign = {.sa_handler = SIG_IGN};
     sigemptyset(&ign.sa_mask);
     sigset_t set;
@@ -326,13 +252,10 @@ static int setup_signals(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
-    if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGPIPE, &ign, NULL) < 0 ||
-        pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-        pthread_sigmask(SIG_BLOCK, NULL, &tcp_srv.wait_mask) != 0) {
+    if (sigaction(SIGPIPE, &ign, NULL) < 0 || pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
         perror("tcp_server: signals");
         exit(1);
     }
-    sigdelset(&tcp_srv.wait_mask, SIGUSR1);
     sigdelset(&set, SIGUSR1);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) {
@@ -366,20 +289,12 @@ int main(int argc, char **argv)
         perror("tcp_server: listening socket");
         return 1;
     }
-    tcp_srv.reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    pthread_rwlockattr_t rwa;
-    if (tcp_srv.reap_fd < 0 || pthread_rwlockattr_init(&rwa) != 0 ||
-        /* fan-outs read all the time: writers (HELLO, JOIN, leaving) must not starve */
-        pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) != 0 ||
-        pthread_rwlock_init(&tcp_srv.reg_lock, &rwa) != 0 ||
-        pthread_mutex_init(&tcp_srv.conn_lock, NULL) != 0 ||
-        pthread_attr_init(&tcp_srv.attr) != 0 ||
-        pthread_attr_setstacksize(&tcp_srv.attr, TCP_STACK_SIZE) != 0) {
-        perror("tcp_server: start-up");
+    tcp_srv.io = tcp_io_threads;
+    if ((rc = chat_server_init(&tcp_srv.chat, (size_t)tcp_srv.cfg.max_clients)) < 0 ||
+        (rc = tcp_srv.io->start()) < 0) {
+        fprintf(stderr, "tcp_server: start-up: %s\n", strerror(-rc));
         return 1;
     }
-    pthread_rwlockattr_destroy(&rwa);
-    registry_init(&tcp_srv.reg);
 
     if (log_start(STDOUT_FILENO, 0) < 0) /* not fatal: lines are then written directly */
         fprintf(stderr, "tcp_server: no log writer thread; logging directly\n");
@@ -392,13 +307,10 @@ int main(int argc, char **argv)
     int sig = serve(lfd, sfd);
     log_line("INFO", "Sinal %s recebido: encerrando", sig == SIGINT ? "SIGINT" : "SIGTERM");
     close(lfd); /* new connections are refused from here on */
-    stop_all();
+    atomic_store(&tcp_srv.stopping, true);
+    tcp_srv.io->stop();
 
-    registry_destroy(&tcp_srv.reg);
-    pthread_rwlock_destroy(&tcp_srv.reg_lock);
-    pthread_mutex_destroy(&tcp_srv.conn_lock);
-    pthread_attr_destroy(&tcp_srv.attr);
-    close(tcp_srv.reap_fd);
+    chat_server_destroy(&tcp_srv.chat);
     close(sfd);
     log_line("INFO",
              "Estatísticas: %lu conexões, %lu mensagens, %lu consumidores lentos, "

@@ -1,20 +1,27 @@
-/* udp_hybrid: the hybrid mode's TCP control connections (udp_server --hybrid). One small
- * thread per connection: blocking reads of lines, HELLO/WHO/JOIN/PING/BYE, and the end of
- * the session the moment the connection closes. Chat travels over UDP (udp_handle.c).
+/* udp_hybrid: the hybrid mode of udp_server (--hybrid): the TCP control connections, one
+ * small thread each (blocking reads of lines handed to the chat core, replies written
+ * back), and the session tokens that open every datagram (PROTOCOL.md, "Hybrid mode").
+ * Chat travels over UDP (udp_handle.c); a session ends the moment its connection closes.
  *
  * Threads: the acceptor starts a joinable thread per connection; a finished thread moves
- * its record to ctls_dead, and the acceptor (or udp_hybrid_stop) joins and frees it. */
+ * its record to ctls_dead, and the acceptor (or udp_hybrid_stop) joins and frees it. The
+ * control threads share one chat context (ctl_ctx, under ctl_lock): control traffic is
+ * rare, and a context holds a zlib state and recipient lists for max-clients. Replies are
+ * queued on the connection while that context is held and written after it is released, so
+ * a peer that does not read never holds ctl_lock. */
 #include "udp_server.h"
 
 #include "clock.h"
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <utlist.h>
@@ -22,20 +29,203 @@
 #define HYB_BACKLOG 1024
 #define HYB_STACK_SIZE (128u * 1024) /* a control thread needs little */
 #define HYB_SEND_TIMEOUT_S 5         /* a control peer that does not read is dropped */
+#define HYB_PEND_KEEP 65536          /* reply storage kept between two flushes */
 
-/* --- one connection --- */
+/* --- session tokens --- */
 
-static void ctl_send(struct udp_ctl *ctl, int len, const char *frame)
+static struct udp_client *find_tok(struct udp_server *s, uint64_t token)
 {
-    if (len >= 0)
-        (void)udp_ctl_write(ctl, frame, (size_t)len); /* a broken peer shows up on read */
+    struct udp_client *c;
+    HASH_FIND(hh_tok, s->by_tok, &token, sizeof(token), c);
+    return c;
+}
+
+/* A fresh random token, unique among the live ones. Caller holds the chat lock. */
+static int new_token(struct udp_server *s, uint64_t *out)
+{
+    for (;;) {
+        uint64_t t;
+        ssize_t n = getrandom(&t, sizeof(t), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof(t))
+            return n < 0 ? -errno : -EIO;
+        if (t != 0 && find_tok(s, t) == NULL) {
+            *out = t;
+            return 0;
+        }
+    }
+}
+
+struct udp_client *udp_hyb_session(struct udp_server *s, uint64_t token,
+                                   const struct sockaddr_in *from)
+{
+    struct udp_client *c = find_tok(s, token);
+    if (c == NULL)
+        return NULL;
+    /* the first datagram with the token pins the session to its address; later ones must
+     * come from there, and an address another session holds cannot be taken */
+    if (c->bound)
+        return c->key == udp_addr_key(from) ? c : NULL;
+    if (udp_find_addr(s, from) != NULL)
+        return NULL;
+    c->addr = *from;
+    c->key = udp_addr_key(from);
+    HASH_ADD(hh_addr, s->by_addr, key, sizeof(c->key), c);
+    if (c->hh_addr.tbl == NULL)
+        return NULL; /* the table could not grow (registry.h): refused, try again later */
+    net_addr_str(from, c->chat.addr);
+    c->bound = true;
+    return c;
+}
+
+void udp_hyb_refuse(struct udp_server *s, const struct sockaddr_in *from, uint64_t now_ms)
+{
+    /* silent on the wire: an answer to a forged source address would make the server a
+     * reflector. One [WARN] line per second at most. */
+    s->token_refused++;
+    s->token_unwarned++;
+    if (s->token_warned_ms == 0 || now_ms >= s->token_warned_ms + 1000) {
+        char addr[NET_ADDRSTRLEN];
+        log_line("WARN",
+                 "Token ausente ou inválido: %" PRIu64 " datagramas recusados (último de %s)",
+                 s->token_unwarned, net_addr_str(from, addr));
+        s->token_warned_ms = now_ms;
+        s->token_unwarned = 0;
+    }
+}
+
+/* --- replies on a control connection --- */
+
+/* Writes one block of whole frames to a control connection under its wlock (blocking,
+ * bounded by the socket's send timeout). Returns 0 or -errno; after a failure the
+ * connection is shut down and every later write fails at once. */
+static int ctl_write(struct udp_ctl *ctl, const char *buf, size_t len)
+{
+    int rc;
+    pthread_mutex_lock(&ctl->wlock);
+    /* one failure (a peer that does not read: SO_SNDTIMEO) is enough */
+    rc = ctl->dead != 0 ? ctl->dead : net_write_all(ctl->fd, buf, len);
+    if (rc < 0 && ctl->dead == 0) {
+        ctl->dead = rc;
+        (void)shutdown(ctl->fd, SHUT_RDWR); /* its thread wakes and ends the session */
+    }
+    pthread_mutex_unlock(&ctl->wlock);
+    return rc;
+}
+
+/* Queues frames for the connection (lf: add the LF that ends a single frame). When the
+ * queue cannot grow the connection is closed (chat.h, out of memory): pend_cap is set to
+ * SIZE_MAX as the mark, and the next flush ends it. */
+static void ctl_queue(struct udp_ctl *ctl, const char *frames, size_t len, bool lf)
+{
+    size_t need = ctl->pend_len + len + (lf ? 1 : 0);
+    if (ctl->pend_cap == SIZE_MAX)
+        return;
+    if (need > ctl->pend_cap) {
+        size_t cap = ctl->pend_cap ? ctl->pend_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(ctl->pend, cap);
+        if (p == NULL) {
+            ctl->pend_cap = SIZE_MAX;
+            return;
+        }
+        ctl->pend = p;
+        ctl->pend_cap = cap;
+    }
+    memcpy(ctl->pend + ctl->pend_len, frames, len);
+    ctl->pend_len += len;
+    if (lf)
+        ctl->pend[ctl->pend_len++] = '\n';
+}
+
+/* Writes the queued replies and empties the queue. Its owner thread, without ctl_lock. */
+static void ctl_flush(struct udp_ctl *ctl)
+{
+    if (ctl->pend_cap == SIZE_MAX) {
+        log_line("ERROR", "Memória insuficiente para responder à conexão de controle de %s",
+                 ctl->addr);
+        pthread_mutex_lock(&ctl->wlock);
+        if (ctl->dead == 0) {
+            ctl->dead = -ENOMEM;
+            (void)shutdown(ctl->fd, SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&ctl->wlock);
+        free(ctl->pend);
+        ctl->pend = NULL;
+        ctl->pend_len = ctl->pend_cap = 0;
+        return;
+    }
+    if (ctl->pend_len > 0) /* a failure shuts the connection: its recv sees it */
+        (void)ctl_write(ctl, ctl->pend, ctl->pend_len);
+    ctl->pend_len = 0;
+    if (ctl->pend_cap > HYB_PEND_KEEP) { /* a big WHO: give the memory back */
+        free(ctl->pend);
+        ctl->pend = NULL;
+        ctl->pend_cap = 0;
+    }
 }
 
 static void ctl_err(struct udp_ctl *ctl, enum proto_err e, const char *detail)
 {
     char buf[256];
-    ctl_send(ctl, proto_fmt_err(buf, sizeof(buf), e, detail), buf);
+    int n = proto_fmt_err(buf, sizeof(buf), e, detail);
+    if (n >= 0)
+        ctl_queue(ctl, buf, (size_t)n, true);
 }
+
+/* --- the chat transport over a control connection (notices still go over UDP) --- */
+
+static void ctl_hold_self(struct chat_ctx *cx, struct chat_client *c)
+{
+    udp_ctx_of(cx)->self_ctl = udp_client_of(c)->ctl;
+}
+
+static void ctl_reply(struct chat_ctx *cx, int len)
+{
+    ctl_queue(udp_ctx_of(cx)->self_ctl, cx->out, (size_t)len, true);
+}
+
+static void ctl_reply_bulk(struct chat_ctx *cx, const char *frames, size_t len)
+{
+    ctl_queue(udp_ctx_of(cx)->self_ctl, frames, len, false);
+}
+
+/* HELLO: the session gets its token (out of entropy or memory: refused as full). */
+static int ctl_attach(struct chat_ctx *cx, struct chat_client *m)
+{
+    struct udp_server *s = udp_ctx_of(cx)->s;
+    struct udp_client *c = udp_client_of(m);
+    int rc = new_token(s, &c->token);
+    if (rc < 0)
+        return rc;
+    HASH_ADD(hh_tok, s->by_tok, token, sizeof(c->token), c);
+    return c->hh_tok.tbl == NULL ? -ENOMEM : 0; /* registry.h */
+}
+
+/* WELCOME <id> <ip>:<port> <token> <udp_port>: the control peer's address, its token and
+ * where the datagrams go. */
+static int ctl_fmt_welcome(struct chat_ctx *cx, const struct chat_client *m, char *buf, size_t cap)
+{
+    const struct udp_client *c = (const struct udp_client *)m; /* chat is its first member */
+    return proto_fmt_welcome_token(buf, cap, m->member.id, c->ctl->addr, c->token,
+                                   udp_ctx_of(cx)->s->cfg.port);
+}
+
+const struct chat_transport udp_ctl_transport = {
+    .hello_words = CHAT_WORDS_REGISTER,
+    .hold_self = ctl_hold_self,
+    .reply = ctl_reply,
+    .reply_bulk = ctl_reply_bulk,
+    .gather = udp_gather,
+    .send = udp_send,
+    .attach = ctl_attach,
+    .detach = udp_detach,
+    .fmt_welcome = ctl_fmt_welcome,
+};
+
+/* --- one connection --- */
 
 /* Sets the receive timeout: the HELLO deadline, or none (0) once registered. */
 static void set_rcvtimeo(int fd, int seconds)
@@ -45,71 +235,36 @@ static void set_rcvtimeo(int fd, int seconds)
         log_line("ERROR", "setsockopt SO_RCVTIMEO: %s", strerror(errno)); /* best effort */
 }
 
-/* Handles one control line. Returns false when the connection should close (BYE). */
+/* Handles one control line. Returns false once the session has ended (BYE). */
 static bool ctl_line(struct udp_ctl *ctl, const char *line, size_t len)
 {
     struct udp_server *s = ctl->srv;
-    char buf[128];
+    struct chat_client *c = &ctl->client.chat; /* its own session: this thread registers it */
     struct proto_frame f;
-    if (len == 0)
-        return true; /* an empty line: nothing to answer */
     enum proto_err e = proto_parse_client(line, len, &f);
+    bool was_registered = chat_registered(c);
     if (e != PROTO_OK) {
         ctl_err(ctl, e, NULL);
         return true;
     }
-    if (ctl->client == NULL && f.verb != PROTO_HELLO && f.verb != PROTO_PING) {
-        ctl_err(ctl, PROTO_E_NOT_REG, NULL);
-        return true;
-    }
-    switch (f.verb) {
-    case PROTO_HELLO:
-        pthread_mutex_lock(&s->ctl_lock);
-        s->ctl_ctx.ctl = ctl;
-        e = udp_hyb_register(&s->ctl_ctx, ctl, &f);
-        s->ctl_ctx.ctl = NULL;
-        pthread_mutex_unlock(&s->ctl_lock);
-        (void)udp_ctl_flush(ctl); /* a failure shuts the connection: its recv sees it */
-        if (e != PROTO_OK)
-            ctl_err(ctl, e, NULL);
-        else
-            set_rcvtimeo(ctl->fd, 0);
-        return true;
-    case PROTO_WHO:
-    case PROTO_JOIN:
-        pthread_mutex_lock(&s->ctl_lock);
-        s->ctl_ctx.ctl = ctl;
-        udp_hyb_command(&s->ctl_ctx, ctl->client, &f);
-        s->ctl_ctx.ctl = NULL;
-        pthread_mutex_unlock(&s->ctl_lock);
-        (void)udp_ctl_flush(ctl); /* a failure shuts the connection: its recv sees it */
-        return true;
-    case PROTO_PING:
-        if (f.text_len < sizeof(buf) - 8) {
-            ctl_send(ctl, proto_fmt_pong(buf, sizeof(buf), f.text, f.text_len), buf);
-        } else { /* a long token: the frame's own buffer is not ours to write; format apart */
-            char *big = malloc(f.text_len + 8);
-            if (big != NULL)
-                ctl_send(ctl, proto_fmt_pong(big, f.text_len + 8, f.text, f.text_len), big);
-            free(big);
-        }
-        return true;
-    case PROTO_BYE:
-        ctl_send(ctl, proto_fmt_bye(buf, sizeof(buf), PROTO_R_QUIT), buf);
-        ctl->bye = true;
-        return false;
-    default: /* MSG, TO and plain text */
+    if (was_registered && (f.verb == PROTO_MSG || f.verb == PROTO_TO)) {
         ctl_err(ctl, PROTO_E_BAD_FRAME, "chat goes over UDP with the session token");
         return true;
     }
+    pthread_mutex_lock(&s->ctl_lock);
+    enum chat_result r = chat_frame(&s->ctl_ctx.chat, c, &f);
+    pthread_mutex_unlock(&s->ctl_lock);
+    if (!was_registered && chat_registered(c))
+        set_rcvtimeo(ctl->fd, 0); /* the HELLO deadline is met */
+    return r != CHAT_LEFT;
 }
 
 /* Reads lines until the peer leaves; returns why the session ends. */
 static enum proto_reason ctl_loop(struct udp_ctl *ctl, char *buf, size_t cap)
 {
     struct udp_server *s = ctl->srv;
-    size_t max = s->cfg.max_frame, have = 0;
-    bool discard = false; /* skipping the rest of a too long line */
+    struct lines in = {0};
+    size_t have = 0;
     for (;;) {
         ssize_t n = recv(ctl->fd, buf + have, cap - have, 0);
         if (n < 0 && errno == EINTR)
@@ -118,6 +273,7 @@ static enum proto_reason ctl_loop(struct udp_ctl *ctl, char *buf, size_t cap)
             return PROTO_R_SHUTDOWN;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { /* SO_RCVTIMEO: no HELLO */
             ctl_err(ctl, PROTO_E_TIMEOUT, NULL);
+            ctl_flush(ctl);
             return PROTO_R_TIMEOUT;
         }
         if (n < 0)
@@ -125,28 +281,20 @@ static enum proto_reason ctl_loop(struct udp_ctl *ctl, char *buf, size_t cap)
         if (n == 0)
             return PROTO_R_QUIT; /* a clean close ends the session as BYE does */
         have += (size_t)n;
-        for (;;) {
-            size_t ll, used;
-            int r = proto_next_line(buf, have, max, &ll, &used);
-            if (r < 0) { /* more than max bytes without LF */
-                if (!discard)
-                    ctl_err(ctl, PROTO_E_TOO_LONG, NULL);
-                discard = true;
-                have = 0;
-                break;
-            }
-            if (r == 0)
-                break;
-            bool go_on = true;
-            if (discard)
-                discard = false; /* the tail of the too long line */
+        size_t off = 0, start = 0, line_len = 0;
+        bool go_on = true;
+        for (enum lines_ev ev; go_on && (ev = lines_next(&in, buf, have, s->cfg.max_frame, &off,
+                                                         &start, &line_len)) != LINES_MORE;) {
+            if (ev == LINES_TOO_LONG)
+                ctl_err(ctl, PROTO_E_TOO_LONG, NULL);
             else
-                go_on = ctl_line(ctl, buf, ll);
-            memmove(buf, buf + used, have - used);
-            have -= used;
-            if (!go_on)
-                return PROTO_R_QUIT;
+                go_on = ctl_line(ctl, buf + start, line_len);
         }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        ctl_flush(ctl); /* a failure shuts the connection: its recv sees it */
+        if (!go_on)
+            return PROTO_R_QUIT; /* BYE: the core has ended the session already */
     }
 }
 
@@ -155,10 +303,12 @@ static void *ctl_main(void *arg)
     struct udp_ctl *ctl = arg;
     struct udp_server *s = ctl->srv;
     enum proto_reason why = PROTO_R_ERROR;
-    size_t cap = s->cfg.max_frame + 2; /* proto_next_line: max bytes plus CR LF */
+    size_t cap = s->cfg.max_frame + 2; /* lines.h: max bytes plus CR LF */
     char *buf = malloc(cap);
     if (buf != NULL)
         why = ctl_loop(ctl, buf, cap);
+    else
+        log_line("ERROR", "Memória insuficiente para a conexão de controle de %s", ctl->addr);
     free(buf);
     pthread_mutex_lock(&ctl->wlock);
     int dead = ctl->dead;
@@ -170,8 +320,9 @@ static void *ctl_main(void *arg)
     if (atomic_load(&s->stopping))
         why = PROTO_R_SHUTDOWN;
 
+    /* the session ends with its connection (a no-op after BYE): LEFT to the room, the log */
     pthread_mutex_lock(&s->ctl_lock);
-    udp_hyb_remove(&s->ctl_ctx, ctl, why);
+    chat_leave(&s->ctl_ctx.chat, &ctl->client.chat, why, false);
     pthread_mutex_unlock(&s->ctl_lock);
 
     pthread_mutex_lock(&s->ctls_lock);
@@ -210,6 +361,19 @@ static void set_opt(int fd, int level, int name, int value, const char *what)
         log_line("ERROR", "setsockopt %s: %s", what, strerror(errno)); /* best effort */
 }
 
+/* ERR server_full to a control connection that cannot be served, then closed. */
+static void refuse(int fd, const char *addr, const char *why)
+{
+    char b[128];
+    int n = proto_fmt_err(b, sizeof(b) - 1, PROTO_E_FULL, NULL);
+    if (n > 0) {
+        b[n++] = '\n';
+        (void)send(fd, b, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT); /* best effort */
+    }
+    log_line("WARN", "Conexão de controle de %s recusada: %s", addr, why);
+    close(fd);
+}
+
 static void ctl_accept(struct udp_server *s, pthread_attr_t *attr)
 {
     struct sockaddr_in peer;
@@ -233,14 +397,19 @@ static void ctl_accept(struct udp_server *s, pthread_attr_t *attr)
         log_line("ERROR", "setsockopt SO_SNDTIMEO: %s", strerror(errno));
     set_rcvtimeo(fd, (int)s->cfg.hello_timeout_s);
 
+    char addr[NET_ADDRSTRLEN];
+    net_addr_str(&peer, addr);
     struct udp_ctl *ctl = calloc(1, sizeof(*ctl));
     if (ctl == NULL) {
-        close(fd);
+        log_line("ERROR", "Memória insuficiente para a conexão de controle de %s", addr);
+        refuse(fd, addr, "sem recursos");
         return;
     }
     ctl->srv = s;
     ctl->fd = fd;
-    net_addr_str(&peer, ctl->addr);
+    memcpy(ctl->addr, addr, sizeof(addr));
+    ctl->client.ctl = ctl; /* its session's record, registered by HELLO */
+    memcpy(ctl->client.chat.addr, addr, sizeof(addr)); /* until its first datagram */
     pthread_mutex_init(&ctl->wlock, NULL);
 
     pthread_mutex_lock(&s->ctls_lock);
@@ -253,17 +422,9 @@ static void ctl_accept(struct udp_server *s, pthread_attr_t *attr)
     }
     pthread_mutex_unlock(&s->ctls_lock);
     if (rc != 0) {
-        char b[128];
-        int n = proto_fmt_err(b, sizeof(b), PROTO_E_FULL, NULL);
-        if (n > 0) {
-            b[n++] = '\n';
-            (void)send(fd, b, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT); /* best effort */
-        }
-        log_line("WARN", "Conexão de controle de %s recusada: %s", ctl->addr,
-                 full ? "servidor cheio" : strerror(rc));
         pthread_mutex_destroy(&ctl->wlock);
         free(ctl);
-        close(fd);
+        refuse(fd, addr, full ? "servidor cheio" : strerror(rc));
     }
 }
 

@@ -1,5 +1,6 @@
 /* udp_server: the UDP chat server. main() reads options, binds one socket and runs three
- * threads (receiver, sender, keep-alive) until SIGINT/SIGTERM; udp_handle.c does the rest.
+ * threads (receiver, sender, keep-alive) until SIGINT/SIGTERM; udp_handle.c handles each
+ * datagram and the chat core (chat.c) the chat.
  * --hybrid adds a TCP control listener and its threads (udp_hybrid.c). */
 #include "udp_server.h"
 
@@ -345,7 +346,7 @@ static void setup_control(struct udp_server *s)
         (rc = pthread_mutex_init(&s->ctls_lock, NULL)) != 0 ||
         (rc = pthread_cond_init(&s->ctls_gone, NULL)) != 0)
         die_errno("pthread_mutex_init", rc);
-    if ((rc = udp_ctx_init(&s->ctl_ctx, s)) < 0)
+    if ((rc = udp_ctx_init(&s->ctl_ctx, s, &udp_ctl_transport)) < 0)
         die_errno("thread buffers", -rc);
 }
 
@@ -372,19 +373,20 @@ int main(int argc, char **argv)
     s->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (s->wake_fd < 0)
         die_errno("eventfd", errno);
-    if ((rc = pthread_mutex_init(&s->tab_lock, NULL)) != 0)
-        die_errno("pthread_mutex_init", rc);
+    if ((rc = chat_server_init(&s->chat, s->cfg.max_clients)) < 0)
+        die_errno("chat lock", -rc);
     size_t ents = s->cfg.max_clients * 8 > UDP_QUEUE_MIN_ENTRIES ? s->cfg.max_clients * 8
                                                                  : UDP_QUEUE_MIN_ENTRIES;
     /* the payload ring must hold at least a few maximal datagrams */
-    size_t bytes = UDP_QUEUE_BYTES > 16 * zframe_bound(s->cfg.max_frame + 128)
+    size_t bytes = UDP_QUEUE_BYTES > 16 * zframe_bound(s->cfg.max_frame + CHAT_FRAME_EXTRA)
                        ? UDP_QUEUE_BYTES
-                       : 16 * zframe_bound(s->cfg.max_frame + 128);
+                       : 16 * zframe_bound(s->cfg.max_frame + CHAT_FRAME_EXTRA);
     if ((rc = udp_outq_init(&s->outq, bytes, ents)) < 0)
         die_errno("outbound queue", -rc);
     /* per-thread storage, allocated here so that a failure stops start-up, not a thread */
-    if ((rc = udp_ctx_init(&s->rx_ctx, s)) < 0 || (rc = udp_ctx_init(&s->ka_ctx, s)) < 0 ||
-        (rc = udp_ctx_init(&s->main_ctx, s)) < 0)
+    const struct chat_transport *dg = &udp_dgram_transport;
+    if ((rc = udp_ctx_init(&s->rx_ctx, s, dg)) < 0 || (rc = udp_ctx_init(&s->ka_ctx, s, dg)) < 0 ||
+        (rc = udp_ctx_init(&s->main_ctx, s, dg)) < 0)
         die_errno("thread buffers", -rc);
     if ((s->rx_bufs = malloc(UDP_SLOT(s) * UDP_BATCH)) == NULL)
         die_errno("receive buffers", ENOMEM);
@@ -457,7 +459,7 @@ int main(int argc, char **argv)
     }
     free(s->rx_bufs);
     udp_outq_destroy(&s->outq);
-    pthread_mutex_destroy(&s->tab_lock);
+    chat_server_destroy(&s->chat);
     close(s->wake_fd);
     close(s->fd);
     log_line("INFO", "Servidor encerrado");

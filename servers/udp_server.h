@@ -1,15 +1,20 @@
 /* udp_server: shared definitions of the UDP chat server's modules (udp_server.c: start-up,
- * threads and shutdown; udp_handle.c: one datagram's handling and the client table;
- * udp_hybrid.c: the hybrid mode's TCP control connections, see PROTOCOL.md "Hybrid mode").
+ * threads and shutdown; udp_handle.c: one datagram's handling, the clients by address and
+ * the chat transport over datagrams; udp_hybrid.c: the hybrid mode's TCP control
+ * connections and session tokens, see PROTOCOL.md "Hybrid mode"). The chat itself (the
+ * registry, rooms, verbs) is the core's, chat.c.
  *
- * Locking: one mutex, tab_lock, guards the client table, the rooms and the activity list.
- * The outbound queue has its own lock (udp_outq.h). Order: ctl_lock (hybrid: the control
- * threads' shared context) before tab_lock; tab_lock may be held while pushing to the queue;
- * the queue's lock is never held while taking tab_lock. A control connection's wlock is
- * taken last and only around a write. */
+ * Locking: the chat core's lock (chat.h) also guards this server's own lookups: the clients
+ * by address and by token, the activity list and each client's mutable fields. A datagram
+ * is handled with it held for writing from the lookup to the gathering of recipients. The
+ * outbound queue has its own lock (udp_outq.h), taken after the chat lock and never before.
+ * ctl_lock (the control threads' shared context) is taken before the chat lock. A control
+ * connection's wlock is taken last and only around a write. */
 #ifndef CHATBENCH_UDP_SERVER_H
 #define CHATBENCH_UDP_SERVER_H
 
+#include "chat.h"
+#include "lines.h"
 #include "net.h"
 #include "proto.h"
 #include "udp_outq.h"
@@ -22,7 +27,21 @@
 #include <stdint.h>
 #include <uthash.h>
 
-struct udp_room;
+struct udp_ctl;
+
+struct udp_client {
+    struct chat_client chat;                /* id, room, "ip:port" (chat.h) */
+    uint64_t key;                           /* ip << 16 | port: the by-address key */
+    struct sockaddr_in addr;                /* plain: immutable; hybrid: set once bound */
+    struct udp_client *lru_prev, *lru_next; /* activity order, oldest first; chat lock */
+    uint64_t last_ms; /* CLOCK_MONOTONIC ms of its last datagram; guarded by the chat lock */
+    bool zip;         /* its last datagram was compressed; guarded by the chat lock */
+    /* hybrid mode only */
+    struct udp_ctl *ctl;            /* its control connection; immutable; NULL in plain UDP mode */
+    uint64_t token;                 /* session token; set under the chat lock at HELLO */
+    bool bound;                     /* addr is known (first datagram with the token); chat lock */
+    UT_hash_handle hh_addr, hh_tok; /* guarded by the chat lock (hh_addr: once bound) */
+};
 
 /* Hybrid mode: one TCP control connection (udp_hybrid.c owns it and its thread). */
 struct udp_ctl {
@@ -31,40 +50,13 @@ struct udp_ctl {
     int fd;                    /* immutable while the thread runs */
     pthread_mutex_t wlock;     /* serialises writes to fd (its thread, main at shutdown) */
     char addr[NET_ADDRSTRLEN]; /* the TCP peer "ip:port"; immutable */
-    struct udp_client *client; /* its registered client or NULL; owner thread only */
-    bool bye;                  /* owner thread only: it said BYE */
+    struct udp_client client;  /* its session: registered from HELLO until the end */
     int dead;                  /* guarded by wlock: 0, or -errno of a failed write */
-    /* replies gathered under ctl_lock, written after it is released (udp_ctl_flush); owner
-     * thread only */
+    /* replies gathered while the shared context is held, written after it is released
+     * (udp_ctl_flush); owner thread only */
     char *pend;
     size_t pend_len, pend_cap;
     struct udp_ctl *prev, *next; /* the server's list; guarded by ctls_lock */
-};
-
-struct udp_client {
-    uint64_t key;                           /* ip << 16 | port: the by-address key; immutable */
-    struct sockaddr_in addr;                /* immutable (hybrid: set once, under tab_lock) */
-    char addr_str[NET_ADDRSTRLEN];          /* "ip:port"; as addr */
-    char id[PROTO_ID_MAX + 1];              /* immutable */
-    struct udp_room *room;                  /* guarded by tab_lock */
-    struct udp_client *prev, *next;         /* room members; guarded by tab_lock */
-    struct udp_client *lru_prev, *lru_next; /* activity order, oldest first; tab_lock */
-    uint64_t last_ms; /* CLOCK_MONOTONIC ms of its last datagram; guarded by tab_lock */
-    uint64_t chats;   /* chat frames received since HELLO; guarded by tab_lock */
-    bool zip;         /* its last datagram was compressed; guarded by tab_lock */
-    uint64_t who_ms;  /* CLOCK_MONOTONIC ms of its last WHO answered; guarded by tab_lock */
-    /* hybrid mode only */
-    struct udp_ctl *ctl; /* its control connection; immutable; NULL in plain UDP mode */
-    uint64_t token;      /* session token; immutable */
-    bool bound;          /* addr is known (first datagram with the token); tab_lock */
-    UT_hash_handle hh_addr, hh_id, hh_tok; /* guarded by tab_lock (hh_addr: once bound) */
-};
-
-struct udp_room {
-    char name[PROTO_ID_MAX + 1]; /* immutable */
-    struct udp_client *members;  /* guarded by tab_lock */
-    size_t count;                /* guarded by tab_lock */
-    UT_hash_handle hh;           /* guarded by tab_lock */
 };
 
 struct udp_config {
@@ -79,19 +71,27 @@ struct udp_config {
     unsigned hello_timeout_s; /* hybrid: a control connection must say HELLO within this */
 };
 
-/* Per-thread working storage: a zlib state, frame buffers and recipient lists. */
+/* Recipients of one fan-out, by the form they get (chat.h: a group). */
+struct udp_group {
+    struct sockaddr_in *plain, *zip; /* max_clients each */
+    size_t n_plain, n_zip;
+};
+
+/* Per-thread working storage: the chat context, a zlib state, buffers, recipient lists. */
 struct udp_ctx {
+    struct chat_ctx chat; /* first: the transport's functions get back here from it */
     struct udp_server *s;
     struct zframe z;
     char *frame; /* an inflated datagram: max_frame + 2 bytes */
     size_t frame_cap;
-    char *out; /* one outgoing frame, room left for its LF */
-    size_t out_cap;
-    char *zout; /* its compressed form */
+    char *zout; /* a compressed frame */
     size_t zout_cap;
-    struct sockaddr_in *to_plain, *to_zip; /* recipients by form, max_clients each */
-    size_t n_plain, n_zip;
-    struct udp_ctl *ctl; /* hybrid: when set, replies (send_one) are queued for this connection */
+    struct udp_group group[2];
+    bool wait; /* shutdown: fan-outs wait for room in the queue instead of dropping */
+    /* where replies go (chat_transport.hold_self) */
+    struct sockaddr_in self_addr;
+    bool self_zip;
+    struct udp_ctl *self_ctl; /* hybrid control: its connection */
 };
 
 struct udp_server {
@@ -100,13 +100,10 @@ struct udp_server {
     int wake_fd;           /* eventfd, readable once shutdown begins */
     atomic_bool stopping;
 
-    pthread_mutex_t tab_lock;
-    struct udp_client *by_addr; /* guarded by tab_lock */
-    struct udp_client *by_id;   /* guarded by tab_lock */
-    struct udp_client *lru;     /* guarded by tab_lock: least recently active first */
-    struct udp_room *rooms;     /* guarded by tab_lock */
-    size_t nclients;            /* guarded by tab_lock */
-    struct udp_client *by_tok;  /* hybrid: by session token; guarded by tab_lock */
+    struct chat_server chat;    /* the registry, rooms and their lock */
+    struct udp_client *by_addr; /* guarded by the chat lock */
+    struct udp_client *lru;     /* guarded by the chat lock: least recently active first */
+    struct udp_client *by_tok;  /* hybrid: by session token; guarded by the chat lock */
 
     struct udp_outq outq;
 
@@ -137,7 +134,13 @@ struct udp_server {
     uint64_t token_unwarned;   /* receiver only: refusals not yet in a [WARN] line */
 };
 
-int udp_ctx_init(struct udp_ctx *cx, struct udp_server *s);
+/* The chat over datagrams (udp_handle.c), and over a hybrid control connection with
+ * notices still over datagrams (udp_hybrid.c). */
+extern const struct chat_transport udp_dgram_transport;
+extern const struct chat_transport udp_ctl_transport;
+
+/* A thread's context for transport tp. 0 or -ENOMEM. */
+int udp_ctx_init(struct udp_ctx *cx, struct udp_server *s, const struct chat_transport *tp);
 void udp_ctx_destroy(struct udp_ctx *cx);
 
 /* Handles one received datagram of len bytes (truncated: it was larger than the buffer).
@@ -153,32 +156,42 @@ void udp_expire(struct udp_ctx *cx, uint64_t now_ms);
  * the sender has been joined. Returns the number of clients told. */
 size_t udp_farewell(struct udp_ctx *cx);
 
-/* --- hybrid mode: table operations for the control threads (udp_handle.c) --- */
+/* --- the pieces both transports share (udp_handle.c) --- */
 
-/* Registers a hybrid client for connection ctl from a parsed HELLO: a fresh token, no UDP
- * address yet, JOINED to its room (over UDP). Returns PROTO_OK (ctl->client set) or the
- * refusal. Caller holds ctl_lock (cx is the shared control context), not tab_lock. */
-enum proto_err udp_hyb_register(struct udp_ctx *cx, struct udp_ctl *ctl,
-                                const struct proto_frame *f);
+static inline struct udp_ctx *udp_ctx_of(struct chat_ctx *cx)
+{
+    return (struct udp_ctx *)cx; /* chat is its first member */
+}
 
-/* Handles WHO or JOIN for ctl's client; replies go to cx->ctl. Caller holds ctl_lock. */
-void udp_hyb_command(struct udp_ctx *cx, struct udp_client *c, const struct proto_frame *f);
+static inline struct udp_client *udp_client_of(struct chat_client *c)
+{
+    return (struct udp_client *)c; /* chat is its first member */
+}
 
-/* Ends ctl's client's session: its token dies at once; its room hears LEFT <id> <room> why
- * unless why is PROTO_R_SHUTDOWN. Caller holds ctl_lock. */
-void udp_hyb_remove(struct udp_ctx *cx, struct udp_ctl *ctl, enum proto_reason why);
+/* The by-address key of a, and the client registered at a (caller holds the chat lock). */
+uint64_t udp_addr_key(const struct sockaddr_in *a);
+struct udp_client *udp_find_addr(struct udp_server *s, const struct sockaddr_in *a);
 
-/* Writes one frame plus LF to a control connection under its wlock (blocking, bounded by
- * the socket's send timeout). Returns 0 or -errno; after a failure the connection is shut
- * down and every later write fails at once. */
-int udp_ctl_write(struct udp_ctl *ctl, const char *frame, size_t len);
+/* Queues the frame in cx->chat.out (len bytes, room for a LF) for n addresses, compressed
+ * once or plain with its LF. */
+void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to, size_t n,
+                   enum udp_outq_mode mode);
+void udp_gather(struct chat_ctx *cx, struct chat_client *m, int g);
+void udp_send(struct chat_ctx *cx, int g, int len);
+void udp_detach(struct chat_ctx *cx, struct chat_client *c);
 
-/* Writes the replies queued for ctl (see pend) and empties the queue. Its owner thread,
- * without ctl_lock. Returns 0 or -errno. */
-int udp_ctl_flush(struct udp_ctl *ctl);
+/* --- hybrid mode (udp_hybrid.c) --- */
+
+/* The session holding token, pinned to from on its first datagram. NULL: no such token,
+ * or another address (the datagram is refused). Caller holds the chat lock for writing. */
+struct udp_client *udp_hyb_session(struct udp_server *s, uint64_t token,
+                                   const struct sockaddr_in *from);
+
+/* Counts a refused datagram (no answer on the wire). Receiver thread only. */
+void udp_hyb_refuse(struct udp_server *s, const struct sockaddr_in *from, uint64_t now_ms);
 
 /* Starts the hybrid control listener's thread; stops it and every control connection
- * (each hears BYE shutdown) and waits for their threads. udp_hybrid.c. */
+ * (each hears BYE shutdown) and waits for their threads. */
 int udp_hybrid_start(struct udp_server *s, pthread_t *acceptor);
 size_t udp_hybrid_stop(struct udp_server *s, pthread_t acceptor);
 

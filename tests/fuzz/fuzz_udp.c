@@ -1,7 +1,8 @@
 /* fuzz_udp: udp_server's datagram path driven without sockets (libFuzzer).
  *
  * udp_handle.c already has a socket-free entry point, udp_handle_datagram(), which the
- * receiver thread calls for each datagram; replies go to the outbound queue (udp_outq),
+ * receiver thread calls for each datagram and which hands frames to the chat core (chat.c);
+ * replies go to the outbound queue (udp_outq),
  * which this harness drains in place of the sender thread. Datagrams come from four
  * addresses, plain or compressed (a valid zlib stream made here, so the fuzzer reaches
  * the inflated frame; raw 0xFF bytes test inflation of anything), whole or truncated as
@@ -44,17 +45,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_fd = fz_log_capture();
-    FZ_CHECK(pthread_mutex_init(&srv.tab_lock, NULL) == 0);
+    FZ_CHECK(chat_server_init(&srv.chat, FZ_ADDRS) == 0);
     /* as main() sizes it, for the largest max-frame used here */
-    FZ_CHECK(udp_outq_init(&srv.outq, 16 * zframe_bound(16384 + 128), 4096) == 0);
+    FZ_CHECK(udp_outq_init(&srv.outq, 16 * zframe_bound(16384 + CHAT_FRAME_EXTRA), 4096) == 0);
     srv.fd = srv.wake_fd = -1;
     srv.cfg.max_clients = FZ_ADDRS; /* sizes the recipient lists: the most any input uses */
     for (int i = 0; i < FZ_MAXES; i++) {
         srv.cfg.max_frame = maxes[i];
-        FZ_CHECK(udp_ctx_init(&ctxs[i], &srv) == 0);
+        FZ_CHECK(udp_ctx_init(&ctxs[i], &srv, &udp_dgram_transport) == 0);
     }
     FZ_CHECK(zframe_init(&checker, NULL) == 0);
-    reply = malloc(16384 + 256);
+    reply = malloc(16384 + CHAT_FRAME_EXTRA);
     FZ_CHECK(reply != NULL);
     return 0;
 }
@@ -63,7 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void drain(void)
 {
     struct udp_outq_ent ents[64];
-    size_t limit = srv.cfg.max_frame + 128;
+    size_t limit = srv.cfg.max_frame + CHAT_FRAME_EXTRA;
     while (srv.outq.ent_count > 0) {
         size_t k = udp_outq_take(&srv.outq, ents, 64);
         for (size_t i = 0; i < k; i++) {
@@ -97,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct udp_ctx *cx = &ctxs[cfg & 3];
     srv.cfg.max_frame = maxes[cfg & 3];
     srv.cfg.max_clients = 1 + ((cfg >> 2) & 3); /* 1..4 for 4 addresses: server_full too */
+    srv.chat.max_clients = srv.cfg.max_clients;
     srv.cfg.timeout_s = 30;
     log_set_quiet((cfg & 0x10) != 0);
     size_t slot = srv.cfg.max_frame + 64; /* the receiver's buffer per datagram */
@@ -139,8 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     udp_farewell(cx);
     drain();
-    FZ_CHECK(srv.nclients == 0 && srv.by_addr == NULL && srv.by_id == NULL);
-    FZ_CHECK(srv.rooms == NULL && srv.lru == NULL);
+    const struct registry *reg = &srv.chat.reg;
+    FZ_CHECK(reg->count == 0 && reg->by_id == NULL && reg->rooms == NULL);
+    FZ_CHECK(srv.by_addr == NULL && srv.lru == NULL);
     fz_log_check(log_fd);
     free(buf);
     free(zbuf);
