@@ -35,8 +35,8 @@ PROGRAMS =
 CHAT_SRCS = servers/chat.c servers/registry.c
 
 PROGRAMS += tcp_server
-tcp_server_SRCS = servers/tcp_server.c servers/tcp_threads.c servers/tcp_conn.c \
-	servers/lines.c servers/outq.c $(CHAT_SRCS)
+tcp_server_SRCS = servers/tcp_server.c servers/tcp_threads.c servers/tcp_epoll.c \
+	servers/tcp_conn.c servers/lines.c servers/outq.c $(CHAT_SRCS)
 tcp_server_LIBS = $(LIBS_Z)
 test_outq_EXTRA = servers/outq.c
 test_registry_EXTRA = servers/registry.c

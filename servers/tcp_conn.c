@@ -1,7 +1,7 @@
 /* tcp_conn: one TCP client, whichever thread serves it: its record and references, its
  * output (a direct non-blocking send, the rest in its bounded queue), the chat transport
- * over it, its input framed into the chat core, and its leaving. tcp_threads.c calls these
- * from a client's thread; the read path also takes a shared buffer, for an event loop. */
+ * over it, its input framed into the chat core, and its leaving. tcp_threads.c and
+ * tcp_epoll.c call these from a client's thread or from an event loop. */
 #include "tcp_server.h"
 
 #include "clock.h"

@@ -1,8 +1,10 @@
-/* tcp_server: the chat over TCP, one thread per client (tcp_threads.c; deliberately
- * simple). Frames go to the chat core (chat.c) through tcp_conn.c.
+/* tcp_server: the chat over TCP. Two I/O models serve the same chat (--io): a thread per
+ * client (tcp_threads.c, the default and the challenge's design) or a few event loops
+ * (tcp_epoll.c). Both hand frames to the chat core (chat.c) through tcp_conn.c, so the
+ * protocol, the log and every limit are the same whichever runs.
  *
  * This file: options, start-up, the accepting thread (accept, --max-clients, refusals,
- * signals) and shutdown. The accepting thread hands each connection to the I/O model.
+ * signals) and shutdown. The accepting thread hands each connection to the model.
  *
  * Relaying: a sender writes a frame straight into the recipient's socket (non-blocking,
  * under the recipient's out_lock). What the socket does not take goes into the recipient's
@@ -18,7 +20,7 @@
  * and everything freed. No LEFT ... shutdown is sent (N^2 frames; PROTOCOL.md).
  *
  * Lock order: the chat lock (chat.h), then a client's out_lock; a model's own lock
- * (tcp_threads' list) is never held with the chat lock, and is taken before
+ * (tcp_threads' list, a loop's inbox) is never held with the chat lock, and is taken before
  * an out_lock; nothing takes another lock while holding an out_lock. */
 #include "tcp_server.h"
 
@@ -143,11 +145,23 @@ static int serve(int lfd, int sfd)
 
 /* --- options and start-up --- */
 
+static long default_loops(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : n;
+}
+
 static void usage(FILE *to)
 {
     fprintf(to,
             "Usage: tcp_server [options]\n"
-            "Chat server over TCP: one thread per client (chatbench).\n\n"
+            "Chat server over TCP (chatbench).\n\n"
+            "  --io MODEL           how clients are served: threads, one thread per client\n"
+            "                       (default); epoll, a few event-loop threads that each\n"
+            "                       serve many clients (see --loops). The chat, the log and\n"
+            "                       every limit below are the same in both\n"
+            "  --loops N            epoll: event-loop threads, 1..1024 (default: one per\n"
+            "                       core, %ld here)\n"
             "  --host ADDR          address to listen on (default 127.0.0.1)\n"
             "  --port N             TCP port (default 5000; 0 picks a free port)\n"
             "  --max-clients N      connections served at once (default 10000)\n"
@@ -158,7 +172,7 @@ static void usage(FILE *to)
             "  -q, --quiet          do not log every chat message\n"
             "  -h, --help           this help\n"
             "  -V, --version        print the version\n",
-            PROTO_MIN_FRAME, PROTO_MAX_FRAME_LIMIT, PROTO_MAX_FRAME_DEFAULT);
+            default_loops(), PROTO_MIN_FRAME, PROTO_MAX_FRAME_LIMIT, PROTO_MAX_FRAME_DEFAULT);
 }
 
 static long parse_num(const char *opt, const char *s, long lo, long hi)
@@ -173,7 +187,7 @@ static long parse_num(const char *opt, const char *s, long lo, long hi)
 
 static void parse_args(int argc, char **argv, struct tcp_config *cfg)
 {
-    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO };
+    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO, O_IO, O_LOOPS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -181,6 +195,8 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
         {"max-frame", required_argument, NULL, O_MAXF},
         {"max-queue", required_argument, NULL, O_MAXQ},
         {"hello-timeout", required_argument, NULL, O_HELLO},
+        {"io", required_argument, NULL, O_IO},
+        {"loops", required_argument, NULL, O_LOOPS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -191,7 +207,10 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
                                .max_clients = 10000,
                                .max_frame = PROTO_MAX_FRAME_DEFAULT,
                                .max_queue = 1u << 20,
-                               .hello_timeout_s = 10};
+                               .hello_timeout_s = 10,
+                               .io = TCP_IO_THREADS,
+                               .loops = (int)default_loops()};
+    bool loops_set = false;
     int o;
     while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
         switch (o) {
@@ -214,6 +233,20 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
         case O_HELLO:
             cfg->hello_timeout_s = (int)parse_num("--hello-timeout", optarg, 1, 86400);
             break;
+        case O_IO:
+            if (strcmp(optarg, "threads") == 0) {
+                cfg->io = TCP_IO_THREADS;
+            } else if (strcmp(optarg, "epoll") == 0) {
+                cfg->io = TCP_IO_EPOLL;
+            } else {
+                fprintf(stderr, "tcp_server: --io: '%s' is not threads or epoll\n", optarg);
+                exit(2);
+            }
+            break;
+        case O_LOOPS:
+            cfg->loops = (int)parse_num("--loops", optarg, 1, 1024);
+            loops_set = true;
+            break;
         case 'q':
             log_set_quiet(true);
             break;
@@ -231,6 +264,10 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
     if (optind < argc) {
         fprintf(stderr, "tcp_server: unexpected argument '%s'; try 'tcp_server --help'\n",
                 argv[optind]);
+        exit(2);
+    }
+    if (loops_set && cfg->io != TCP_IO_EPOLL) {
+        fprintf(stderr, "tcp_server: --loops needs --io epoll; try 'tcp_server --help'\n");
         exit(2);
     }
     if (cfg->max_queue < cfg->max_frame + CHAT_FRAME_EXTRA) {
@@ -289,7 +326,7 @@ int main(int argc, char **argv)
         perror("tcp_server: listening socket");
         return 1;
     }
-    tcp_srv.io = tcp_io_threads;
+    tcp_srv.io = tcp_srv.cfg.io == TCP_IO_EPOLL ? tcp_io_epoll : tcp_io_threads;
     if ((rc = chat_server_init(&tcp_srv.chat, (size_t)tcp_srv.cfg.max_clients)) < 0 ||
         (rc = tcp_srv.io->start()) < 0) {
         fprintf(stderr, "tcp_server: start-up: %s\n", strerror(-rc));

@@ -1,7 +1,7 @@
 /* tcp_server.h: what the TCP server's files share: the configuration, the client record,
- * the chat transport over a client's socket (tcp_conn.c) and the I/O model that runs it, a
- * thread per client (tcp_threads.c); tcp_server.c accepts connections and hands each to
- * the model. Locking rules are in tcp_server.c's
+ * the chat transport over a client's socket (tcp_conn.c) and the two I/O models that run
+ * it, a thread per client (tcp_threads.c) or event loops (tcp_epoll.c); tcp_server.c
+ * accepts connections and hands each to the model. Locking rules are in tcp_server.c's
  * opening comment and chat.h; each field names its lock or its owner. */
 #ifndef CHATBENCH_TCP_SERVER_H
 #define CHATBENCH_TCP_SERVER_H
@@ -26,6 +26,11 @@
  * loop keeps what it grew to: there are few of them. */
 #define TCP_PEERS_KEEP_THREAD 1024
 
+enum tcp_io_model {
+    TCP_IO_THREADS, /* one thread per client (the default; the challenge's design) */
+    TCP_IO_EPOLL,   /* a few event-loop threads, each owning its connections */
+};
+
 struct tcp_config {
     const char *host;
     uint16_t port;
@@ -33,6 +38,8 @@ struct tcp_config {
     size_t max_frame;
     size_t max_queue;
     int hello_timeout_s;
+    enum tcp_io_model io;
+    int loops; /* epoll: event-loop threads */
 };
 
 enum out_state {
@@ -41,28 +48,36 @@ enum out_state {
     OUT_CLOSED, /* the owner is closing the fd: nobody may touch fd or owner any more */
 };
 
-/* One connection. Its owner is the thread that serves it: only the owner reads the socket,
- * handles its frames and closes it; any thread may send to it. */
+struct tcp_loop;
+
+/* One connection. Its owner is the thread or the event loop that serves it: only the owner
+ * reads the socket, handles its frames and closes it; any thread may send to it. */
 struct tcp_client {
     struct chat_client chat; /* see chat.h; the owner is the thread that handles its frames */
     /* immutable once adopted */
     int fd;
     uint64_t connect_ns;
+    struct tcp_loop *loop;   /* epoll: the loop that owns it; NULL for a thread */
     atomic_int refs;         /* the owner's, plus one per sender holding it */
     atomic_int close_reason; /* -1, or why another thread ended this client */
     /* owner only */
     struct lines in;
-    char *part;      /* the unfinished line, max_frame + 2 bytes (a thread's: always there) */
+    char *part;      /* the unfinished line, max_frame + 2 bytes (threads: always there) */
     size_t part_len; /* its bytes */
-    struct tcp_client *prev, *next; /* tcp_threads' lists, under its lock */
-    pthread_t tid;                  /* written by pthread_create */
+    struct tcp_client *prev, *next;   /* threads: tcp_threads' lists, under its lock; epoll:
+                                         the loop's connections */
+    pthread_t tid;                    /* threads: written by pthread_create */
+    struct tcp_client *tprev, *tnext; /* epoll: the loop's HELLO or lingering timer list */
+    uint64_t deadline_ms;             /* epoll: when that timer is due */
+    int timer;                        /* epoll: which list (tcp_epoll.c) */
     /* guarded by out_lock */
     pthread_mutex_t out_lock;
     struct outq outq;
     enum out_state out_state;
     bool want_pollout; /* the owner waits for POLLOUT; true whenever outq is not empty */
+    bool lingering;    /* epoll: it has left; only its last frames are being sent */
     bool have_self;
-    pthread_t self; /* the owner thread, for pthread_kill */
+    pthread_t self; /* threads: the owner thread, for pthread_kill */
 };
 
 /* A thread's or a loop's working state: the chat context and the recipients gathered for
@@ -108,6 +123,7 @@ struct tcp_srv {
 extern struct tcp_srv tcp_srv;
 
 extern const struct tcp_io *const tcp_io_threads; /* tcp_threads.c */
+extern const struct tcp_io *const tcp_io_epoll;   /* tcp_epoll.c */
 
 /* --- tcp_conn.c --- */
 

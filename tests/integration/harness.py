@@ -82,9 +82,15 @@ class Proc:
         return rc
 
 
-def start_server(kind, *args, test=None):
+def server_argv(kind, *args, io=None):
+    """The command line of bin/<kind>_server with args; io: tcp_server's --io model (the
+    TCP suites run once per model: a class attribute IO, subclassed)."""
+    return [os.path.join(BIN, f"{kind}_server"), *args, *(("--io", io) if io else ())]
+
+
+def start_server(kind, *args, test=None, io=None):
     """Starts bin/<kind>_server on a free port (--port 0); returns (proc, port)."""
-    proc = Proc([os.path.join(BIN, f"{kind}_server"), "--port", "0", *args])
+    proc = Proc(server_argv(kind, "--port", "0", *args, io=io))
     if test is not None:
         test.addCleanup(proc.stop)
     word = "TCP" if kind == "tcp" else "UDP"

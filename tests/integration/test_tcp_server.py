@@ -48,8 +48,10 @@ def expect_eof(conn, timeout=harness.TIMEOUT):
 
 
 class TcpServerTest(unittest.TestCase):
+    IO = "threads"  # tcp_server --io; TcpServerEpollTest runs every test with epoll
+
     def start(self, *args):
-        self.proc, self.port = start_server("tcp", *args, test=self)
+        self.proc, self.port = start_server("tcp", *args, test=self, io=self.IO)
         return self.proc
 
     def conn(self, cid=None, rcvbuf=None):
@@ -427,6 +429,20 @@ class TcpServerTest(unittest.TestCase):
         self.assertEqual(proc.stop(signal.SIGINT), 0)
         self.assertEqual(proc.lines[-1], "[INFO] Servidor encerrado")
 
+    def test_io_model_holds_the_clients_and_relays_across_it(self):
+        proc = self.start()
+        pid = proc.p.pid
+        base = harness.proc_stats(pid)
+        conns = [self.conn(f"m{i}") for i in range(40)]
+        held = harness.proc_stats(pid)
+        self.assertEqual(held["fds"], base["fds"] + 40)
+        # threads: one per client; epoll: the loops started before any client, and no more
+        self.assertEqual(held["threads"], base["threads"] + (40 if self.IO == "threads" else 0))
+        conns[0].send("MSG 1 to everyone")
+        conns[0].expect(r"^ACK 1 1$")
+        for c in conns[1:]:  # epoll: members on every loop (connections go round robin)
+            c.expect(r"^FROM m0 1 to everyone$")
+
     def test_threads_and_fds_return_to_baseline(self):
         proc = self.start()
         pid = proc.p.pid
@@ -451,6 +467,10 @@ class TcpServerTest(unittest.TestCase):
         self.assertEqual(until(keep, r"^USERS (\d+)$")[1].group(1), "1")
 
 
+class TcpServerEpollTest(TcpServerTest):
+    IO = "epoll"
+
+
 class TcpServerOptionsTest(unittest.TestCase):
     def run_server(self, *args):
         return subprocess.run([SERVER, *args], capture_output=True, text=True, timeout=10)
@@ -458,7 +478,8 @@ class TcpServerOptionsTest(unittest.TestCase):
     def test_help_and_version(self):
         r = self.run_server("--help")
         self.assertEqual(r.returncode, 0)
-        self.assertIn("--max-queue", r.stdout)
+        for opt in ("--max-queue", "--io MODEL", "threads", "epoll", "--loops N"):
+            self.assertIn(opt, r.stdout)
         r = self.run_server("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^tcp_server chatbench \d+\.\d+")
@@ -466,7 +487,9 @@ class TcpServerOptionsTest(unittest.TestCase):
     def test_bad_values_exit_2(self):
         for args in (["--port", "x"], ["--port", "70000"], ["--max-frame", "10"],
                      ["--max-frame", "70000"], ["--max-clients", "0"], ["--hello-timeout", "-1"],
-                     ["--max-queue", "100"], ["--bogus"], ["extra"], ["--host", "not..a.host"]):
+                     ["--max-queue", "100"], ["--bogus"], ["extra"], ["--host", "not..a.host"],
+                     ["--io", "poll"], ["--io"], ["--io", "epoll", "--loops", "0"],
+                     ["--io", "epoll", "--loops", "x"], ["--loops", "2"]):
             r = self.run_server(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.strip(), args)
