@@ -59,9 +59,9 @@ class Client:
         return self.proc.p.wait(timeout)
 
 
-def restart_server(kind, port, *args, test):
+def restart_server(kind, port, *args, test, io=None):
     """Starts <kind>_server again on a given port (the old one must be gone)."""
-    proc = Proc([os.path.join(harness.BIN, f"{kind}_server"), "--port", str(port), *args])
+    proc = Proc(harness.server_argv(kind, "--port", str(port), *args, io=io))
     test.addCleanup(proc.stop)
     word = "TCP" if kind == "tcp" else "UDP"
     proc.wait_line(rf"\[INFO\] Servidor {word} iniciado na porta {port}\b", timeout=10)
@@ -86,8 +86,10 @@ class ClientChat:
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"giving up", err)
 
+    IO = None  # tcp_server --io (None: its default)
+
     def server(self, *args):
-        return start_server(self.kind, *args, test=self)
+        return start_server(self.kind, *args, test=self, io=self.IO)
 
     def clients(self, port, *ids, extra=()):
         cs = [Client(self, self.kind, port, cid, *extra) for cid in ids]
@@ -204,6 +206,7 @@ class ClientChat:
 
 class TcpClientTest(ClientChat, unittest.TestCase):
     kind = "tcp"
+    IO = "threads"  # TcpClientEpollTest: the same against tcp_server --io epoll
 
     def test_reconnects_after_server_restart(self):
         # SIGTERM: the server says BYE shutdown and closes; SIGKILL: the kernel resets
@@ -222,7 +225,7 @@ class TcpClientTest(ClientChat, unittest.TestCase):
         a.expect(r"^\* conexão perdida, reconectando em \d+\.\d s\.\.\.$")
         if sig == signal.SIGTERM:
             a.expect(r"^\* o servidor encerrou a sessão \(shutdown\)$")
-        restart_server("tcp", port, test=self)
+        restart_server("tcp", port, test=self, io=self.IO)
         a.connected(2, timeout=15)
         b.connected(2, timeout=15)
         wait_until(lambda: a.count(r"^\* você entrou na sala sala2$") == 2
@@ -237,7 +240,7 @@ class TcpClientTest(ClientChat, unittest.TestCase):
         a = Client(self, "tcp", port, "early")
         a.expect(r"^\* servidor indisponível .*, nova tentativa em \d+\.\d s\.\.\.$")
         a.say("enfileirada")  # line mode holds it until the connection is up
-        restart_server("tcp", port, test=self)
+        restart_server("tcp", port, test=self, io=self.IO)
         a.connected(timeout=15)
         a.expect(r'^early : "ACK"$')
 
@@ -255,6 +258,10 @@ class TcpClientTest(ClientChat, unittest.TestCase):
         self.assertEqual(a.wait_exit(10), 0)
         b.connected(timeout=15)
         self.assertEqual(b.count("já está em uso"), 1)
+
+
+class TcpClientEpollTest(TcpClientTest):
+    IO = "epoll"
 
 
 class UdpClientTest(ClientChat, unittest.TestCase):

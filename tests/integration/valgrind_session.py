@@ -7,7 +7,8 @@ the server exits 0 (valgrind's --error-exitcode would change that) and valgrind'
 0 errors and no byte lost (definitely, indirectly or possibly). Logs are kept in
 build-valgrind/. Prints "robustness: ..." lines for analysis/robustness.sh.
 
-Usage: tests/integration/valgrind_session.py [tcp|udp ...]   (default: both)
+Usage: tests/integration/valgrind_session.py [tcp|tcp_epoll|udp ...]   (default: all three;
+tcp_epoll is tcp_server --io epoll)
 """
 import os
 import re
@@ -27,15 +28,15 @@ LOGDIR = os.path.join(harness.ROOT, "build-valgrind")
 WAIT = 60.0  # valgrind is slow to start and to run
 
 
-def valgrind(kind, *args):
+def valgrind(name, kind, *args):
     os.makedirs(LOGDIR, exist_ok=True)
-    log = os.path.join(LOGDIR, f"{kind}_server.log")
+    log = os.path.join(LOGDIR, f"{name}_server.log")
     if os.path.exists(log):
         os.unlink(log)
     argv = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
             "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99",
             "--track-fds=no", f"--log-file={log}",
-            os.path.join(harness.BIN, f"{kind}_server"), "--port", "0", *args]
+            *harness.server_argv(kind, "--port", "0", *args)]
     proc = Proc(argv)
     word = "TCP" if kind == "tcp" else "UDP"
     m = proc.wait_line(rf"Servidor {word} iniciado na porta (\d+)", timeout=WAIT)
@@ -159,22 +160,30 @@ def check_log(kind, log):
     return errors == 0 and sum(lost.values()) == 0
 
 
+# name: (server, its options, the session that drives it)
+SESSIONS = {
+    "tcp": ("tcp", (), tcp_session),
+    "tcp_epoll": ("tcp", ("--io", "epoll"), tcp_session),
+    "udp": ("udp", ("--timeout", "2"), udp_session),
+}
+
+
 def main():
-    kinds = sys.argv[1:] or ["tcp", "udp"]
+    names = sys.argv[1:] or list(SESSIONS)
     ok = True
-    for kind in kinds:
-        args = ("--timeout", "2") if kind == "udp" else ()
-        proc, port, log = valgrind(kind, *args)
+    for name in names:
+        kind, args, session = SESSIONS[name]
+        proc, port, log = valgrind(name, kind, *args)
         try:
-            keep = (tcp_session if kind == "tcp" else udp_session)(port)
+            keep = session(port)
             rc = proc.stop(timeout=WAIT)
         finally:
             if proc.alive():
                 proc.p.kill()
         for k in keep:
             k.close()
-        good = check_log(kind, log) and rc == 0
-        print(f"valgrind {kind}_server: exit {rc}, {'clean' if good else 'NOT CLEAN'} "
+        good = check_log(name, log) and rc == 0
+        print(f"valgrind {name}_server: exit {rc}, {'clean' if good else 'NOT CLEAN'} "
               f"(log: {os.path.relpath(log, harness.ROOT)})")
         if not good:
             with open(log) as f:

@@ -1,0 +1,74 @@
+"""hostile: what the hostile suites share (test_hostile_tcp.py, test_hostile_udp.py).
+
+Real sockets, real binaries. Every hostile case ends the same way: two bystanders,
+registered before the attack, still chat (a MSG reaches the other and is ACKed), and the
+server's threads and file descriptors are back to what they were before the attack
+(harness.proc_stats). Cases that could grow memory also bound the growth of its RSS.
+test_tcp_server.py and test_udp_server.py test the protocol; the hostile suites go further:
+floods, races, resets, resource exhaustion, churn.
+
+CHATBENCH_CHURN sets the connect/disconnect cycles (default 10,000; sanitizer and valgrind
+runs use fewer). Figures (cycles, cases) are printed as "robustness: ..." lines for
+analysis/robustness.sh.
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+from harness import TIMEOUT, TcpConn
+
+CHURN = int(os.environ.get("CHATBENCH_CHURN", "10000"))
+# under ThreadSanitizer or valgrind everything is slower: give waits more time
+SLOW = 4.0 if os.environ.get("CHATBENCH_SLOW") else 1.0
+# sanitizer builds (make test-asan/test-tsan) hold freed memory in quarantine: RSS says
+# nothing about leaks there, LeakSanitizer does
+CHECK_RSS = not os.environ.get("CHATBENCH_SAN")
+ZMARK = b"\xff"
+
+
+def report(what, value):
+    """A figure for analysis/robustness.sh, on stderr so that it shows in any run."""
+    print(f"robustness: {what}={value}", file=sys.stderr, flush=True)
+
+
+def rst_close(sock):
+    """Closes with SO_LINGER 0: the peer gets a RST, not a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class RawConn(TcpConn):
+    """TcpConn that also returns lines as the exact bytes received."""
+
+    def recv_bytes(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timeout waiting for a line; have {self.buf[:200]!r}")
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+
+def read_until_eof(sock, timeout=TIMEOUT):
+    """Everything the peer sends until it closes (or resets) the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk

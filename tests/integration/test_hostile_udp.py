@@ -1,0 +1,317 @@
+"""test_hostile_udp: hostile input and faults against bin/udp_server (hostile.py says what
+every case checks at its end)."""
+import os
+import random
+import socket
+import threading
+import time
+import unittest
+import zlib
+
+import harness
+from harness import TIMEOUT, Proc, UdpConn, proc_stats, server_argv, start_server, wait_until
+from hostile import CHECK_RSS, CHURN, SLOW, ZMARK, report
+from pylib.ports import free_port
+
+
+def zpack(frame, level=9):
+    c = zlib.compressobj(level)
+    return ZMARK + c.compress(frame) + c.flush()
+
+
+class UdpHostileTest(unittest.TestCase):
+    ARGS = ()
+
+    def setUp(self):
+        self.start(*self.ARGS)
+
+    def start(self, *args):
+        self.proc, self.port = start_server("udp", *args, test=self)
+        self.alice = self.client("alice")
+        self.bob = self.client("bob")
+        self.alice.expect(r"^JOINED bob lobby$")
+        self.seq = 1000
+        self.base = proc_stats(self.proc.p.pid)
+
+    def restart(self, *args):
+        self.proc.stop()
+        self.start(*args)
+
+    def client(self, cid=None):
+        c = UdpConn(self.port)
+        self.addCleanup(c.close)
+        if cid is not None:
+            c.hello(cid)
+        return c
+
+    def stats(self):
+        return proc_stats(self.proc.p.pid)
+
+    def barrier(self, c, token):
+        """Datagrams that arrived before the answer to PING token."""
+        c.send(f"PING {token}")
+        seen = []
+        while True:
+            d = c.recv(TIMEOUT * SLOW)
+            self.assertIsNotNone(d, f"no PONG {token}")
+            if d.rstrip(b"\n") == f"PONG {token}".encode():
+                return seen
+            seen.append(d)
+
+    def ping_until_pong(self, c, token):
+        """UDP may drop a datagram while the server is flooded: ask until it answers."""
+        deadline = time.monotonic() + TIMEOUT * 2 * SLOW
+        while time.monotonic() < deadline:
+            c.send(f"PING {token}")
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:
+                d = c.recv(max(0.0, end - time.monotonic()))
+                if d is not None and d.rstrip(b"\n") == f"PONG {token}".encode():
+                    return
+        self.fail(f"no PONG {token}")
+
+    def healthy(self, rss_slack_kib=None, users=2):
+        self.ping_until_pong(self.alice, "h1")
+        self.ping_until_pong(self.bob, "h2")
+        for a, b, name in ((self.alice, self.bob, "alice"), (self.bob, self.alice, "bob")):
+            self.seq += 1
+            a.send(f"MSG {self.seq} still here")
+            a.expect(rf"^ACK {self.seq} \d+$", timeout=TIMEOUT * SLOW)
+            b.expect(rf"^FROM {name} {self.seq} still here$", timeout=TIMEOUT * SLOW)
+        s = self.stats()
+        self.assertEqual((s["threads"], s["fds"]), (self.base["threads"], self.base["fds"]))
+        if rss_slack_kib is not None and CHECK_RSS:
+            self.assertLess(s["rss_kib"] - self.base["rss_kib"], rss_slack_kib)
+        self.alice.send("WHO")
+        self.alice.expect(rf"^USERS {users}$")  # nobody else stayed in the table
+
+    def test_unregistered_addresses_change_nothing(self):
+        for i in range(50):
+            c = self.client()
+            for frame in ("MSG 1 x", "plain", "TO bob 1 x", "JOIN r", "WHO", "PING 1", "BYE"):
+                c.send(frame)
+                c.expect(r"^ERR not_registered ")
+            c.close()
+        self.assertEqual([d for d in self.barrier(self.bob, "u") if b"FROM" in d], [])
+        self.healthy()
+
+    def test_hello_flood_past_max_clients(self):
+        self.restart("--max-clients", "12")
+        clients = [self.client() for _ in range(40)]
+        for i, c in enumerate(clients):
+            c.send(f"HELLO flood{i}")
+        answers = [c.expect(r"^(WELCOME|ERR server_full)").group(1) for c in clients]
+        self.assertEqual(answers.count("WELCOME"), 10)
+        self.assertEqual(answers.count("ERR server_full"), 30)
+        wait_until(lambda: self.proc.count(r"^\[WARN\] Servidor cheio") == 30, what="30 WARN")
+        for c, a in zip(clients, answers):
+            if a == "WELCOME":
+                c.send("BYE")
+                c.expect(r"^BYE quit$")
+        late = self.client("late")  # room again
+        late.send("BYE")
+        self.healthy()
+
+    def test_duplicate_ids_from_many_addresses(self):
+        clients = [self.client() for _ in range(20)]
+        for c in clients:
+            c.send("HELLO bob")
+        for c in clients:
+            c.expect(r"^ERR id_in_use ")
+        self.healthy()
+
+    def test_zlib_bomb(self):
+        bomb = zpack(b"\0" * (3 << 20))  # 3 MiB of zeros in about 3 KiB: fits one datagram
+        self.assertLess(len(bomb), 4096)
+        for _ in range(20):
+            self.alice.send(bomb)
+            self.alice.expect(r"^ERR bad_zlib ")
+        self.healthy(rss_slack_kib=2048)  # inflation stops at --max-frame
+
+    def test_truncated_and_corrupt_zlib(self):
+        good = zpack(b"MSG 1 " + b"hello " * 50)
+        rnd = random.Random(3)
+        cases = [good[:k] for k in range(1, len(good))]  # every truncation
+        for _ in range(200):  # flipped bytes
+            b = bytearray(good)
+            b[rnd.randrange(1, len(b))] ^= 1 << rnd.randrange(8)
+            cases.append(bytes(b))
+        cases += [good + b"trailing", ZMARK, ZMARK + os.urandom(100)]
+        for d in cases:
+            self.alice.send(d)
+        seen = self.barrier(self.alice, "z")
+        # every one got ERR bad_zlib, or (a flip zlib could not notice) an answer to a frame
+        self.assertEqual(len(seen), len(cases))
+        self.assertGreater(sum(1 for d in seen if d.startswith(b"ERR bad_zlib")),
+                           len(good) - 1)
+        self.healthy()
+
+    def test_empty_and_64k_datagrams(self):
+        self.alice.send(b"")
+        self.alice.send(b"x" * 65507)  # the largest UDP payload: over --max-frame 4096
+        self.alice.expect(r"^ERR too_long ")
+        self.assertEqual(self.barrier(self.alice, "e"), [])  # the empty one was silent
+        self.healthy()
+
+    def test_max_frame_65507_relay_of_a_maximal_frame(self):
+        self.restart("--max-frame", "65507")
+        text = b"y" * (65507 - len(b"MSG 1 "))
+        self.alice.send(b"MSG 1 " + text)
+        self.alice.expect(r"^ACK 1 1$")
+        # FROM alice 1 <text> is longer than any UDP datagram: it cannot be relayed, and
+        # the server must survive trying (the sender counts a send error)
+        self.assertEqual([d for d in self.barrier(self.bob, "m") if d.startswith(b"FROM")], [])
+        self.alice.send(b"MSG 2 " + b"y" * 60000)
+        self.bob.expect(r"^FROM alice 2 y{60000}$")
+        self.healthy()
+
+    def test_nul_control_and_invalid_utf8(self):
+        self.alice.send(b"MSG 1 a\0b")
+        self.alice.expect(r"^ERR bad_frame ")
+        evil = b"\x1b[2J\x1b]0;owned\x07 \xff\xfe \xc2\x9b"
+        self.alice.send(b"MSG 2 " + evil)
+        d = self.bob.recv(TIMEOUT)
+        self.assertEqual(d, b"FROM alice 2 " + evil + b"\n")
+        line = self.proc.wait_line(r'^\[MESSAGE\] alice : ').string
+        for ch in line:
+            self.assertFalse(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch == "\ufffd", line)
+        self.healthy()
+
+    def test_embedded_lf_cannot_forge_a_log_line(self):
+        # an LF inside a datagram would reach line-oriented peers (nc) as a second frame
+        self.alice.send(b"MSG 3 hi\n[MESSAGE] admin : \"forged\"\r\n")
+        self.alice.expect(r"^ERR bad_frame ")
+        self.alice.send(b"MSG 4 after\n")
+        self.alice.expect(r"^ACK 4 ")
+        self.bob.expect(r"^FROM alice 4 after")  # nothing of the forged frame was relayed
+        self.assertEqual(self.proc.count(r"^\[MESSAGE\] admin"), 0)
+        self.assertEqual(self.proc.count(r"forged"), 0)
+        self.healthy()
+
+    def test_datagram_flood_from_many_addresses(self):
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(50)]
+        for s in socks:
+            self.addCleanup(s.close)
+            s.bind((harness.HOST, 0))
+        n = 0
+        for i in range(200):
+            for s in socks:
+                s.sendto(b"MSG %d flood" % i if i % 2 else b"\xff\x78\x9c", (harness.HOST, self.port))
+                n += 1
+        report("udp_flood_datagrams", n)
+        self.healthy(rss_slack_kib=16384)  # the 8 MiB outbound ring gets touched
+
+    def test_register_bye_churn(self):
+        def cycles(k, count, errors):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(TIMEOUT * SLOW)
+            for j in range(count):
+                if j % 50 == 0:  # a new source port now and then
+                    s.close()
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    s.settimeout(TIMEOUT * SLOW)
+                    s.bind((harness.HOST, 0))
+                cid = f"u{k}_{j}"
+                try:
+                    s.sendto(f"HELLO {cid}".encode(), (harness.HOST, self.port))
+                    while not s.recv(200).startswith(b"WELCOME"):
+                        pass  # JOINED/LEFT of the other workers' clients
+                    s.sendto(b"BYE", (harness.HOST, self.port))
+                    while not s.recv(200).startswith(b"BYE quit"):
+                        pass
+                except socket.timeout:
+                    errors.append("timeout")
+            s.close()
+
+        total = max(CHURN // 2, 8)
+        workers = 8
+        errors, ts = [], []
+        for k in range(workers):
+            t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
+            t.start()
+            ts.append(t)
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
+        report("udp_churn_cycles", total // workers * workers)
+        # bystanders heard JOINED/LEFT for each: drain before checking them
+        for c in (self.alice, self.bob):
+            self.ping_until_pong(c, "churn")
+        self.healthy(rss_slack_kib=4096)
+
+    def test_client_gone_mid_broadcast(self):
+        members = [self.client(f"m{i}") for i in range(5)]
+        victim = self.client("victim")
+        got = [0] * len(members)
+        for batch in range(10):  # batches small enough for a default receive buffer
+            for i in range(50):
+                self.alice.send(f"MSG {batch * 50 + i} to all")
+            if batch == 2:
+                victim.close()  # its port is gone: datagrams to it go nowhere
+            for k, m in enumerate(members):
+                got[k] += len([d for d in self.barrier(m, f"v{batch}")
+                               if d.startswith(b"FROM alice")])
+        self.assertEqual(got, [500] * len(members))
+        for m in members:
+            m.send("BYE")
+            m.expect(r"^BYE quit$")
+        self.ping_until_pong(self.bob, "drain")
+        self.healthy(users=3)  # the victim stays until its timeout
+
+    def test_sigterm_during_a_flood(self):
+        stop = threading.Event()
+
+        flooders = [self.client(f"f{k}") for k in range(4)]  # all registered before
+
+        def flood(u, k):
+            i = 0
+            while not stop.is_set():
+                u.send(f"MSG {i} flood {k}")
+                i += 1
+
+        ts = [threading.Thread(target=flood, args=(u, k), daemon=True)
+              for k, u in enumerate(flooders)]
+        self.addCleanup(stop.set)  # the flood ends even when the test fails
+        for t in ts:
+            t.start()
+        for _ in range(200):  # the flood is on (any 200: UDP may drop some)
+            self.bob.expect(r"^FROM f\d+ ", timeout=TIMEOUT * SLOW)
+        rc = self.proc.stop(timeout=TIMEOUT * 2 * SLOW)
+        stop.set()
+        for t in ts:
+            t.join(TIMEOUT)
+        self.assertEqual(rc, 0)
+        self.proc.wait_line(r"^\[INFO\] Servidor encerrado$")
+        # bob's receive buffer is full of FROMs, so his BYE may be lost: UDP. The server
+        # must still have said it to all six.
+        self.proc.wait_line(r"^\[INFO\] BYE shutdown enviado a 6 clientes$")
+
+    def test_server_restart_clients_register_again(self):
+        self.proc.stop()
+        port = free_port("udp")
+        self.proc = Proc(server_argv("udp", "--port", str(port)))
+        self.addCleanup(self.proc.stop)
+        self.proc.wait_line(r"Servidor UDP iniciado")
+        self.port = port
+        a, b = UdpConn(port), UdpConn(port)
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        a.hello("alice")
+        b.hello("bob")
+        self.assertEqual(self.proc.stop(), 0)
+        a.expect(r"^BYE shutdown$")
+        self.proc = Proc(server_argv("udp", "--port", str(port)))
+        self.addCleanup(self.proc.stop)
+        self.proc.wait_line(r"Servidor UDP iniciado")
+        a.send("PING 1")  # the keep-alive learns the server forgot it
+        a.expect(r"^ERR not_registered ")
+        a.hello("alice")
+        b.hello("bob")
+        self.alice, self.bob = a, b
+        self.alice.expect(r"^JOINED bob lobby$")
+        self.base = self.stats()
+        self.healthy()
+
+
+if __name__ == "__main__":
+    unittest.main()
