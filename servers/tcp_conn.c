@@ -315,15 +315,17 @@ bool tcp_conn_depart(struct tcp_ctx *t, struct tcp_client *c, enum proto_reason 
     return why != PROTO_R_SLOW && why != PROTO_R_ERROR;
 }
 
-void tcp_conn_close(struct tcp_client *c)
+void tcp_conn_close(struct tcp_ctx *t, struct tcp_client *c)
 {
     pthread_mutex_lock(&c->out_lock);
     c->out_state = OUT_CLOSED; /* from here on nobody touches fd or owner */
     pthread_mutex_unlock(&c->out_lock);
     /* best effort: read what the peer still sent, so close() sends FIN, not RST, and the
-     * peer can read our last frames */
-    char sink[4096];
-    for (int i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+     * peer can read our last frames. Into a buffer the owner has anyway: a thread's stack
+     * stays resident in glibc's stack cache after it exits. */
+    char *sink = t->rbuf != NULL ? t->rbuf : c->part;
+    size_t cap = t->rbuf != NULL ? t->rbuf_cap : tcp_srv.cfg.max_frame + 2;
+    for (int i = 0; sink != NULL && i < 16 && recv(c->fd, sink, cap, MSG_DONTWAIT) > 0; i++)
         ;
     if (close(c->fd) < 0)
         log_line("ERROR", "close: %s", strerror(errno));

@@ -43,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #define LOOP_EVENTS 256
 #define LOOP_RBUF (16u * 1024) /* one read per ready client per turn: at most this much */
@@ -50,10 +51,6 @@
 /* tcp_client.timer: which list holds it (an index into tcp_loop.timers); TIMER_NONE, or
  * TIMER_GONE once closed (its record lives on until the events of the turn are looked at) */
 enum { TIMER_HELLO, TIMER_LINGER, TIMER_LISTS, TIMER_NONE = TIMER_LISTS, TIMER_GONE };
-
-struct loop_timers {
-    struct tcp_client *head, *tail; /* deadline order: every timer of a list has one length */
-};
 
 struct tcp_loop {
     pthread_t tid;
@@ -63,9 +60,9 @@ struct tcp_loop {
     struct tcp_client *inbox;   /* accepted, not yet adopted by the loop */
     /* the loop's own */
     struct tcp_client *conns; /* every connection it serves */
-    /* TIMER_HELLO: not registered yet, by HELLO deadline; TIMER_LINGER: left, its last
-     * frames being flushed, by deadline */
-    struct loop_timers timers[TIMER_LISTS];
+    /* utlist lists in deadline order (every timer of a list has one length): TIMER_HELLO,
+     * not registered yet; TIMER_LINGER, left, its last frames being flushed */
+    struct tcp_client *timers[TIMER_LISTS];
     struct tcp_client *closed; /* closed during this turn; unreferenced after its events */
     struct tcp_ctx ctx;
     bool stopped; /* its clients have been told BYE shutdown */
@@ -78,32 +75,16 @@ static int nloops;
 
 static void timer_add(struct tcp_loop *lp, struct tcp_client *c, int which, uint64_t due)
 {
-    struct loop_timers *l = &lp->timers[which];
     c->timer = which;
     c->deadline_ms = due;
-    c->tnext = NULL;
-    c->tprev = l->tail;
-    if (l->tail != NULL)
-        l->tail->tnext = c;
-    else
-        l->head = c;
-    l->tail = c;
+    DL_APPEND2(lp->timers[which], c, tprev, tnext);
 }
 
 static void timer_del(struct tcp_loop *lp, struct tcp_client *c)
 {
     if (c->timer >= TIMER_LISTS)
         return;
-    struct loop_timers *l = &lp->timers[c->timer];
-    if (c->tprev != NULL)
-        c->tprev->tnext = c->tnext;
-    else
-        l->head = c->tnext;
-    if (c->tnext != NULL)
-        c->tnext->tprev = c->tprev;
-    else
-        l->tail = c->tprev;
-    c->tprev = c->tnext = NULL;
+    DL_DELETE2(lp->timers[c->timer], c, tprev, tnext);
     c->timer = TIMER_NONE;
 }
 
@@ -112,8 +93,8 @@ static int next_timeout(const struct tcp_loop *lp, uint64_t now)
 {
     uint64_t due = UINT64_MAX;
     for (int i = 0; i < TIMER_LISTS; i++)
-        if (lp->timers[i].head != NULL && lp->timers[i].head->deadline_ms < due)
-            due = lp->timers[i].head->deadline_ms;
+        if (lp->timers[i] != NULL && lp->timers[i]->deadline_ms < due)
+            due = lp->timers[i]->deadline_ms;
     if (due == UINT64_MAX)
         return -1;
     return due <= now ? 0 : (int)(due - now < 60000 ? due - now : 60000);
@@ -144,13 +125,8 @@ static void finish(struct tcp_loop *lp, struct tcp_client *c)
 {
     timer_del(lp, c);
     c->timer = TIMER_GONE;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        lp->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    tcp_conn_close(c); /* close() also takes it out of the epoll set */
+    DL_DELETE2(lp->conns, c, prev, next);
+    tcp_conn_close(&lp->ctx, c); /* close() also takes it out of the epoll set */
     atomic_fetch_sub(&tcp_srv.nconns, 1);
     c->next = lp->closed; /* an event of this turn may still name it */
     lp->closed = c;
@@ -218,11 +194,7 @@ static void adopt_inbox(struct tcp_loop *lp)
     while (list != NULL) {
         struct tcp_client *c = list;
         list = c->next;
-        c->prev = NULL;
-        c->next = lp->conns;
-        if (lp->conns != NULL)
-            lp->conns->prev = c;
-        lp->conns = c;
+        DL_PREPEND2(lp->conns, c, prev, next);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
             log_line("ERROR", "Conexão de %s encerrada: epoll_ctl: %s", c->chat.addr,
@@ -238,12 +210,12 @@ static void adopt_inbox(struct tcp_loop *lp)
 static void run_timers(struct tcp_loop *lp, uint64_t now)
 {
     struct tcp_client *c;
-    while ((c = lp->timers[TIMER_HELLO].head) != NULL && c->deadline_ms <= now) {
+    while ((c = lp->timers[TIMER_HELLO]) != NULL && c->deadline_ms <= now) {
         timer_del(lp, c);
         if (!chat_registered(&c->chat))
             end(lp, c, PROTO_R_TIMEOUT, false);
     }
-    while ((c = lp->timers[TIMER_LINGER].head) != NULL && c->deadline_ms <= now)
+    while ((c = lp->timers[TIMER_LINGER]) != NULL && c->deadline_ms <= now)
         finish(lp, c); /* its peer did not take its last frames in time */
 }
 
@@ -264,12 +236,12 @@ static void *loop_main(void *arg)
         if (atomic_load(&tcp_srv.stopping) && !lp->stopped) {
             adopt_inbox(lp); /* the last ones the accepting thread handed over hear it too */
             lp->stopped = true;
-            struct tcp_client *c = lp->conns;
-            while (c != NULL) {
-                struct tcp_client *next = c->next; /* end() may unlink c */
+            struct tcp_client *c, *next; /* end() may unlink c */
+            DL_FOREACH_SAFE2(lp->conns, c, next, next)
+            {
+                // cppcheck-suppress uninitvar ; false positive: utlist's macro assigns c
                 if (!c->lingering)
                     end(lp, c, PROTO_R_SHUTDOWN, false);
-                c = next;
             }
         }
         if (lp->stopped && lp->conns == NULL)

@@ -166,8 +166,9 @@ enum proto_reason tcp_conn_reason(struct tcp_client *c, enum proto_reason seen);
  * BYE already (TCP_IN_LEFT). Returns whether its last frames deserve a flush. */
 bool tcp_conn_depart(struct tcp_ctx *t, struct tcp_client *c, enum proto_reason why, bool said_bye);
 
-/* Closes the socket: nobody sends to c any more, what the peer still sent is read so that
- * close() sends FIN rather than RST. The caller then drops its reference. */
-void tcp_conn_close(struct tcp_client *c);
+/* Closes the socket: nobody sends to c any more, what the peer still sent is read (into
+ * t's read buffer, or c's line buffer) so that close() sends FIN rather than RST. The
+ * caller then drops its reference. */
+void tcp_conn_close(struct tcp_ctx *t, struct tcp_client *c);
 
 #endif

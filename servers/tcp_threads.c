@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <utlist.h>
 
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tcp_client *live; /* guarded by threads_lock: every client with a thread */
@@ -116,31 +117,25 @@ static void *client_main(void *arg)
     c->have_self = true;
     pthread_mutex_unlock(&c->out_lock);
 
-    struct tcp_ctx t;
-    int rc = tcp_ctx_init(&t, TCP_PEERS_KEEP_THREAD, 0);
-    if (rc == 0 && (c->part = malloc(tcp_srv.cfg.max_frame + 2)) == NULL) {
-        tcp_ctx_destroy(&t);
-        rc = -ENOMEM;
-    }
-    if (rc < 0) {
+    struct tcp_ctx t; /* zeroed by tcp_ctx_init even when it fails */
+    bool ready = tcp_ctx_init(&t, TCP_PEERS_KEEP_THREAD, 0) == 0 &&
+                 (c->part = malloc(tcp_srv.cfg.max_frame + 2)) != NULL;
+    if (!ready) {
         log_line("ERROR", "Memória insuficiente para o cliente de %s", c->chat.addr);
     } else {
         bool said_bye = false;
         enum proto_reason why = tcp_conn_reason(c, client_loop(&t, c, &said_bye));
         if (tcp_conn_depart(&t, c, why, said_bye))
             final_flush(c, TCP_FINAL_FLUSH_MS);
-        tcp_ctx_destroy(&t);
     }
-    tcp_conn_close(c);
+    tcp_conn_close(&t, c);
+    tcp_ctx_destroy(&t);
+    free(c->part); /* by the thread that allocated it: its malloc arena gets it back now */
+    c->part = NULL;
 
     pthread_mutex_lock(&threads_lock);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        live = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->next = dead;
+    DL_DELETE2(live, c, prev, next);
+    c->next = dead; /* singly linked from here on */
     dead = c;
     atomic_fetch_sub(&tcp_srv.nconns, 1);
     pthread_mutex_unlock(&threads_lock);
@@ -177,17 +172,11 @@ static int threads_start(void)
 static int threads_adopt(struct tcp_client *c)
 {
     pthread_mutex_lock(&threads_lock);
-    c->prev = NULL;
-    c->next = live;
-    if (live != NULL)
-        live->prev = c;
-    live = c;
+    DL_PREPEND2(live, c, prev, next);
     atomic_fetch_add(&tcp_srv.nconns, 1);
     int rc = pthread_create(&c->tid, &attr, client_main, c);
     if (rc != 0) {
-        live = c->next;
-        if (live != NULL)
-            live->prev = NULL;
+        DL_DELETE2(live, c, prev, next);
         atomic_fetch_sub(&tcp_srv.nconns, 1);
     }
     pthread_mutex_unlock(&threads_lock);

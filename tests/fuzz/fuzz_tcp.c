@@ -210,7 +210,7 @@ static void peer_close(struct fz_peer *p, enum proto_reason seen, bool said_bye)
     if (tcp_conn_depart(ctx_of(p), c, tcp_conn_reason(c, seen), said_bye))
         (void)tcp_conn_writable(c);
     check_output(p);
-    tcp_conn_close(c);
+    tcp_conn_close(ctx_of(p), c);
     if (!p->loop)
         tcp_ctx_destroy(&p->own);
     tcp_conn_unref(c); /* the owner's reference */

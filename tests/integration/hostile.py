@@ -15,9 +15,10 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
-from harness import TIMEOUT, TcpConn
+from harness import TIMEOUT, TcpConn, proc_stats
 
 CHURN = int(os.environ.get("CHATBENCH_CHURN", "10000"))
 # under ThreadSanitizer or valgrind everything is slower: give waits more time
@@ -72,3 +73,31 @@ def read_until_eof(sock, timeout=TIMEOUT):
         if not chunk:
             return data
         data += chunk
+
+
+class HostileCase:
+    """Mixin of both suites' test classes: their server's figures and their clients."""
+
+    def stats(self):
+        return proc_stats(self.proc.p.pid)
+
+    def joined(self, c, cid):
+        """c, closed when the test ends, and registered as cid unless cid is None."""
+        self.addCleanup(c.close)
+        if cid is not None:
+            c.hello(cid)
+        return c
+
+
+def in_workers(test, cycles, total, workers=8):
+    """Runs cycles(k, count, errors) in workers threads at once, total // workers cycles each;
+    fails test if any appended to errors; returns how many cycles ran."""
+    errors, ts = [], []
+    for k in range(workers):
+        t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
+        t.start()
+        ts.append(t)
+    for t in ts:
+        t.join()
+    test.assertEqual(errors, [])
+    return total // workers * workers

@@ -15,34 +15,34 @@ import time
 import unittest
 
 import harness
-from harness import (TIMEOUT, Proc, TcpConn, proc_stats, server_argv, start_server,
-                     wait_until)
-from hostile import CHECK_RSS, CHURN, SLOW, RawConn, read_until_eof, report, rst_close
+from harness import TIMEOUT, Proc, TcpConn, server_argv, start_server, wait_until
+from hostile import (CHECK_RSS, CHURN, SLOW, HostileCase, RawConn, in_workers, read_until_eof,
+                     report, rst_close)
 from pylib.ports import free_port
 from pylib.procfs import cpu_seconds
 
 
-class TcpHostileTest(unittest.TestCase):
+class TcpHostileTest(HostileCase, unittest.TestCase):
     ARGS = ()
     IO = "threads"  # tcp_server --io; TcpHostileEpollTest runs every case with epoll
 
     def setUp(self):
-        self.proc, self.port = start_server("tcp", *self.ARGS, test=self, io=self.IO)
-        self.alice = self.conn("alice")
-        self.bob = self.conn("bob")
-        self.alice.expect(r"^JOINED bob lobby$")
         self.seq = 1000
+        self.start(*self.ARGS)
+
+    def start(self, *args):
+        """The server with args and its two bystanders; the baseline is taken."""
+        self.proc, self.port = start_server("tcp", *args, test=self, io=self.IO)
+        self.alice, self.bob = self.conn("alice"), self.conn("bob")
+        self.alice.expect(r"^JOINED bob lobby$")
         self.settle()
 
-    def conn(self, cid=None, cls=RawConn):
-        c = cls(self.port)
-        self.addCleanup(c.close)
-        if cid is not None:
-            c.hello(cid)
-        return c
+    def restart(self, *args):
+        self.proc.stop()
+        self.start(*args)
 
-    def stats(self):
-        return proc_stats(self.proc.p.pid)
+    def conn(self, cid=None, cls=RawConn):
+        return self.joined(cls(self.port), cid)
 
     def settle(self):
         """Takes the baseline: the server with its two bystanders."""
@@ -241,11 +241,7 @@ class TcpHostileTest(unittest.TestCase):
         self.healthy()
 
     def test_idle_unregistered_connections_are_timed_out(self):
-        self.proc.stop()
-        self.proc, self.port = start_server("tcp", "--hello-timeout", "1", test=self, io=self.IO)
-        self.alice, self.bob = self.conn("alice"), self.conn("bob")
-        self.alice.expect(r"^JOINED bob lobby$")
-        self.settle()
+        self.restart("--hello-timeout", "1")
         idle = [self.conn(cls=TcpConn) for _ in range(30)]
         wait_until(lambda: self.stats()["fds"] >= self.base["fds"] + 30, what="30 accepted")
         for c in idle:
@@ -254,11 +250,7 @@ class TcpHostileTest(unittest.TestCase):
         self.healthy()
 
     def test_slowloris_trickling_hello_is_cut_at_the_deadline(self):
-        self.proc.stop()
-        self.proc, self.port = start_server("tcp", "--hello-timeout", "1", test=self, io=self.IO)
-        self.alice, self.bob = self.conn("alice"), self.conn("bob")
-        self.alice.expect(r"^JOINED bob lobby$")
-        self.settle()
+        self.restart("--hello-timeout", "1")
         c = self.conn(cls=TcpConn)
         c.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         closed = False
@@ -283,11 +275,7 @@ class TcpHostileTest(unittest.TestCase):
         return bool(select.select([sock], [], [], timeout)[0])
 
     def test_hello_flood_past_max_clients(self):
-        self.proc.stop()
-        self.proc, self.port = start_server("tcp", "--max-clients", "12", test=self, io=self.IO)
-        self.alice, self.bob = self.conn("alice"), self.conn("bob")
-        self.alice.expect(r"^JOINED bob lobby$")
-        self.settle()
+        self.restart("--max-clients", "12")
         got = {"WELCOME": 0, "full": 0}
         conns = []
         for i in range(40):  # ids never seen before, past the limit of 12 connections
@@ -410,16 +398,7 @@ class TcpHostileTest(unittest.TestCase):
                 s.close()
 
         def run(total):
-            errors, ts = [], []
-            workers = 8
-            for k in range(workers):
-                t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
-                t.start()
-                ts.append(t)
-            for t in ts:
-                t.join()
-            self.assertEqual(errors, [])
-            return total // workers * workers
+            return in_workers(self, cycles, total)
 
         warm = run(max(CHURN // 10, 8))  # malloc arenas and thread stacks settle first
         self.assert_back_to_baseline()

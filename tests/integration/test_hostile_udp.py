@@ -9,8 +9,8 @@ import unittest
 import zlib
 
 import harness
-from harness import TIMEOUT, Proc, UdpConn, proc_stats, server_argv, start_server, wait_until
-from hostile import CHECK_RSS, CHURN, SLOW, ZMARK, report
+from harness import TIMEOUT, Proc, UdpConn, server_argv, start_server, wait_until
+from hostile import CHECK_RSS, CHURN, SLOW, ZMARK, HostileCase, in_workers, report
 from pylib.ports import free_port
 
 
@@ -19,7 +19,7 @@ def zpack(frame, level=9):
     return ZMARK + c.compress(frame) + c.flush()
 
 
-class UdpHostileTest(unittest.TestCase):
+class UdpHostileTest(HostileCase, unittest.TestCase):
     ARGS = ()
 
     def setUp(self):
@@ -31,21 +31,14 @@ class UdpHostileTest(unittest.TestCase):
         self.bob = self.client("bob")
         self.alice.expect(r"^JOINED bob lobby$")
         self.seq = 1000
-        self.base = proc_stats(self.proc.p.pid)
+        self.base = self.stats()
 
     def restart(self, *args):
         self.proc.stop()
         self.start(*args)
 
     def client(self, cid=None):
-        c = UdpConn(self.port)
-        self.addCleanup(c.close)
-        if cid is not None:
-            c.hello(cid)
-        return c
-
-    def stats(self):
-        return proc_stats(self.proc.p.pid)
+        return self.joined(UdpConn(self.port), cid)
 
     def barrier(self, c, token):
         """Datagrams that arrived before the answer to PING token."""
@@ -223,17 +216,7 @@ class UdpHostileTest(unittest.TestCase):
                     errors.append("timeout")
             s.close()
 
-        total = max(CHURN // 2, 8)
-        workers = 8
-        errors, ts = [], []
-        for k in range(workers):
-            t = threading.Thread(target=cycles, args=(k, total // workers, errors), daemon=True)
-            t.start()
-            ts.append(t)
-        for t in ts:
-            t.join()
-        self.assertEqual(errors, [])
-        report("udp_churn_cycles", total // workers * workers)
+        report("udp_churn_cycles", in_workers(self, cycles, max(CHURN // 2, 8)))
         # bystanders heard JOINED/LEFT for each: drain before checking them
         for c in (self.alice, self.bob):
             self.ping_until_pong(c, "churn")
