@@ -71,11 +71,13 @@ class TcpServerTest(unittest.TestCase):
         return c
 
     def room(self, *ids):
-        """Connects ids in order; each earlier one has seen the later ones join."""
+        """Connects ids in order; each earlier one has heard the later ones join, and nothing
+        else (in any order: PROTOCOL.md, "Order", lets notices of two clients interleave)."""
         conns = [self.conn(i) for i in ids]
         for i, c in enumerate(conns):
-            for later in ids[i + 1:]:
-                c.expect(rf"^JOINED {later} lobby$")
+            want = {f"JOINED {later} lobby" for later in ids[i + 1:]}
+            heard = {c.recv_line() for _ in want}
+            self.assertEqual(heard, want)
         return conns
 
     # --- chat ---
