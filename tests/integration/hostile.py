@@ -23,9 +23,10 @@ from harness import TIMEOUT, TcpConn, proc_stats
 CHURN = int(os.environ.get("CHATBENCH_CHURN", "10000"))
 # under ThreadSanitizer or valgrind everything is slower: give waits more time
 SLOW = 4.0 if os.environ.get("CHATBENCH_SLOW") else 1.0
-# sanitizer builds (make test-asan/test-tsan) hold freed memory in quarantine: RSS says
-# nothing about leaks there, LeakSanitizer does
-CHECK_RSS = not os.environ.get("CHATBENCH_SAN")
+# a sanitizer build (make test-asan/test-tsan); they hold freed memory in quarantine: RSS
+# says nothing about leaks there, LeakSanitizer does
+SAN = bool(os.environ.get("CHATBENCH_SAN"))
+CHECK_RSS = not SAN
 ZMARK = b"\xff"
 
 

@@ -439,7 +439,9 @@ class TcpServerTest(unittest.TestCase):
         held = harness.proc_stats(pid)
         self.assertEqual(held["fds"], base["fds"] + 40)
         # threads: one per client; epoll: the loops started before any client, and no more
-        self.assertEqual(held["threads"], base["threads"] + (40 if self.IO == "threads" else 0))
+        # (a sanitizer's runtime may start a thread of its own meanwhile)
+        grown = held["threads"] - base["threads"] - (40 if self.IO == "threads" else 0)
+        self.assertIn(grown, (0, 1) if os.environ.get("CHATBENCH_SAN") else (0,))
         conns[0].send("MSG 1 to everyone")
         conns[0].expect(r"^ACK 1 1$")
         for c in conns[1:]:  # epoll: members on every loop (connections go round robin)
