@@ -32,7 +32,7 @@ summary() { # the "N passed, N failed" line of scripts/run-tests.sh, or of run.p
 }
 
 run fuzz make --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
-run hostile python3 tests/integration/run.py test_hostile
+run hostile python3 tests/integration/run.py test_hostile_tcp test_hostile_udp
 run logstop python3 tests/integration/run.py test_log test_client_stop
 run valgrind make --no-print-directory test-valgrind
 if [ $sanitizers = 1 ]; then
@@ -46,7 +46,7 @@ echo
 echo "| fuzzer | seconds | executions | inputs: committed seeds + working corpus | regression inputs | crashes |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 total=0
-for f in proto zframe tcp udp; do
+for f in $(sed -n "s/^FUZZERS = //p" Makefile); do
     log=build-fuzz/logs/$f.log
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' $log 2>/dev/null | tail -n 1)
     secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' $log 2>/dev/null | tail -n 1)
@@ -62,7 +62,7 @@ echo
 h=$out/hostile.log
 echo "| suite | result |"
 echo "| --- | --- |"
-echo "| hostile cases (\`tests/integration/test_hostile.py\`) | $(summary $h) |"
+echo "| hostile cases (\`tests/integration/test_hostile_tcp.py\`, \`test_hostile_udp.py\`) | $(summary $h) |"
 echo "| TCP connect/disconnect cycles (8 workers, warm-up included) | $(fig tcp_churn_cycles $h) in $(fig tcp_churn_seconds $h) s;" \
     "threads and fds back to baseline; RSS growth $(fig tcp_churn_rss_growth_kib $h) KiB |"
 echo "| UDP HELLO/BYE cycles (8 workers) | $(fig udp_churn_cycles $h); table empty after |"
