@@ -44,10 +44,10 @@ int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 /* strtod over the whole string, refusing what strtod takes but an option should not:
- * leading spaces, hexadecimal floats, inf and nan. */
+ * leading spaces, a '+', hexadecimal floats, inf and nan. */
 static int whole_double(const char *s, double *v, const char **end)
 {
-    if (s[0] == '\0' || s[0] == ' ' || s[0] == '\t' || strpbrk(s, "xXiInN") != NULL)
+    if (s[0] == '\0' || s[0] == ' ' || s[0] == '\t' || s[0] == '+' || strpbrk(s, "xXiInN") != NULL)
         return -EINVAL;
     char *e;
     errno = 0;

@@ -1,6 +1,7 @@
 /* parse: strict conversions of numbers in text, shared by every program's option parser and
  * by the frame and file parsers. A value is accepted only when the whole string (or span) is
- * the number: no sign, no spaces, no trailing garbage, no overflow.
+ * the number: no '+', no spaces, no trailing garbage, no overflow; integers take no sign at
+ * all, doubles a leading '-' (their range says whether a negative value is allowed).
  *
  * Pure and thread-safe; each returns 0, or -EINVAL for text that is not such a number and
  * -ERANGE for one outside [lo, hi]. *out is written only on success. */

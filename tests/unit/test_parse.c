@@ -82,6 +82,8 @@ static void test_double(void **state)
     assert_int_equal(parse_double("2", 0, 1, &d), -ERANGE);
     assert_int_equal(parse_double("", 0, 1, &d), -EINVAL);
     assert_int_equal(parse_double(" 1", 0, 1, &d), -EINVAL);
+    assert_int_equal(parse_double("+1", 0, 1, &d), -EINVAL);
+    assert_int_equal(parse_prob("+0.5", &d), -EINVAL);
     assert_int_equal(parse_double("1 ", 0, 1, &d), -EINVAL);
     assert_int_equal(parse_double("1s", 0, 10, &d), -EINVAL);
     assert_int_equal(parse_double("nan", -1e9, 1e9, &d), -EINVAL);
