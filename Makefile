@@ -60,9 +60,9 @@ udp_client_SRCS = clients/udp_client.c clients/hybrid_link.c $(CLIENT_SRCS)
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair
-udp_impair_SRCS = loadgen/udp_impair.c loadgen/impair_core.c loadgen/impair_opts.c
+udp_impair_SRCS = impair/udp_impair.c impair/impair_core.c impair/impair_opts.c
 udp_impair_LIBS = $(LIBS_Z)
-test_impair_EXTRA = loadgen/impair_core.c
+test_impair_EXTRA = impair/impair_core.c
 
 PROGRAMS += loadgen
 loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \
@@ -174,7 +174,7 @@ uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(PREFIX)/bin/%)
 
 # --- style ---
-C_FILES = $(wildcard common/*.[ch] servers/*.[ch] clients/*.[ch] loadgen/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+C_FILES = $(wildcard common/*.[ch] servers/*.[ch] clients/*.[ch] loadgen/*.[ch] impair/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
 
 format:
 	clang-format -i $(C_FILES)
@@ -185,7 +185,7 @@ format-check:
 lint: | $(DEPS_STAMP)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Icommon \
-	    common servers clients loadgen
+	    common servers clients loadgen impair
 	clang-tidy --quiet $(filter %.c,$(C_FILES)) -- -std=c11 -D_GNU_SOURCE -Icommon $(PKG_CFLAGS)
 
 clean:
