@@ -60,9 +60,10 @@ udp_client_SRCS = clients/udp_client.c clients/hybrid_link.c $(CLIENT_SRCS)
 udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair
-udp_impair_SRCS = impair/udp_impair.c impair/impair_core.c impair/impair_opts.c
+udp_impair_SRCS = impair/udp_impair.c impair/impair_relay.c impair/impair_report.c \
+	impair/impair_classify.c impair/impair_core.c impair/impair_opts.c
 udp_impair_LIBS = $(LIBS_Z)
-test_impair_EXTRA = impair/impair_core.c
+test_impair_EXTRA = impair/impair_core.c impair/impair_classify.c
 
 PROGRAMS += loadgen
 loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \

@@ -1,6 +1,6 @@
-/* impair_core: the pure parts of bin/udp_impair (datagram classification, the seeded PRNG,
- * the per-datagram decision, option parsing and a timer heap). No I/O, no clock: callers
- * pass times. Everything here is deterministic, which is what lets a test replay a run.
+/* impair_core: the pure decision core of bin/udp_impair and bin/linkem (the seeded PRNG, the
+ * per-datagram decision, option values and a timer heap). No I/O, no clock: callers pass
+ * times. Everything here is deterministic, which is what lets a test replay a run.
  *
  * Thread-safety: no shared state; each struct belongs to its caller. */
 #ifndef CHATBENCH_IMPAIR_CORE_H
@@ -11,58 +11,6 @@
 #include <stdint.h>
 
 enum impair_dir { IMPAIR_UP = 0, IMPAIR_DOWN = 1, IMPAIR__DIRS };
-
-/* The first word of a datagram. IV_ZLIB: a compressed datagram (first byte 0xFF) whose verb
- * is not visible (the relay inflates compressed datagrams first and classifies the frame
- * inside; only those that do not inflate stay IV_ZLIB); IV_OTHER: anything else (plain chat
- * text, garbage). */
-enum impair_verb {
-    IV_HELLO = 0,
-    IV_MSG,
-    IV_TO,
-    IV_JOIN,
-    IV_WHO,
-    IV_PING,
-    IV_BYE,
-    IV_WELCOME,
-    IV_ACK,
-    IV_FROM,
-    IV_PRIV,
-    IV_USER,
-    IV_USERS,
-    IV_PONG,
-    IV_JOINED,
-    IV_LEFT,
-    IV_ERR,
-    IV_ZLIB,
-    IV_OTHER,
-    IV__COUNT
-};
-
-#define IMPAIR_NO_SEQ UINT64_MAX
-#define IMPAIR_DEFAULT_MATCH "MSG,ACK,FROM,PRIV,TO"
-
-/* What the relay knows about one datagram. */
-struct impair_info {
-    enum impair_verb verb;
-    uint64_t seq;    /* the frame's <seq> field (MSG ACK FROM PRIV TO), else IMPAIR_NO_SEQ */
-    uint64_t stream; /* hash of the sequence space the seq belongs to: the verb, plus the
-                        sender id for FROM/PRIV and the target id for TO */
-};
-
-/* Classifies buf[0..len). Never fails: unknown input is IV_OTHER. */
-void impair_classify(const char *buf, size_t len, struct impair_info *out);
-
-/* Wire name of a verb ("MSG", "ZLIB", "OTHER"). Never NULL. */
-const char *impair_verb_name(enum impair_verb v);
-
-/* Parses a comma list of verb names ("MSG,ACK") into a bit mask (bit v for verb v).
- * Returns 0, or -EINVAL for an empty list or an unknown verb. */
-int impair_parse_match(const char *list, uint32_t *mask);
-
-/* Whether a datagram of verb v going in direction dir is impaired under mask. A compressed
- * datagram counts as chat: MSG going up, ACK or FROM going down. */
-bool impair_matched(uint32_t mask, enum impair_verb v, enum impair_dir dir);
 
 /* "0.3" or "30%" -> 0.3. Returns 0, or -EINVAL outside 0..1 (0..100%) or for garbage. */
 int impair_parse_prob(const char *s, double *out);
@@ -79,6 +27,9 @@ void impair_rng_seed(struct impair_rng *r, uint64_t seed);
 uint64_t impair_rng_next(struct impair_rng *r);
 /* Uniform in [0, 1). */
 double impair_rng_unit(struct impair_rng *r);
+/* Uniform in [0, max] (jitter in ns; the modulo bias is below 2^-40 for any delay we take).
+ * Always consumes one number, also for max 0. */
+uint64_t impair_rng_upto(struct impair_rng *r, uint64_t max);
 
 /* --- the decision: exactly one action per impaired datagram --- */
 struct impair_probs {

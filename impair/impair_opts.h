@@ -2,7 +2,7 @@
 #ifndef CHATBENCH_IMPAIR_OPTS_H
 #define CHATBENCH_IMPAIR_OPTS_H
 
-#include "impair_core.h"
+#include "impair_classify.h"
 
 #include <stdbool.h>
 #include <stdint.h>

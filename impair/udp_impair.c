@@ -2,9 +2,10 @@
  * reorders and delays datagrams per direction with seeded probabilities, and reports
  * exactly what it did (the kernel here has no netem; this is how benchmarks impair UDP).
  *
- * One thread, one epoll loop. Each client source address gets its own upstream socket
- * (connected to the server), so the server sees one address per client and its replies
- * come back on the socket that names the client. Decisions are drawn from one PRNG per
+ * One thread, one epoll loop (this file; what happens to each datagram is impair_relay.c, the
+ * log and report impair_report.c, the state udp_impair.h). Each client source address gets its own
+ * upstream socket (connected to the server), so the server sees one address per client and its
+ * replies come back on the socket that names the client. Decisions are drawn from one PRNG per
  * direction, so a run is reproducible given the seed and the order of datagrams.
  *
  * What is impaired, and how it is counted (the report's columns):
@@ -29,10 +30,7 @@
  *  - At exit (SIGINT, SIGTERM, --duration) delayed copies are sent at once and held ones are
  *    flushed, so every received datagram is accounted for. */
 #include "clock.h"
-#include "impair_core.h"
-#include "impair_opts.h"
-#include "net.h"
-#include "zframe.h"
+#include "udp_impair.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -44,348 +42,11 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <uthash.h>
 
 #define IMP_BATCH 64                 /* datagrams read from one socket per wake-up (fairness) */
-#define IMP_MAX_DGRAM 65536          /* larger than any UDP payload, so nothing is truncated */
 #define IMP_LISTEN_RCVBUF (16 << 20) /* every client's uplink shares it */
 #define IMP_MAP_RCVBUF (2 << 20)
-#define IMP_MAX_QUEUED (256ull << 20) /* bytes of held and delayed datagrams */
 #define IMP_SWEEP_NS 1000000000ull
-#define IMP_NO_IDX UINT64_MAX /* datagrams outside --match: no jitter accounting */
-
-/* --- counters: per direction and verb --- */
-enum imp_stat {
-    IS_RECEIVED = 0,
-    IS_FORWARDED,        /* passed on once (whatever else happened to them) */
-    IS_DROPPED,          /* received == forwarded + dropped */
-    IS_DUPLICATED,       /* extra copies sent */
-    IS_HELD,             /* held back for reordering: held == reordered + held_flushed */
-    IS_REORDERED,        /* swapped with the next datagram of the same stream */
-    IS_HELD_FLUSHED,     /* no next came within --reorder-hold: sent alone, not reordered */
-    IS_DELAYED,          /* copies sent through the delay queue */
-    IS_JITTER_REORDERED, /* copies sent after a copy emitted later (jitter overtook) */
-    IS_SEND_ERRORS,      /* copies the kernel refused (EAGAIN, ENOBUFS, ECONNREFUSED) */
-    IS_COMPRESSED,       /* received as a zlib datagram (classified by the frame inside) */
-    IS__COUNT
-};
-
-static const char *const stat_names[IS__COUNT] = {
-    "received",     "forwarded", "dropped",          "duplicated",  "held",       "reordered",
-    "held_flushed", "delayed",   "jitter_reordered", "send_errors", "compressed",
-};
-
-static const char *const dir_names[IMPAIR__DIRS] = {"up", "down"};
-
-/* --- datagrams that wait (held for reordering or delayed), pooled by size class --- */
-enum pkt_kind { PK_FREE = 0, PK_HELD, PK_DELAYED };
-
-struct imp_map;
-
-struct imp_pkt {
-    struct imp_pkt *next_free;
-    struct imp_map *map;
-    uint64_t gen; /* bumped on every change of role: timer entries of older roles are stale */
-    uint64_t delay_ns;
-    uint64_t seq;
-    uint64_t idx;
-    enum pkt_kind kind;
-    enum impair_dir dir;
-    enum impair_verb verb;
-    uint32_t len, cap;
-    char data[];
-};
-
-static const uint32_t pool_caps[] = {512, 4096, IMP_MAX_DGRAM};
-#define POOL_CLASSES (sizeof pool_caps / sizeof pool_caps[0])
-
-/* One client source address and its upstream socket. */
-struct imp_map {
-    uint64_t key; /* s_addr << 16 | port, network byte order values */
-    struct sockaddr_in client;
-    char name[NET_ADDRSTRLEN]; /* client as "ip:port", for the log */
-    int fd;
-    uint64_t last_ns;
-    unsigned inflight;                  /* delayed packets not sent yet */
-    struct imp_pkt *held[IMPAIR__DIRS]; /* at most one hold per direction */
-    uint64_t held_stream[IMPAIR__DIRS];
-    uint64_t emit_idx[IMPAIR__DIRS]; /* emission order of impaired datagrams */
-    uint64_t sent_hi[IMPAIR__DIRS];  /* highest emission index sent, plus one */
-    uint32_t ovfl;                   /* SO_RXQ_OVFL of fd: kernel drops so far */
-    UT_hash_handle hh;
-};
-
-/* The relay: one instance, used by the one thread. */
-struct imp_relay {
-    struct impair_config cfg;
-    int ep, lfd, sfd;
-    struct sockaddr_in server;
-    struct imp_map *maps;
-    struct impair_heap timers;
-    struct imp_pkt *pool[POOL_CLASSES];
-    size_t pkts_out;     /* packets taken from the pool and not returned */
-    uint64_t bytes_out;  /* their capacity: bounded by IMP_MAX_QUEUED */
-    uint64_t queue_full; /* datagrams sent at once (not held or delayed): bound reached */
-    struct impair_rng rng[IMPAIR__DIRS];
-    struct zframe z; /* inflates compressed datagrams to see their verb and seq */
-    char *zbuf;      /* IMP_MAX_DGRAM bytes */
-    uint64_t st[IMPAIR__DIRS][IV__COUNT][IS__COUNT];
-    uint64_t maps_created, maps_expired, maps_peak, maps_now, unmapped;
-    uint32_t ovfl_listen;
-    uint64_t kdrops_down_closed; /* kernel drops of upstream sockets already closed */
-    bool flushing;               /* shutting down: send everything now */
-    uint64_t now, start_ns;
-    int64_t host_rcvbuf_errors; /* /proc/net/snmp Udp RcvbufErrors at start (-1: unknown) */
-    FILE *log;
-};
-
-static struct imp_relay R;
-
-/* --- log --- */
-/* "t_ns dir verb action seq client": seq is "-" when the frame has none; client is the
- * mapping's source address, so that a test can follow each client's sequence space. */
-static void log_action(const struct imp_map *m, enum impair_dir dir, enum impair_verb verb,
-                       const char *action, uint64_t seq)
-{
-    if (!R.log)
-        return;
-    char seqs[24] = "-";
-    if (seq != IMPAIR_NO_SEQ)
-        snprintf(seqs, sizeof seqs, "%" PRIu64, seq);
-    fprintf(R.log, "%" PRIu64 " %s %s %s %s %s\n", R.now, dir_names[dir], impair_verb_name(verb),
-            action, seqs, m->name);
-}
-
-/* --- packet pool --- */
-static struct imp_pkt *pkt_get(uint32_t len)
-{
-    size_t c = 0;
-    while (c + 1 < POOL_CLASSES && pool_caps[c] < len)
-        c++; /* len <= IMP_MAX_DGRAM, the last class */
-    if (R.bytes_out + pool_caps[c] > IMP_MAX_QUEUED) {
-        R.queue_full++; /* a flood of big delayed datagrams must not take all memory */
-        return NULL;
-    }
-    struct imp_pkt *p = R.pool[c];
-    if (p) {
-        R.pool[c] = p->next_free;
-    } else {
-        p = malloc(sizeof *p + pool_caps[c]);
-        if (!p)
-            return NULL;
-        p->gen = 0;
-        p->cap = pool_caps[c];
-    }
-    R.pkts_out++;
-    R.bytes_out += p->cap;
-    p->next_free = NULL;
-    return p;
-}
-
-static void pkt_put(struct imp_pkt *p)
-{
-    size_t c = 0;
-    while (c + 1 < POOL_CLASSES && pool_caps[c] < p->cap)
-        c++;
-    p->gen++;
-    p->kind = PK_FREE;
-    p->map = NULL;
-    p->next_free = R.pool[c];
-    R.pool[c] = p;
-    R.pkts_out--;
-    R.bytes_out -= p->cap;
-}
-
-/* --- sending --- */
-static void count(enum impair_dir dir, enum impair_verb verb, enum imp_stat s)
-{
-    R.st[dir][verb][s]++;
-}
-
-/* Sends one copy now. idx is the copy's emission index (IMP_NO_IDX outside --match): a copy
- * sent after one emitted later was overtaken through jitter. */
-static void send_now(struct imp_map *m, enum impair_dir dir, enum impair_verb verb, uint64_t seq,
-                     const char *data, size_t len, uint64_t idx)
-{
-    ssize_t n;
-    if (dir == IMPAIR_UP)
-        n = send(m->fd, data, len, MSG_NOSIGNAL);
-    else
-        n = sendto(R.lfd, data, len, MSG_NOSIGNAL, (const struct sockaddr *)&m->client,
-                   sizeof m->client);
-    if (n < 0) {
-        /* UDP is best effort: a refused copy is counted, never retried. */
-        count(dir, verb, IS_SEND_ERRORS);
-        log_action(m, dir, verb, "send-error", seq);
-    }
-    if (idx == IMP_NO_IDX)
-        return;
-    if (idx + 1 < m->sent_hi[dir]) {
-        count(dir, verb, IS_JITTER_REORDERED);
-        log_action(m, dir, verb, "jitter-reordered", seq);
-    } else {
-        m->sent_hi[dir] = idx + 1;
-    }
-}
-
-static void schedule_delayed(struct imp_pkt *p, uint64_t delay_ns)
-{
-    p->kind = PK_DELAYED;
-    p->gen++;
-    if (impair_heap_push(&R.timers, R.now + delay_ns, p, p->gen) < 0) {
-        /* Out of memory for the timer: send now rather than lose or leak it. */
-        send_now(p->map, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
-        pkt_put(p);
-        return;
-    }
-    p->map->inflight++;
-    count(p->dir, p->verb, IS_DELAYED);
-}
-
-/* Emits `copies` copies of an impaired datagram: now, or after its delay. */
-static void emit(struct imp_map *m, enum impair_dir dir, const struct impair_info *in,
-                 const char *data, size_t len, uint64_t delay_ns, int copies)
-{
-    uint64_t idx = m->emit_idx[dir]++;
-    for (int i = 0; i < copies; i++) {
-        struct imp_pkt *p = (delay_ns && !R.flushing) ? pkt_get((uint32_t)len) : NULL;
-        if (!p) {
-            send_now(m, dir, in->verb, in->seq, data, len, idx);
-            continue;
-        }
-        memcpy(p->data, data, len);
-        p->len = (uint32_t)len;
-        p->map = m;
-        p->dir = dir;
-        p->verb = in->verb;
-        p->seq = in->seq;
-        p->idx = idx;
-        schedule_delayed(p, delay_ns);
-    }
-}
-
-/* Emits a packet that was held: now or after its own delay. Takes ownership of p. */
-static void emit_pkt(struct imp_pkt *p)
-{
-    struct imp_map *m = p->map;
-    p->idx = m->emit_idx[p->dir]++;
-    if (p->delay_ns && !R.flushing) {
-        schedule_delayed(p, p->delay_ns);
-        return;
-    }
-    send_now(m, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
-    pkt_put(p);
-}
-
-/* After a datagram of `stream` went out: a held datagram of the same stream follows it. */
-static void release_if_next(struct imp_map *m, enum impair_dir dir, uint64_t stream)
-{
-    struct imp_pkt *p = m->held[dir];
-    if (!p || (!R.cfg.scope_mapping && m->held_stream[dir] != stream))
-        return;
-    m->held[dir] = NULL;
-    count(dir, p->verb, IS_REORDERED);
-    log_action(m, dir, p->verb, "reordered", p->seq);
-    emit_pkt(p);
-}
-
-static void flush_held(struct imp_map *m, enum impair_dir dir)
-{
-    struct imp_pkt *p = m->held[dir];
-    m->held[dir] = NULL;
-    count(dir, p->verb, IS_HELD_FLUSHED);
-    log_action(m, dir, p->verb, "held-flushed", p->seq);
-    emit_pkt(p);
-}
-
-/* --- the decision for one datagram --- */
-static void process(struct imp_map *m, enum impair_dir dir, const char *data, size_t len)
-{
-    struct impair_info in;
-    bool compressed = false;
-    if (len > 0 && (unsigned char)data[0] == 0xFF) {
-        /* The relay knows the dictionary, so it sees the verb and seq inside; a datagram
-         * that does not inflate stays ZLIB (chat, by the --match rule). */
-        int n = zframe_decompress(&R.z, data, len, R.zbuf, IMP_MAX_DGRAM);
-        compressed = n >= 0;
-        if (compressed)
-            impair_classify(R.zbuf, (size_t)n, &in);
-    }
-    if (!compressed)
-        impair_classify(data, len, &in);
-    count(dir, in.verb, IS_RECEIVED);
-    if (compressed)
-        count(dir, in.verb, IS_COMPRESSED);
-    m->last_ns = R.now;
-    if (!impair_matched(R.cfg.match, in.verb, dir)) {
-        count(dir, in.verb, IS_FORWARDED);
-        log_action(m, dir, in.verb, "passed", in.seq);
-        send_now(m, dir, in.verb, in.seq, data, len, IMP_NO_IDX);
-        return;
-    }
-    uint64_t jitter = 0;
-    enum impair_action a = impair_decide(&R.cfg.probs[dir], &R.rng[dir], &jitter);
-    uint64_t delay = R.cfg.delay_ns[dir] + jitter;
-    if (a == IA_DROP) {
-        count(dir, in.verb, IS_DROPPED);
-        log_action(m, dir, in.verb, "dropped", in.seq);
-        return;
-    }
-    count(dir, in.verb, IS_FORWARDED);
-    if (a == IA_HOLD && !m->held[dir]) {
-        struct imp_pkt *p = pkt_get((uint32_t)len);
-        if (p) {
-            memcpy(p->data, data, len);
-            p->len = (uint32_t)len;
-            p->map = m;
-            p->dir = dir;
-            p->verb = in.verb;
-            p->seq = in.seq;
-            p->delay_ns = delay;
-            p->kind = PK_HELD;
-            p->gen++;
-            if (impair_heap_push(&R.timers, R.now + R.cfg.hold_ns, p, p->gen) == 0) {
-                m->held[dir] = p;
-                m->held_stream[dir] = in.stream;
-                count(dir, in.verb, IS_HELD);
-                log_action(m, dir, in.verb, "held", in.seq);
-                return;
-            }
-            pkt_put(p);
-        }
-        a = IA_FORWARD; /* no memory: forward it instead */
-    }
-    /* A hold chosen while another is pending is forwarded: only one hold at a time, and
-     * the next datagram of a held one's stream is never held itself. */
-    if (a == IA_DUP) {
-        count(dir, in.verb, IS_DUPLICATED);
-        log_action(m, dir, in.verb, "duplicated", in.seq);
-        emit(m, dir, &in, data, len, delay, 2);
-    } else {
-        log_action(m, dir, in.verb, "forwarded", in.seq);
-        emit(m, dir, &in, data, len, delay, 1);
-    }
-    release_if_next(m, dir, in.stream);
-}
-
-/* --- timers --- */
-static void run_timers(void)
-{
-    struct impair_timer t;
-    while (impair_heap_peek(&R.timers, &t) && (t.at <= R.now || R.flushing)) {
-        impair_heap_pop(&R.timers, &t);
-        struct imp_pkt *p = t.ptr;
-        if (p->gen != t.gen)
-            continue; /* a hold that ended with a swap */
-        if (p->kind == PK_HELD) {
-            flush_held(p->map, p->dir);
-        } else {
-            p->map->inflight--;
-            send_now(p->map, p->dir, p->verb, p->seq, p->data, p->len, p->idx);
-            pkt_put(p);
-        }
-    }
-}
 
 /* --- mappings --- */
 static uint64_t map_key(const struct sockaddr_in *sa)
@@ -409,11 +70,11 @@ static void set_rcvbuf(int fd, int bytes)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
 }
 
-static struct imp_map *map_get(const struct sockaddr_in *client)
+static struct imp_map *map_get(struct imp_relay *r, const struct sockaddr_in *client)
 {
     uint64_t key = map_key(client);
     struct imp_map *m = NULL;
-    HASH_FIND(hh, R.maps, &key, sizeof key, m);
+    HASH_FIND(hh, r->maps, &key, sizeof key, m);
     if (m)
         return m;
     m = calloc(1, sizeof *m);
@@ -427,15 +88,15 @@ static struct imp_map *map_get(const struct sockaddr_in *client)
         goto fail;
     enable_rxq_ovfl(m->fd);
     set_rcvbuf(m->fd, IMP_MAP_RCVBUF);
-    if (connect(m->fd, (const struct sockaddr *)&R.server, sizeof R.server) < 0)
+    if (connect(m->fd, (const struct sockaddr *)&r->server, sizeof r->server) < 0)
         goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = m};
-    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, m->fd, &ev) < 0)
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, m->fd, &ev) < 0)
         goto fail;
-    HASH_ADD(hh, R.maps, key, sizeof m->key, m);
-    R.maps_created++;
-    if (++R.maps_now > R.maps_peak)
-        R.maps_peak = R.maps_now;
+    HASH_ADD(hh, r->maps, key, sizeof m->key, m);
+    r->maps_created++;
+    if (++r->maps_now > r->maps_peak)
+        r->maps_peak = r->maps_now;
     return m;
 fail:
     if (m->fd >= 0)
@@ -444,24 +105,24 @@ fail:
     return NULL;
 }
 
-static void map_free(struct imp_map *m)
+static void map_free(struct imp_relay *r, struct imp_map *m)
 {
-    HASH_DEL(R.maps, m);
-    R.kdrops_down_closed += m->ovfl;
+    HASH_DEL(r->maps, m);
+    r->kdrops_down_closed += m->ovfl;
     close(m->fd); /* closing also removes it from the epoll set */
     free(m);
-    R.maps_now--;
+    r->maps_now--;
 }
 
-static void sweep_idle(void)
+static void sweep_idle(struct imp_relay *r)
 {
     struct imp_map *m, *tmp;
-    for (m = R.maps; m; m = tmp) {
+    for (m = r->maps; m; m = tmp) {
         tmp = m->hh.next; /* m may be freed below */
-        if (R.now - m->last_ns < R.cfg.idle_ns || m->inflight || m->held[0] || m->held[1])
+        if (r->now - m->last_ns < r->cfg.idle_ns || m->inflight || m->held[0] || m->held[1])
             continue;
-        map_free(m);
-        R.maps_expired++;
+        map_free(r, m);
+        r->maps_expired++;
     }
 }
 
@@ -491,202 +152,61 @@ static ssize_t recv_one(int fd, char *buf, struct sockaddr_in *from, uint32_t *o
     return n;
 }
 
-static void read_up(char *buf)
+static void read_up(struct imp_relay *r, char *buf)
 {
     for (int i = 0; i < IMP_BATCH; i++) {
         struct sockaddr_in from;
-        ssize_t n = recv_one(R.lfd, buf, &from, &R.ovfl_listen);
+        ssize_t n = recv_one(r->lfd, buf, &from, &r->ovfl_listen);
         if (n < 0)
             return;
-        R.now = clock_now_ns();
-        struct imp_map *m = map_get(&from);
+        r->now = clock_now_ns();
+        struct imp_map *m = map_get(r, &from);
         if (!m) {
-            R.unmapped++; /* out of sockets or memory: this datagram cannot be relayed */
+            r->unmapped++; /* out of sockets or memory: this datagram cannot be relayed */
             continue;
         }
-        process(m, IMPAIR_UP, buf, (size_t)n);
+        imp_process(r, m, IMPAIR_UP, buf, (size_t)n);
     }
 }
 
-static void read_down(struct imp_map *m, char *buf)
+static void read_down(struct imp_relay *r, struct imp_map *m, char *buf)
 {
     for (int i = 0; i < IMP_BATCH; i++) {
         ssize_t n = recv_one(m->fd, buf, NULL, &m->ovfl);
         if (n < 0)
             return;
-        R.now = clock_now_ns();
-        process(m, IMPAIR_DOWN, buf, (size_t)n);
+        r->now = clock_now_ns();
+        imp_process(r, m, IMPAIR_DOWN, buf, (size_t)n);
     }
-}
-
-/* --- report --- */
-static uint64_t kdrops_down(void)
-{
-    uint64_t d = R.kdrops_down_closed;
-    for (const struct imp_map *m = R.maps; m; m = m->hh.next)
-        d += m->ovfl;
-    return d;
-}
-
-static void dir_total(enum impair_dir dir, uint64_t *tot)
-{
-    memset(tot, 0, sizeof(uint64_t) * IS__COUNT);
-    for (int v = 0; v < IV__COUNT; v++)
-        for (int s = 0; s < IS__COUNT; s++)
-            tot[s] += R.st[dir][v][s];
-}
-
-static void print_row(FILE *f, const char *dir, const char *verb, const uint64_t *row)
-{
-    fprintf(f, "%-5s %-8s", dir, verb);
-    for (int s = 0; s < IS__COUNT; s++)
-        fprintf(f, " %*" PRIu64, (int)strlen(stat_names[s]) > 9 ? (int)strlen(stat_names[s]) : 9,
-                row[s]);
-    fputc('\n', f);
-}
-
-/* The host's UDP RcvbufErrors (every socket of every process), or -1. A hint for runs that
- * do not add up: datagrams the kernel dropped at some receiver other than the relay. */
-static int64_t host_rcvbuf_errors(void)
-{
-    FILE *f = fopen("/proc/net/snmp", "r");
-    if (!f)
-        return -1;
-    char names[1024], vals[1024];
-    int64_t v = -1;
-    while (fgets(names, sizeof names, f)) {
-        if (strncmp(names, "Udp: ", 5) != 0 || !fgets(vals, sizeof vals, f))
-            continue;
-        int col = 0, want = -1;
-        for (char *save = NULL, *t = strtok_r(names, " \n", &save); t;
-             t = strtok_r(NULL, " \n", &save), col++)
-            if (strcmp(t, "RcvbufErrors") == 0)
-                want = col;
-        col = 0;
-        for (char *save = NULL, *t = strtok_r(vals, " \n", &save); t;
-             t = strtok_r(NULL, " \n", &save), col++)
-            if (col == want)
-                v = strtoll(t, NULL, 10);
-        break;
-    }
-    fclose(f);
-    return v;
-}
-
-static int64_t host_drops_delta(void)
-{
-    int64_t now = host_rcvbuf_errors();
-    return (now < 0 || R.host_rcvbuf_errors < 0) ? -1 : now - R.host_rcvbuf_errors;
-}
-
-static void print_report(FILE *f, double secs)
-{
-    fprintf(f, "udp_impair report: %.3f s, seed %" PRIu64 ", match %s, scope %s\n", secs,
-            R.cfg.seed, R.cfg.match_str, R.cfg.scope_mapping ? "mapping" : "stream");
-    fprintf(f,
-            "mappings: created %" PRIu64 ", expired %" PRIu64 ", peak %" PRIu64
-            ", unmapped datagrams %" PRIu64 ", queue full %" PRIu64 "; kernel drops: up %" PRIu32
-            ", down %" PRIu64 " (host-wide UDP RcvbufErrors during the run: %" PRId64 ")\n",
-            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.queue_full, R.ovfl_listen,
-            kdrops_down(), host_drops_delta());
-    fprintf(f, "%-5s %-8s", "dir", "verb");
-    for (int s = 0; s < IS__COUNT; s++)
-        fprintf(f, " %9s", stat_names[s]);
-    fputc('\n', f);
-    for (int d = 0; d < IMPAIR__DIRS; d++) {
-        for (int v = 0; v < IV__COUNT; v++)
-            if (R.st[d][v][IS_RECEIVED])
-                print_row(f, dir_names[d], impair_verb_name((enum impair_verb)v), R.st[d][v]);
-        uint64_t tot[IS__COUNT];
-        dir_total((enum impair_dir)d, tot);
-        print_row(f, dir_names[d], "total", tot);
-    }
-}
-
-static void json_counts(FILE *f, const uint64_t *row)
-{
-    fputc('{', f);
-    for (int s = 0; s < IS__COUNT; s++)
-        fprintf(f, "%s\"%s\": %" PRIu64, s ? ", " : "", stat_names[s], row[s]);
-    fputc('}', f);
-}
-
-static int write_json(const char *path, double secs)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -errno;
-    const struct impair_config *c = &R.cfg;
-    fprintf(f, "{\n  \"duration_s\": %.6f,\n  \"seed\": %" PRIu64 ",\n  \"match\": \"%s\",\n", secs,
-            c->seed, c->match_str);
-    fprintf(f, "  \"reorder_scope\": \"%s\",\n", c->scope_mapping ? "mapping" : "stream");
-    fprintf(f, "  \"config\": {");
-    for (int d = 0; d < IMPAIR__DIRS; d++)
-        fprintf(f,
-                "%s\"%s\": {\"drop\": %.6f, \"dup\": %.6f, \"reorder\": %.6f, "
-                "\"delay_ms\": %.3f, \"jitter_ms\": %.3f}",
-                d ? ", " : "", dir_names[d], c->probs[d].drop, c->probs[d].dup, c->probs[d].reorder,
-                (double)c->delay_ns[d] / 1e6, (double)c->probs[d].jitter_ns / 1e6);
-    fprintf(f, ", \"reorder_hold_ms\": %.3f},\n", (double)c->hold_ns / 1e6);
-    fprintf(f,
-            "  \"mappings\": {\"created\": %" PRIu64 ", \"expired\": %" PRIu64
-            ", \"peak\": %" PRIu64 ", \"unmapped_datagrams\": %" PRIu64 "},\n"
-            "  \"queue_full\": %" PRIu64 ",\n",
-            R.maps_created, R.maps_expired, R.maps_peak, R.unmapped, R.queue_full);
-    fprintf(f,
-            "  \"kernel_drops\": {\"up\": %" PRIu32 ", \"down\": %" PRIu64 "},\n"
-            "  \"host_udp_rcvbuf_errors\": %" PRId64,
-            R.ovfl_listen, kdrops_down(), host_drops_delta());
-    for (int d = 0; d < IMPAIR__DIRS; d++) {
-        uint64_t tot[IS__COUNT];
-        dir_total((enum impair_dir)d, tot);
-        fprintf(f, ",\n  \"%s\": {\n    \"total\": ", dir_names[d]);
-        json_counts(f, tot);
-        fprintf(f, ",\n    \"verbs\": {");
-        bool first = true;
-        for (int v = 0; v < IV__COUNT; v++) {
-            if (!R.st[d][v][IS_RECEIVED])
-                continue;
-            fprintf(f, "%s\n      \"%s\": ", first ? "" : ",",
-                    impair_verb_name((enum impair_verb)v));
-            json_counts(f, R.st[d][v]);
-            first = false;
-        }
-        fprintf(f, "\n    }\n  }");
-    }
-    fprintf(f, "\n}\n");
-    if (fclose(f) != 0)
-        return -errno;
-    return 0;
 }
 
 /* --- set-up and loop --- */
-static void setup(void)
+static void setup(struct imp_relay *r)
 {
-    const struct impair_config *c = &R.cfg;
+    const struct impair_config *c = &r->cfg;
     long nofile = 0;
     if (net_raise_nofile(&nofile) < 0)
         fprintf(stderr, "udp_impair: warning: cannot raise the open-file limit\n");
-    int rc = net_resolve(c->server_host, c->server_port, &R.server);
+    int rc = net_resolve(c->server_host, c->server_port, &r->server);
     if (rc < 0)
         impair_die(2, "--server-host: cannot resolve '%s' to IPv4", c->server_host);
-    rc = net_bind_udp(c->listen_host, c->listen_port, &R.lfd);
+    rc = net_bind_udp(c->listen_host, c->listen_port, &r->lfd);
     if (rc < 0)
         impair_die(1, "cannot bind UDP %s:%u: %s (try another --listen-port)", c->listen_host,
                    c->listen_port, strerror(-rc));
-    if (net_set_nonblock(R.lfd, 1) < 0)
+    if (net_set_nonblock(r->lfd, 1) < 0)
         impair_die(1, "cannot make the listening socket non-blocking: %s", strerror(errno));
-    set_rcvbuf(R.lfd, IMP_LISTEN_RCVBUF);
-    enable_rxq_ovfl(R.lfd);
+    set_rcvbuf(r->lfd, IMP_LISTEN_RCVBUF);
+    enable_rxq_ovfl(r->lfd);
     uint16_t port = 0;
-    if (net_local_port(R.lfd, &port) < 0)
+    if (net_local_port(r->lfd, &port) < 0)
         impair_die(1, "getsockname: %s", strerror(errno));
 
-    R.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (R.ep < 0)
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (r->ep < 0)
         impair_die(1, "epoll_create1: %s", strerror(errno));
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &R.lfd};
-    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev) < 0)
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->lfd};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, r->lfd, &ev) < 0)
         impair_die(1, "epoll_ctl: %s", strerror(errno));
     sigset_t set;
     sigemptyset(&set);
@@ -694,72 +214,70 @@ static void setup(void)
     sigaddset(&set, SIGTERM);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         impair_die(1, "sigprocmask: %s", strerror(errno));
-    R.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (R.sfd < 0)
+    r->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (r->sfd < 0)
         impair_die(1, "signalfd: %s", strerror(errno));
-    ev.data.ptr = &R.sfd;
-    if (epoll_ctl(R.ep, EPOLL_CTL_ADD, R.sfd, &ev) < 0)
+    ev.data.ptr = &r->sfd;
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, r->sfd, &ev) < 0)
         impair_die(1, "epoll_ctl: %s", strerror(errno));
     if (c->log_path) {
-        R.log = fopen(c->log_path, "w");
-        if (!R.log)
+        r->log = fopen(c->log_path, "w");
+        if (!r->log)
             impair_die(1, "--log %s: %s", c->log_path, strerror(errno));
         /* Full buffering: one fprintf per action must not cost a write(2). */
-        (void)setvbuf(R.log, NULL, _IOFBF, 1 << 20); /* best effort */
+        (void)setvbuf(r->log, NULL, _IOFBF, 1 << 20); /* best effort */
     }
-    impair_heap_init(&R.timers);
-    R.zbuf = malloc(IMP_MAX_DGRAM);
-    if (!R.zbuf || zframe_init(&R.z, NULL) < 0)
+    impair_heap_init(&r->timers);
+    r->zbuf = malloc(IMP_MAX_DGRAM);
+    if (!r->zbuf || zframe_init(&r->z, NULL) < 0)
         impair_die(1, "out of memory for zlib state");
-    impair_rng_seed(&R.rng[IMPAIR_UP], c->seed);
-    impair_rng_seed(&R.rng[IMPAIR_DOWN], c->seed ^ 0x5bd1e9955bd1e995ull);
+    impair_rng_seed(&r->rng[IMPAIR_UP], c->seed);
+    impair_rng_seed(&r->rng[IMPAIR_DOWN], c->seed ^ 0x5bd1e9955bd1e995ull);
 
     char srv[NET_ADDRSTRLEN];
     printf("udp_impair listening on %s:%u -> %s\n", c->listen_host, port,
-           net_addr_str(&R.server, srv));
+           net_addr_str(&r->server, srv));
     fflush(stdout);
 }
 
 /* epoll with a nanosecond timeout (delays of a few ms must not round to 1 ms ticks); falls
  * back to epoll_wait, rounding up, where epoll_pwait2 is missing (kernels < 5.11, valgrind). */
-static int wait_events(struct epoll_event *evs, int max, uint64_t wait_ns)
+static int wait_events(struct imp_relay *r, struct epoll_event *evs, int max, uint64_t wait_ns)
 {
-    static bool no_pwait2;
-    if (!no_pwait2) {
+    if (!r->no_pwait2) {
         struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000u),
                               .tv_nsec = (long)(wait_ns % 1000000000u)};
-        int n = epoll_pwait2(R.ep, evs, max, &ts, NULL);
+        int n = epoll_pwait2(r->ep, evs, max, &ts, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;
-        no_pwait2 = true;
+        r->no_pwait2 = true;
     }
     uint64_t ms = (wait_ns + 999999u) / 1000000u;
-    return epoll_wait(R.ep, evs, max, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    return epoll_wait(r->ep, evs, max, ms > INT32_MAX ? INT32_MAX : (int)ms);
 }
 
-static void run(void)
+static void run(struct imp_relay *r, char *buf)
 {
-    static char buf[IMP_MAX_DGRAM];
     struct epoll_event evs[256];
-    R.now = R.start_ns = clock_now_ns();
-    R.host_rcvbuf_errors = host_rcvbuf_errors();
-    uint64_t end = R.cfg.duration_ns ? R.start_ns + R.cfg.duration_ns : UINT64_MAX;
-    uint64_t next_sweep = R.now + IMP_SWEEP_NS;
+    r->now = r->start_ns = clock_now_ns();
+    r->host_rcvbuf_errors = imp_host_rcvbuf_errors();
+    uint64_t end = r->cfg.duration_ns ? r->start_ns + r->cfg.duration_ns : UINT64_MAX;
+    uint64_t next_sweep = r->now + IMP_SWEEP_NS;
     for (;;) {
-        R.now = clock_now_ns();
-        run_timers();
-        if (R.now >= end)
+        r->now = clock_now_ns();
+        imp_run_timers(r);
+        if (r->now >= end)
             return;
-        if (R.now >= next_sweep) {
-            sweep_idle();
-            next_sweep = R.now + IMP_SWEEP_NS;
+        if (r->now >= next_sweep) {
+            sweep_idle(r);
+            next_sweep = r->now + IMP_SWEEP_NS;
         }
         uint64_t wake = next_sweep < end ? next_sweep : end;
         struct impair_timer t;
-        if (impair_heap_peek(&R.timers, &t) && t.at < wake)
+        if (impair_heap_peek(&r->timers, &t) && t.at < wake)
             wake = t.at;
-        uint64_t wait = wake > R.now ? wake - R.now : 0;
-        int n = wait_events(evs, 256, wait);
+        uint64_t wait = wake > r->now ? wake - r->now : 0;
+        int n = wait_events(r, evs, 256, wait);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -767,58 +285,58 @@ static void run(void)
         }
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
-            if (p == &R.sfd)
+            if (p == &r->sfd)
                 return;
-            if (p == &R.lfd)
-                read_up(buf);
+            if (p == &r->lfd)
+                read_up(r, buf);
             else
-                read_down(p, buf);
+                read_down(r, p, buf);
         }
     }
 }
 
-static void shutdown_relay(void)
+static void shutdown_relay(struct imp_relay *r)
 {
-    R.now = clock_now_ns();
-    R.flushing = true;
-    run_timers(); /* delayed copies go out now, in their order */
+    r->now = clock_now_ns();
+    r->flushing = true;
+    imp_run_timers(r); /* delayed copies go out now, in their order */
     struct imp_map *m, *tmp;
-    for (m = R.maps; m; m = m->hh.next) {
+    for (m = r->maps; m; m = m->hh.next) {
         for (int d = 0; d < IMPAIR__DIRS; d++)
             if (m->held[d])
-                flush_held(m, (enum impair_dir)d);
+                imp_flush_held(r, m, (enum impair_dir)d);
     }
-    double secs = (double)(R.now - R.start_ns) / 1e9;
-    print_report(stdout, secs);
+    double secs = (double)(r->now - r->start_ns) / 1e9;
+    imp_print_report(r, stdout, secs);
     fflush(stdout);
     int rc = 0;
-    if (R.cfg.report_path && (rc = write_json(R.cfg.report_path, secs)) < 0)
-        fprintf(stderr, "udp_impair: --report %s: %s\n", R.cfg.report_path, strerror(-rc));
-    if (R.log && fclose(R.log) != 0)
-        fprintf(stderr, "udp_impair: --log %s: %s\n", R.cfg.log_path, strerror(errno));
-    for (m = R.maps; m; m = tmp) {
+    if (r->cfg.report_path && (rc = imp_write_json(r, r->cfg.report_path, secs)) < 0)
+        fprintf(stderr, "udp_impair: --report %s: %s\n", r->cfg.report_path, strerror(-rc));
+    if (r->log && fclose(r->log) != 0)
+        fprintf(stderr, "udp_impair: --log %s: %s\n", r->cfg.log_path, strerror(errno));
+    for (m = r->maps; m; m = tmp) {
         tmp = m->hh.next; /* m may be freed below */
-        map_free(m);
+        map_free(r, m);
     }
-    for (size_t c = 0; c < POOL_CLASSES; c++)
-        while (R.pool[c]) {
-            struct imp_pkt *p = R.pool[c];
-            R.pool[c] = p->next_free;
-            free(p);
-        }
-    impair_heap_destroy(&R.timers);
-    zframe_destroy(&R.z);
-    free(R.zbuf);
-    close(R.lfd);
-    close(R.sfd);
-    close(R.ep);
+    imp_pool_destroy(r);
+    impair_heap_destroy(&r->timers);
+    zframe_destroy(&r->z);
+    free(r->zbuf);
+    close(r->lfd);
+    close(r->sfd);
+    close(r->ep);
 }
 
 int main(int argc, char **argv)
 {
-    impair_options(argc, argv, &R.cfg);
-    setup();
-    run();
-    shutdown_relay();
+    struct imp_relay relay = {0};
+    impair_options(argc, argv, &relay.cfg);
+    char *buf = malloc(IMP_MAX_DGRAM); /* one datagram being read */
+    if (!buf)
+        impair_die(1, "out of memory");
+    setup(&relay);
+    run(&relay, buf);
+    shutdown_relay(&relay);
+    free(buf);
     return 0;
 }

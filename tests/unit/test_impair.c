@@ -1,4 +1,4 @@
-/* test_impair: the pure parts of bin/udp_impair (impair/impair_core.c). */
+/* test_impair: the pure parts of bin/udp_impair (impair/impair_core.c, impair/impair_classify.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "../../impair/impair_core.h"
+#include "../../impair/impair_classify.h"
 
 #include <errno.h>
 #include <string.h>
