@@ -1,4 +1,4 @@
-/* test_impair: the pure parts of bin/udp_impair (impair/impair_core.c, impair/impair_classify.c). */
+/* test_impair: the pure parts of bin/udp_impair (impair/impair_core.c, impair_classify.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
