@@ -64,6 +64,7 @@ udp_impair_SRCS = impair/udp_impair.c impair/impair_relay.c impair/impair_report
 	impair/impair_classify.c impair/impair_core.c impair/impair_opts.c
 udp_impair_LIBS = $(LIBS_Z)
 test_impair_EXTRA = impair/impair_core.c impair/impair_classify.c
+test_impair_link_EXTRA = impair/impair_core.c
 
 PROGRAMS += loadgen
 loadgen_SRCS = loadgen/main.c loadgen/opts.c loadgen/worker.c loadgen/client.c \

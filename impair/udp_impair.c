@@ -231,8 +231,8 @@ static void setup(struct imp_relay *r)
     r->zbuf = malloc(IMP_MAX_DGRAM);
     if (!r->zbuf || zframe_init(&r->z, NULL) < 0)
         impair_die(1, "out of memory for zlib state");
-    impair_rng_seed(&r->rng[IMPAIR_UP], c->seed);
-    impair_rng_seed(&r->rng[IMPAIR_DOWN], c->seed ^ 0x5bd1e9955bd1e995ull);
+    impair_rng_seed_dir(&r->rng[IMPAIR_UP], c->seed, IMPAIR_UP);
+    impair_rng_seed_dir(&r->rng[IMPAIR_DOWN], c->seed, IMPAIR_DOWN);
 
     char srv[NET_ADDRSTRLEN];
     printf("udp_impair listening on %s:%u -> %s\n", c->listen_host, port,
