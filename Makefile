@@ -64,6 +64,11 @@ udp_impair_SRCS = impair/udp_impair.c impair/impair_relay.c impair/impair_report
 	impair/impair_classify.c impair/impair_core.c impair/impair_opts.c
 udp_impair_LIBS = $(LIBS_Z)
 test_impair_EXTRA = impair/impair_core.c impair/impair_classify.c
+
+PROGRAMS += linkem
+linkem_SRCS = impair/linkem.c impair/linkem_ns.c impair/linkem_opts.c impair/linkem_pkt.c \
+	impair/linkem_report.c impair/impair_core.c
+linkem_LIBS = $(LIBS_Z) -lm
 test_impair_link_EXTRA = impair/impair_core.c
 
 PROGRAMS += loadgen

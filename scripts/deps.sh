@@ -8,9 +8,10 @@ BUILD_PKGS="gcc make pkg-config libevent-dev zlib1g-dev libcmocka-dev uthash-dev
 # iproute2 and nftables: test_client_stop.py drops packets inside its own network namespace;
 # default-jdk-headless and libhdrhistogram-java: HdrHistogram's own reader checks loadgen's .hlog;
 # openmpi-bin (and iproute2): mpirun starts loadgen shards, on "hosts" that are namespaces;
-# python3-yaml: test_k8s reads the Kubernetes manifest
+# python3-yaml: test_k8s reads the Kubernetes manifest;
+# sockperf and iperf3: test_linkem reads the link emulator's delay, rate and loss with them
 TEST_PKGS="python3 netcat-openbsd socat valgrind clang libclang-rt-14-dev procps docker-compose \
-iproute2 nftables default-jdk-headless libhdrhistogram-java openmpi-bin python3-yaml"
+iproute2 nftables default-jdk-headless libhdrhistogram-java openmpi-bin python3-yaml sockperf iperf3"
 BENCH_PKGS="gnuplot-nox nftables iproute2 sockperf iperf3 tcpdump"
 
 what=${1:-all}
