@@ -275,7 +275,8 @@ void lk_net_spawn(struct lk_net *n, const struct lk_config *c, const sigset_t *b
     char host[INET_ADDRSTRLEN], self[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &c->outer, host, sizeof host);
     inet_ntop(AF_INET, &c->inner, self, sizeof self);
-    char *shell[] = {getenv("SHELL") ? getenv("SHELL") : "/bin/sh", NULL};
+    char *sh = getenv("SHELL");
+    char *shell[] = {sh && *sh ? sh : "/bin/sh", NULL};
     char **argv = c->argv[0] ? c->argv : shell;
     pid_t parent = getpid();
     fflush(NULL);
