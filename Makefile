@@ -61,13 +61,13 @@ udp_client_LIBS = $(LIBS_Z) $(LIBS_READLINE)
 
 PROGRAMS += udp_impair
 udp_impair_SRCS = impair/udp_impair.c impair/impair_relay.c impair/impair_report.c \
-	impair/impair_classify.c impair/impair_core.c impair/impair_opts.c
+	impair/impair_classify.c impair/impair_core.c impair/impair_opts.c impair/impair_cli.c
 udp_impair_LIBS = $(LIBS_Z)
 test_impair_EXTRA = impair/impair_core.c impair/impair_classify.c
 
 PROGRAMS += linkem
 linkem_SRCS = impair/linkem.c impair/linkem_ns.c impair/linkem_opts.c impair/linkem_pkt.c \
-	impair/linkem_report.c impair/impair_core.c
+	impair/linkem_report.c impair/impair_core.c impair/impair_cli.c
 linkem_LIBS = $(LIBS_Z) -lm
 test_impair_link_EXTRA = impair/impair_core.c
 

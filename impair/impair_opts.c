@@ -1,10 +1,7 @@
 /* impair_opts: the command line of bin/udp_impair. */
 #include "impair_opts.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +9,6 @@
 #ifndef CHATBENCH_VERSION
 #define CHATBENCH_VERSION "dev"
 #endif
-void impair_die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("udp_impair: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -58,12 +44,7 @@ static void usage(FILE *f)
 
 static uint64_t parse_uint(const char *opt, const char *s, uint64_t max)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v > max || s[0] == '-')
-        impair_die(2, "%s: expected an integer in 0..%" PRIu64 ", got '%s'", opt, max, s);
-    return v;
+    return impair_opt_u64("udp_impair", opt, s, 0, max);
 }
 
 static double parse_prob(const char *opt, const char *s)
@@ -76,10 +57,7 @@ static double parse_prob(const char *opt, const char *s)
 
 static uint64_t parse_ms(const char *opt, const char *s)
 {
-    uint64_t ns;
-    if (impair_parse_ms(s, 600000.0, &ns) < 0)
-        impair_die(2, "%s: expected milliseconds in 0..600000, got '%s'", opt, s);
-    return ns;
+    return impair_opt_ms("udp_impair", opt, s, 600000.0);
 }
 
 enum {

@@ -3,6 +3,7 @@
 #define CHATBENCH_IMPAIR_OPTS_H
 
 #include "impair_classify.h"
+#include "impair_cli.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +28,6 @@ struct impair_config {
 void impair_options(int argc, char **argv, struct impair_config *c);
 
 /* Prints "udp_impair: <message>" on stderr and exits with code (start-up errors only). */
-void impair_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+#define impair_die(...) impair_fatal("udp_impair", __VA_ARGS__)
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef CHATBENCH_LINKEM_H
 #define CHATBENCH_LINKEM_H
 
+#include "impair_cli.h"
 #include "impair_core.h"
 
 #include <netinet/in.h>
@@ -37,7 +38,7 @@ struct lk_config {
 void lk_options(int argc, char **argv, struct lk_config *c);
 
 /* Prints "linkem: <message>" on stderr and exits with code (start-up errors only). */
-void lk_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+#define lk_die(...) impair_fatal("linkem", __VA_ARGS__)
 
 /* --- a packet in flight --- */
 struct lk_pkt {

@@ -4,9 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,17 +14,6 @@
 #endif
 
 #define LK_MAX_MS 60000.0 /* a minute of delay or jitter is already absurd for a link */
-
-void lk_die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("linkem: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
 
 static void usage(FILE *f)
 {
@@ -80,10 +67,7 @@ static double parse_num(const char *opt, const char *s, double lo, double hi, co
 
 static uint64_t parse_ms(const char *opt, const char *s)
 {
-    uint64_t ns;
-    if (impair_parse_ms(s, LK_MAX_MS, &ns) < 0)
-        lk_die(LK_EXIT_USAGE, "%s: expected milliseconds in 0..%.0f, got '%s'", opt, LK_MAX_MS, s);
-    return ns;
+    return impair_opt_ms("linkem", opt, s, LK_MAX_MS);
 }
 
 static double parse_pct(const char *opt, const char *s)
@@ -123,13 +107,7 @@ static uint64_t parse_rate(const char *opt, const char *s)
 
 static uint64_t parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-' || v < lo || v > hi)
-        lk_die(LK_EXIT_USAGE, "%s: expected an integer in %" PRIu64 "..%" PRIu64 ", got '%s'", opt,
-               lo, hi, s);
-    return v;
+    return impair_opt_u64("linkem", opt, s, lo, hi);
 }
 
 /* "P:L" -> Gilbert-Elliott transition probabilities. */
