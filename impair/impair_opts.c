@@ -126,10 +126,12 @@ void impair_options(int argc, char **argv, struct impair_config *c)
     c->seed = 1;
     c->match_str = IMPAIR_DEFAULT_MATCH;
     c->idle_ns = 60 * 1000000000ull;
-    int o;
+    int o, li = -1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *name = argv[optind - 1];
+    while ((li = -1, o = getopt_long(argc, argv, ":", opts, &li)) != -1) {
+        /* the option's own name: argv[optind - 1] is its value when given apart */
+        char name[40];
+        snprintf(name, sizeof name, "--%s", li >= 0 ? opts[li].name : "?");
         switch (o) {
         case OPT_LHOST:
             c->listen_host = optarg;

@@ -194,6 +194,8 @@ class ImpairOptions(unittest.TestCase):
                 r = self.run_impair(*args)
                 self.assertEqual(r.returncode, 2, r)
                 self.assertIn("udp_impair:", r.stderr)
+                if args[0].startswith("--"):  # the message names the option, not its value
+                    self.assertIn(args[0], r.stderr)
                 self.assertEqual(r.stdout, "")
 
     def test_help_and_version(self):
