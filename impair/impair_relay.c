@@ -52,6 +52,23 @@ static void pkt_put(struct imp_relay *r, struct imp_pkt *p)
     r->bytes_out -= p->cap;
 }
 
+/* A pooled copy of datagram data[0..len) of mapping m going in direction dir, or NULL (the
+ * pool's bound, or no memory). */
+static struct imp_pkt *pkt_copy(struct imp_relay *r, struct imp_map *m, enum impair_dir dir,
+                                const struct impair_info *in, const char *data, size_t len)
+{
+    struct imp_pkt *p = pkt_get(r, (uint32_t)len);
+    if (!p)
+        return NULL;
+    memcpy(p->data, data, len);
+    p->len = (uint32_t)len;
+    p->map = m;
+    p->dir = dir;
+    p->verb = in->verb;
+    p->seq = in->seq;
+    return p;
+}
+
 /* --- sending --- */
 static void count(struct imp_relay *r, enum impair_dir dir, enum impair_verb verb, enum imp_stat s)
 {
@@ -106,17 +123,11 @@ static void emit(struct imp_relay *r, struct imp_map *m, enum impair_dir dir,
 {
     uint64_t idx = m->emit_idx[dir]++;
     for (int i = 0; i < copies; i++) {
-        struct imp_pkt *p = (delay_ns && !r->flushing) ? pkt_get(r, (uint32_t)len) : NULL;
+        struct imp_pkt *p = (delay_ns && !r->flushing) ? pkt_copy(r, m, dir, in, data, len) : NULL;
         if (!p) {
             send_now(r, m, dir, in->verb, in->seq, data, len, idx);
             continue;
         }
-        memcpy(p->data, data, len);
-        p->len = (uint32_t)len;
-        p->map = m;
-        p->dir = dir;
-        p->verb = in->verb;
-        p->seq = in->seq;
         p->idx = idx;
         schedule_delayed(r, p, delay_ns);
     }
@@ -193,14 +204,8 @@ void imp_process(struct imp_relay *r, struct imp_map *m, enum impair_dir dir, co
     }
     count(r, dir, in.verb, IS_FORWARDED);
     if (a == IA_HOLD && !m->held[dir]) {
-        struct imp_pkt *p = pkt_get(r, (uint32_t)len);
+        struct imp_pkt *p = pkt_copy(r, m, dir, &in, data, len);
         if (p) {
-            memcpy(p->data, data, len);
-            p->len = (uint32_t)len;
-            p->map = m;
-            p->dir = dir;
-            p->verb = in.verb;
-            p->seq = in.seq;
             p->delay_ns = delay;
             p->kind = PK_HELD;
             p->gen++;
