@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -451,6 +452,10 @@ static void finish(struct linkem *lk)
         lk_net_kdrops(&lk->net, (enum impair_dir)d, &lk->cnt[d].kdrops_in, &lk->cnt[d].kdrops_out);
     }
     lk->end_ns = clock_now_ns();
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        lk->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     if (!lk->cfg.quiet)
         lk_report_text(lk, stderr);
     int rc;

@@ -132,6 +132,7 @@ struct linkem {
     bool polling;                /* woke early: epoll polls until the departure is due */
     int64_t wake_mean, wake_dev; /* how late long sleeps wake up, ns (EWMA, as TCP's RTT) */
     uint64_t start_ns, end_ns;
+    double cpu_s; /* linkem's own user + system time (not COMMAND's) */
     FILE *log;
 };
 

@@ -167,6 +167,9 @@ void lk_report_text(const struct linkem *lk, FILE *f)
         describe(&lk->cfg.dir[d], desc, sizeof desc);
         fprintf(f, "linkem: %-4s %s\n", dir_names[d], desc);
     }
+    uint64_t pkts = lk->link[0].n.pkts_in + lk->link[1].n.pkts_in;
+    fprintf(f, "linkem: cpu %.3f s (user + system, its own), %.2f us per packet carried\n",
+            lk->cpu_s, pkts ? lk->cpu_s * 1e6 / (double)pkts : 0.0);
     struct lk_row r[LK_ROW_N];
     rows(lk, 0, r);
     fprintf(f, "linkem: %-4s", "dir");
@@ -194,9 +197,9 @@ int lk_report_json(const struct linkem *lk, const char *path)
     fprintf(f,
             "{\n  \"duration_s\": %.6f,\n  \"seed\": %" PRIu64 ",\n  \"outer\": \"%s\",\n"
             "  \"inner\": \"%s\",\n  \"command_exit\": %d,\n  \"command_signal\": %d,\n"
-            "  \"config\": {",
+            "  \"cpu_s\": %.6f,\n  \"config\": {",
             (double)(lk->end_ns - lk->start_ns) / 1e9, lk->cfg.seed, outer, inner,
-            WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+            WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0, lk->cpu_s);
     for (int d = 0; d < IMPAIR__DIRS; d++) {
         const struct impair_link_cfg *c = &lk->cfg.dir[d];
         bool ge = c->ge_r > 0.0;
