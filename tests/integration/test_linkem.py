@@ -26,11 +26,12 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402  (tests/integration/harness.py: BIN, ROOT)
-
-sys.path.insert(0, os.path.join(harness.ROOT, "analysis"))
-import benchkit as bk  # noqa: E402  (processes, ports and the namespace's set-up)
+if __name__ == "__main__":
+    # re-executed by inside() in a namespace of its own: an entry point, so it sets the import
+    # roots as run.py does (the repository for pylib, this folder for harness)
+    sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
+import harness  # noqa: E402  (BIN)
+from pylib import netns, ports, procs  # noqa: E402
 
 LINKEM = os.path.join(harness.BIN, "linkem")
 SCENARIO_TIMEOUT = 120  # seconds, one whole scenario (they take 3 to 20)
@@ -43,13 +44,11 @@ def why_skip():
         return "linkem needs root (a network namespace and TUN devices)"
     if not os.path.exists("/dev/net/tun"):
         return "no /dev/net/tun"
-    for tool in ("unshare", "chrt", "sockperf", "iperf3", "ip", "setpriv"):
+    for tool in ("chrt", "sockperf", "iperf3", "setpriv"):
         if not shutil.which(tool):
             return f"{tool} is not installed (scripts/deps.sh test installs it)"
-    r = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return "cannot create a network namespace here: " + r.stderr.strip()[:100]
-    return None
+    ok, why = netns.can_netns(nft=False)
+    return None if ok else why
 
 
 SKIP = why_skip()
@@ -59,7 +58,7 @@ def inside(test, scenario, **params):
     """Runs scenario(params) in a fresh network namespace; returns its result dict."""
     r = subprocess.run(["unshare", "-n", "--", sys.executable, os.path.abspath(__file__),
                         scenario, json.dumps(params)], capture_output=True, text=True,
-                       timeout=SCENARIO_TIMEOUT, env=dict(os.environ, CHATBENCH_NETNS="1"))
+                       timeout=SCENARIO_TIMEOUT, env=dict(os.environ, **{netns.ENV: "1"}))
     lines = r.stdout.strip().splitlines()
     if r.returncode != 0 or not lines:
         test.fail(f"scenario {scenario} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
@@ -259,7 +258,7 @@ def link(args, command, timeout, log=None):
         argv = [LINKEM, "--quiet", "--json", rep, *args]
         if log:
             argv += ["--log", log]
-        r = bk.run([*argv, "--", "sh", "-c", command], timeout)
+        r = procs.run([*argv, "--", "sh", "-c", command], timeout)
         if r.returncode != 0:
             raise RuntimeError(f"linkem {args} -- {command}: {r.returncode}\n{r.stderr[-2000:]}")
         with open(rep) as f:
@@ -287,20 +286,20 @@ def sc_delay(_):
     at a normal one lets the machine's load into the figures. The base link's ping-pong
     keeps the server busy, so the delayed pings meet a server that is awake, as the base's
     do (alone, its wake-up after 10 ms asleep added 0.1 ms and moved by as much)."""
-    srv = bk.spawn(["chrt", "-f", "5", "sockperf", "server", "-i", "0.0.0.0", "-p", "11111"])
+    srv = procs.spawn(["chrt", "-f", "5", "sockperf", "server", "-i", "0.0.0.0", "-p", "11111"])
     runs = {"base": [], "delay": ["--delay", "10"], "jitter": ["--delay", "10", "--jitter", "2"]}
-    procs = {}
+    links = {}
     out = {}
     try:
-        bk.wait_port(11111, "udp")
+        ports.wait_port(11111, "udp")
         with tempfile.TemporaryDirectory() as d:
             for i, (name, args) in enumerate(runs.items()):
                 cmd = (f'exec chrt -f 1 sockperf ping-pong -i "$LINKEM_HOST" -p 11111 -t 6 '
                        f'--timeout=-1 --full-rtt --full-log {d}/{name}.csv')
-                procs[name] = bk.spawn([LINKEM, "--quiet", "--net", f"10.77.0.{4 * i}", *args,
+                links[name] = procs.spawn([LINKEM, "--quiet", "--net", f"10.77.0.{4 * i}", *args,
                                         "--", "sh", "-c", cmd], stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT)
-            for name, p in procs.items():
+            for name, p in links.items():
                 text = p.communicate(timeout=60)[0].decode("utf-8", "replace")
                 if p.returncode != 0:
                     raise RuntimeError(f"sockperf through linkem {runs[name]}: {text[-2000:]}")
@@ -310,9 +309,9 @@ def sc_delay(_):
             out["jitter"]["rtts_us"] = [float(row[3]) for row in rows]
         return out
     finally:
-        for p in procs.values():
-            bk.stop(p, signal.SIGTERM, 10)
-        bk.stop(srv, signal.SIGINT, 5)
+        for p in links.values():
+            procs.stop(p, signal.SIGTERM, 10)
+        procs.stop(srv, signal.SIGINT, 5)
 
 
 def udp_errors():
@@ -326,9 +325,9 @@ def iperf3_udp(link_args, udp_args, secs):
     """iperf3 -u through linkem; returns its figures and the log's view of its datagrams:
     the sequence number of each data datagram (bytes 8-11 of the payload, after the
     timestamp) and what linkem did to it."""
-    srv = bk.spawn(["chrt", "-f", "5", "iperf3", "-s", "-B", "0.0.0.0", "-p", "5201"])
+    srv = procs.spawn(["chrt", "-f", "5", "iperf3", "-s", "-B", "0.0.0.0", "-p", "5201"])
     try:
-        bk.wait_port(5201, "tcp")
+        ports.wait_port(5201, "tcp")
         errors0 = udp_errors()
         with tempfile.TemporaryDirectory() as d:
             log = os.path.join(d, "link.log")
@@ -336,7 +335,7 @@ def iperf3_udp(link_args, udp_args, secs):
                           f'-t {secs} --json', secs + 30, log)
             rows = read_log(log)
     finally:
-        bk.stop(srv, signal.SIGTERM, 5)
+        procs.stop(srv, signal.SIGTERM, 5)
     s = json.loads(r.stdout)["end"]["sum"]
     size = int(re.search(r"-l (\d+)", udp_args).group(1)) + 28
     data = [row for row in rows if row[1] == "up" and row[3] == "udp" and int(row[4]) == size]
@@ -352,13 +351,13 @@ def iperf3_udp(link_args, udp_args, secs):
 
 
 def sc_rate_tcp(_):
-    srv = bk.spawn(["chrt", "-f", "5", "iperf3", "-s", "-B", "0.0.0.0", "-p", "5201"])
+    srv = procs.spawn(["chrt", "-f", "5", "iperf3", "-s", "-B", "0.0.0.0", "-p", "5201"])
     try:
-        bk.wait_port(5201, "tcp")
+        ports.wait_port(5201, "tcp")
         r, rep = link(["--rate", "20mbit"], 'exec iperf3 -c "$LINKEM_HOST" -p 5201 -t 4 -O 1 '
                       '--json', 40)
     finally:
-        bk.stop(srv, signal.SIGTERM, 5)
+        procs.stop(srv, signal.SIGTERM, 5)
     d = json.loads(r.stdout)
     return {"bps": d["end"]["sum_received"]["bits_per_second"],
             "mss": d["start"]["tcp_mss_default"], "link": rep}
@@ -387,15 +386,15 @@ def chat_frame(hexdata):
 
 
 def loadgen_through(link_args, lg_args, log):
-    srv = bk.spawn([os.path.join(harness.BIN, "udp_server"), "--host", "0.0.0.0", "--port",
+    srv = procs.spawn([os.path.join(harness.BIN, "udp_server"), "--host", "0.0.0.0", "--port",
                     "5001", "-q"])
     try:
-        bk.wait_port(5001, "udp")
+        ports.wait_port(5001, "udp")
         lg = os.path.join(harness.BIN, "loadgen")
         r, rep = link(link_args, f'exec {lg} --proto udp --host "$LINKEM_HOST" --port 5001 '
                       f'--warmup 0 --seed 5 --json {lg_args}', 60, log)
     finally:
-        bk.stop(srv, signal.SIGTERM, 5)
+        procs.stop(srv, signal.SIGTERM, 5)
     return json.loads(r.stdout), rep
 
 
@@ -458,7 +457,7 @@ def sc_teardown(p):
     script = ('echo "$LINKEM_HOST $LINKEM_SELF $(readlink /proc/self/ns/net)"; '
               'sleep 100 & setsid sleep 100 & echo ready; ')
     script += "wait" if p["signal"] else "exit 7"
-    proc = bk.spawn([LINKEM, "--quiet", "--", "sh", "-c", script], stdout=subprocess.PIPE,
+    proc = procs.spawn([LINKEM, "--quiet", "--", "sh", "-c", script], stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
     first = proc.stdout.readline().decode().split()
     ino = re.search(r"\[(\d+)\]", first[2]).group(1)
@@ -484,7 +483,7 @@ def sc_errors(_):
            "bad": [(a[0], run([LINKEM, *a, "--", "true"])) for a in
                    (["--delay", "-1"], ["--up-rate", "10"], ["--loss", "101"], ["--bogus"],
                     ["--net", "10.0.0.1"], ["--down-burst-loss", "60:1"], ["--queue", "0"])]}
-    holder = bk.spawn([LINKEM, "--quiet", "--", "sleep", "60"])
+    holder = procs.spawn([LINKEM, "--quiet", "--", "sleep", "60"])
     try:
         deadline = time.monotonic() + 10
         while "linkem" not in subprocess.run(["ip", "-o", "link"], capture_output=True,
@@ -494,7 +493,7 @@ def sc_errors(_):
             time.sleep(0.02)
         out["clash"] = run([LINKEM, "--", "true"])
     finally:
-        bk.stop(holder, signal.SIGTERM, 10)
+        procs.stop(holder, signal.SIGTERM, 10)
     r = subprocess.run([LINKEM, "--quiet", "--net", "10.99.0.4", "--", "sh", "-c",
                         'echo "$LINKEM_HOST $LINKEM_SELF"'], capture_output=True, text=True,
                        timeout=30)
@@ -504,10 +503,10 @@ def sc_errors(_):
 
 if __name__ == "__main__":
     name, params = sys.argv[1], json.loads(sys.argv[2])
-    if not bk.in_private_netns():
+    if not netns.in_private_netns():
         sys.exit("run by test_linkem.py's tests inside unshare -n, never by hand outside")
-    bk.setup_netns()
+    netns.setup_netns()
     try:
         print(json.dumps(globals()[f"sc_{name}"](params)))
     finally:
-        bk.cleanup()
+        procs.cleanup()
