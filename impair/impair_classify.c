@@ -2,30 +2,19 @@
  * and the --match list of verbs it impairs. Pure code over buffers. */
 #include "impair_classify.h"
 
+#include "parse.h"
+
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
 
-static const char *const verb_names[IV__COUNT] = {
-    [IV_HELLO] = "HELLO", [IV_MSG] = "MSG",   [IV_TO] = "TO",         [IV_JOIN] = "JOIN",
-    [IV_WHO] = "WHO",     [IV_PING] = "PING", [IV_BYE] = "BYE",       [IV_WELCOME] = "WELCOME",
-    [IV_ACK] = "ACK",     [IV_FROM] = "FROM", [IV_PRIV] = "PRIV",     [IV_USER] = "USER",
-    [IV_USERS] = "USERS", [IV_PONG] = "PONG", [IV_JOINED] = "JOINED", [IV_LEFT] = "LEFT",
-    [IV_ERR] = "ERR",     [IV_ZLIB] = "ZLIB", [IV_OTHER] = "OTHER",
-};
+_Static_assert(IV_HELLO == 0 && (int)IV_ZLIB == (int)PROTO_ERR, "impair_verb follows proto_verb");
 
 const char *impair_verb_name(enum impair_verb v)
 {
-    return (unsigned)v < IV__COUNT ? verb_names[v] : "OTHER";
-}
-
-/* Verbs that may appear as a datagram's first word (ZLIB and OTHER are not words). */
-static int verb_lookup(const char *s, size_t len)
-{
-    for (int v = 0; v < IV_ZLIB; v++)
-        if (strlen(verb_names[v]) == len && memcmp(verb_names[v], s, len) == 0)
-            return v;
-    return -1;
+    if ((unsigned)v < IV_ZLIB)
+        return proto_verb_name((enum proto_verb)(v + 1));
+    return v == IV_ZLIB ? "ZLIB" : "OTHER";
 }
 
 /* The next space-separated word of buf[*pos..len); a frame's LF/CR ends the last word. */
@@ -45,18 +34,8 @@ static bool next_word(const char *buf, size_t len, size_t *pos, const char **w, 
 
 static uint64_t parse_seq(const char *w, size_t len)
 {
-    if (len == 0 || len > 20)
-        return IMPAIR_NO_SEQ;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (w[i] < '0' || w[i] > '9')
-            return IMPAIR_NO_SEQ;
-        uint64_t d = (uint64_t)(w[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return IMPAIR_NO_SEQ;
-        v = v * 10 + d;
-    }
-    return v;
+    uint64_t v;
+    return parse_u64_span(w, len, UINT64_MAX, &v) == 0 ? v : IMPAIR_NO_SEQ;
 }
 
 /* FNV-1a, enough to tell sequence spaces apart within one mapping. */
@@ -82,9 +61,9 @@ void impair_classify(const char *buf, size_t len, struct impair_info *out)
         const char *w = NULL;
         size_t wl = 0;
         if (next_word(buf, len, &pos, &w, &wl)) {
-            int v = verb_lookup(w, wl);
-            if (v >= 0)
-                out->verb = (enum impair_verb)v;
+            enum proto_verb v = proto_verb_lookup(w, wl);
+            if (v != PROTO_NONE)
+                out->verb = (enum impair_verb)(v - 1);
         }
         const char *id = NULL;
         size_t id_len = 0;
@@ -119,9 +98,11 @@ int impair_parse_match(const char *list, uint32_t *mask)
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         int v = -1;
-        for (int i = 0; i < IV__COUNT; i++)
-            if (strlen(verb_names[i]) == len && strncasecmp(verb_names[i], p, len) == 0)
+        for (int i = 0; i < IV__COUNT; i++) {
+            const char *name = impair_verb_name((enum impair_verb)i);
+            if (strlen(name) == len && strncasecmp(name, p, len) == 0)
                 v = i;
+        }
         if (v < 0)
             return -EINVAL;
         m |= 1u << v;

@@ -5,33 +5,35 @@
 #define CHATBENCH_IMPAIR_CLASSIFY_H
 
 #include "impair_core.h"
+#include "proto.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* The first word of a datagram. IV_ZLIB: a compressed datagram (first byte 0xFF) whose verb
- * is not visible (the relay inflates compressed datagrams first and classifies the frame
- * inside; only those that do not inflate stay IV_ZLIB); IV_OTHER: anything else (plain chat
- * text, garbage). */
+/* The first word of a datagram: a chat verb (in common/proto's order, so that each is its
+ * proto_verb less one and the report lists them as before), IV_ZLIB: a compressed datagram
+ * (first byte 0xFF) whose verb is not visible (the relay inflates compressed datagrams first
+ * and classifies the frame inside; only those that do not inflate stay IV_ZLIB), IV_OTHER:
+ * anything else (plain chat text, garbage). */
 enum impair_verb {
-    IV_HELLO = 0,
-    IV_MSG,
-    IV_TO,
-    IV_JOIN,
-    IV_WHO,
-    IV_PING,
-    IV_BYE,
-    IV_WELCOME,
-    IV_ACK,
-    IV_FROM,
-    IV_PRIV,
-    IV_USER,
-    IV_USERS,
-    IV_PONG,
-    IV_JOINED,
-    IV_LEFT,
-    IV_ERR,
+    IV_HELLO = PROTO_HELLO - 1,
+    IV_MSG = PROTO_MSG - 1,
+    IV_TO = PROTO_TO - 1,
+    IV_JOIN = PROTO_JOIN - 1,
+    IV_WHO = PROTO_WHO - 1,
+    IV_PING = PROTO_PING - 1,
+    IV_BYE = PROTO_BYE - 1,
+    IV_WELCOME = PROTO_WELCOME - 1,
+    IV_ACK = PROTO_ACK - 1,
+    IV_FROM = PROTO_FROM - 1,
+    IV_PRIV = PROTO_PRIV - 1,
+    IV_USER = PROTO_USER - 1,
+    IV_USERS = PROTO_USERS - 1,
+    IV_PONG = PROTO_PONG - 1,
+    IV_JOINED = PROTO_JOINED - 1,
+    IV_LEFT = PROTO_LEFT - 1,
+    IV_ERR = PROTO_ERR - 1,
     IV_ZLIB,
     IV_OTHER,
     IV__COUNT

@@ -1,55 +1,19 @@
 /* impair_core: the PRNG, decisions and timers of bin/udp_impair and bin/linkem (pure code). */
 #include "impair_core.h"
 
+#include "rng.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* --- option values --- */
-
-int impair_parse_prob(const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno != 0 || !isfinite(v))
-        return -EINVAL;
-    if (*end == '%') {
-        v /= 100.0;
-        end++;
-    }
-    if (*end != '\0' || v < 0.0 || v > 1.0)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-int impair_parse_ms(const char *s, double max_ms, uint64_t *ns)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0.0 || v > max_ms)
-        return -EINVAL;
-    *ns = (uint64_t)(v * 1e6 + 0.5);
-    return 0;
-}
-
 /* --- PRNG --- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 void impair_rng_seed(struct impair_rng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
+        r->s[i] = rng_splitmix64(&seed);
 }
 
 void impair_rng_seed_dir(struct impair_rng *r, uint64_t seed, enum impair_dir dir)
@@ -78,7 +42,7 @@ uint64_t impair_rng_next(struct impair_rng *r)
 
 double impair_rng_unit(struct impair_rng *r)
 {
-    return (double)(impair_rng_next(r) >> 11) * 0x1.0p-53;
+    return rng_unit(impair_rng_next(r));
 }
 
 uint64_t impair_rng_upto(struct impair_rng *r, uint64_t max)

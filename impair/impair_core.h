@@ -1,5 +1,5 @@
-/* impair_core: the pure decision core of bin/udp_impair and bin/linkem: the seeded PRNG, option
- * values, udp_impair's per-datagram decision, linkem's model of one direction of a link
+/* impair_core: the pure decision core of bin/udp_impair and bin/linkem: the seeded PRNG,
+ * udp_impair's per-datagram decision, linkem's model of one direction of a link
  * (loss, Gilbert-Elliott bursts, duplication, drop-tail queue, bottleneck, delay and jitter),
  * per-flow reorder accounting and the timer heap both programs send from. No I/O, no clock:
  * callers pass times. Everything here is deterministic, which is what lets a test replay a
@@ -15,13 +15,7 @@
 
 enum impair_dir { IMPAIR_UP = 0, IMPAIR_DOWN = 1, IMPAIR__DIRS };
 
-/* "0.3" or "30%" -> 0.3. Returns 0, or -EINVAL outside 0..1 (0..100%) or for garbage. */
-int impair_parse_prob(const char *s, double *out);
-
-/* Milliseconds (fractions allowed) in 0..max_ms -> nanoseconds. Returns 0 or -EINVAL. */
-int impair_parse_ms(const char *s, double max_ms, uint64_t *ns);
-
-/* --- PRNG: xoshiro256** seeded through splitmix64 --- */
+/* --- PRNG: xoshiro256** seeded through splitmix64 (common/rng.h) --- */
 struct impair_rng {
     uint64_t s[4];
 };

@@ -42,20 +42,17 @@ static void usage(FILE *f)
             IMPAIR_DEFAULT_MATCH);
 }
 
-static uint64_t parse_uint(const char *opt, const char *s, uint64_t max)
+static uint64_t opt_uint(const char *opt, const char *s, uint64_t max)
 {
     return impair_opt_u64("udp_impair", opt, s, 0, max);
 }
 
-static double parse_prob(const char *opt, const char *s)
+static double opt_prob(const char *opt, const char *s)
 {
-    double v;
-    if (impair_parse_prob(s, &v) < 0)
-        impair_die(2, "%s: expected a probability 0..1 or 0..100%%, got '%s'", opt, s);
-    return v;
+    return impair_opt_prob("udp_impair", opt, s);
 }
 
-static uint64_t parse_ms(const char *opt, const char *s)
+static uint64_t opt_ms(const char *opt, const char *s)
 {
     return impair_opt_ms("udp_impair", opt, s, 600000.0);
 }
@@ -137,34 +134,34 @@ void impair_options(int argc, char **argv, struct impair_config *c)
             c->listen_host = optarg;
             break;
         case OPT_LPORT:
-            c->listen_port = (uint16_t)parse_uint(name, optarg, 65535);
+            c->listen_port = (uint16_t)opt_uint(name, optarg, 65535);
             break;
         case OPT_SHOST:
             c->server_host = optarg;
             break;
         case OPT_SPORT:
-            c->server_port = (uint16_t)parse_uint(name, optarg, 65535);
+            c->server_port = (uint16_t)opt_uint(name, optarg, 65535);
             break;
         case OPT_DROP_UP:
-            c->probs[IMPAIR_UP].drop = parse_prob(name, optarg);
+            c->probs[IMPAIR_UP].drop = opt_prob(name, optarg);
             break;
         case OPT_DROP_DOWN:
-            c->probs[IMPAIR_DOWN].drop = parse_prob(name, optarg);
+            c->probs[IMPAIR_DOWN].drop = opt_prob(name, optarg);
             break;
         case OPT_DUP_UP:
-            c->probs[IMPAIR_UP].dup = parse_prob(name, optarg);
+            c->probs[IMPAIR_UP].dup = opt_prob(name, optarg);
             break;
         case OPT_DUP_DOWN:
-            c->probs[IMPAIR_DOWN].dup = parse_prob(name, optarg);
+            c->probs[IMPAIR_DOWN].dup = opt_prob(name, optarg);
             break;
         case OPT_RE_UP:
-            c->probs[IMPAIR_UP].reorder = parse_prob(name, optarg);
+            c->probs[IMPAIR_UP].reorder = opt_prob(name, optarg);
             break;
         case OPT_RE_DOWN:
-            c->probs[IMPAIR_DOWN].reorder = parse_prob(name, optarg);
+            c->probs[IMPAIR_DOWN].reorder = opt_prob(name, optarg);
             break;
         case OPT_HOLD:
-            c->hold_ns = parse_ms(name, optarg);
+            c->hold_ns = opt_ms(name, optarg);
             break;
         case OPT_SCOPE:
             if (strcmp(optarg, "stream") == 0)
@@ -175,23 +172,22 @@ void impair_options(int argc, char **argv, struct impair_config *c)
                 impair_die(2, "--reorder-scope: expected 'stream' or 'mapping', got '%s'", optarg);
             break;
         case OPT_DELAY_UP:
-            c->delay_ns[IMPAIR_UP] = parse_ms(name, optarg);
+            c->delay_ns[IMPAIR_UP] = opt_ms(name, optarg);
             break;
         case OPT_DELAY_DOWN:
-            c->delay_ns[IMPAIR_DOWN] = parse_ms(name, optarg);
+            c->delay_ns[IMPAIR_DOWN] = opt_ms(name, optarg);
             break;
         case OPT_JITTER:
-            c->probs[IMPAIR_UP].jitter_ns = c->probs[IMPAIR_DOWN].jitter_ns =
-                parse_ms(name, optarg);
+            c->probs[IMPAIR_UP].jitter_ns = c->probs[IMPAIR_DOWN].jitter_ns = opt_ms(name, optarg);
             break;
         case OPT_JITTER_UP:
-            c->probs[IMPAIR_UP].jitter_ns = parse_ms(name, optarg);
+            c->probs[IMPAIR_UP].jitter_ns = opt_ms(name, optarg);
             break;
         case OPT_JITTER_DOWN:
-            c->probs[IMPAIR_DOWN].jitter_ns = parse_ms(name, optarg);
+            c->probs[IMPAIR_DOWN].jitter_ns = opt_ms(name, optarg);
             break;
         case OPT_SEED:
-            c->seed = parse_uint(name, optarg, UINT64_MAX);
+            c->seed = opt_uint(name, optarg, UINT64_MAX);
             break;
         case OPT_MATCH:
             if (impair_parse_match(optarg, &c->match) < 0)
@@ -200,10 +196,10 @@ void impair_options(int argc, char **argv, struct impair_config *c)
             c->match_str = optarg;
             break;
         case OPT_IDLE:
-            c->idle_ns = parse_uint(name, optarg, 86400) * 1000000000ull;
+            c->idle_ns = opt_uint(name, optarg, 86400) * 1000000000ull;
             break;
         case OPT_DURATION:
-            c->duration_ns = parse_uint(name, optarg, 86400 * 365) * 1000000000ull;
+            c->duration_ns = opt_uint(name, optarg, 86400 * 365) * 1000000000ull;
             break;
         case OPT_LOG:
             c->log_path = optarg;

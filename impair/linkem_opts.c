@@ -1,8 +1,9 @@
 /* linkem_opts: the command line of bin/linkem (per-direction options, --help, validation). */
 #include "linkem.h"
 
+#include "parse.h"
+
 #include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,22 +56,20 @@ static void usage(FILE *f)
 }
 
 /* A decimal number (fractions allowed) in [lo, hi], the whole string. */
-static double parse_num(const char *opt, const char *s, double lo, double hi, const char *what)
+static double opt_num(const char *opt, const char *s, double lo, double hi, const char *what)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < lo || v > hi)
+    double v;
+    if (parse_double(s, lo, hi, &v) < 0)
         lk_die(LK_EXIT_USAGE, "%s: expected %s, got '%s'", opt, what, s);
     return v;
 }
 
-static uint64_t parse_ms(const char *opt, const char *s)
+static uint64_t opt_ms(const char *opt, const char *s)
 {
     return impair_opt_ms("linkem", opt, s, LK_MAX_MS);
 }
 
-static double parse_pct(const char *opt, const char *s)
+static double opt_pct(const char *opt, const char *s)
 {
     char buf[64];
     size_t len = strlen(s);
@@ -79,39 +78,41 @@ static double parse_pct(const char *opt, const char *s)
         buf[len - 1] = '\0';
         s = buf;
     }
-    return parse_num(opt, s, 0.0, 100.0, "a percentage in 0..100") / 100.0;
+    return opt_num(opt, s, 0.0, 100.0, "a percentage in 0..100") / 100.0;
 }
 
 /* "10mbit" -> 10,000,000 bit/s (tc's units: bit, kbit, mbit, gbit; decimal prefixes). */
-static uint64_t parse_rate(const char *opt, const char *s)
+static uint64_t opt_rate(const char *opt, const char *s)
 {
     static const struct {
         const char *unit;
         double mult;
     } units[] = {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}};
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end != s && errno == 0 && isfinite(v) && v > 0)
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strcasecmp(end, units[i].unit) == 0) {
-                double bps = v * units[i].mult;
-                if (bps >= 1000.0 && bps <= 1e11)
-                    return (uint64_t)llround(bps);
-            }
+    size_t n = strspn(s, "0123456789.eE+-"); /* the number, then its unit */
+    char num[32];
+    double v;
+    if (n > 0 && n < sizeof num) {
+        memcpy(num, s, n);
+        num[n] = '\0';
+        if (parse_double(num, 0.0, 1e12, &v) == 0)
+            for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+                if (strcasecmp(s + n, units[i].unit) == 0 && v * units[i].mult >= 1000.0 &&
+                    v * units[i].mult <= 1e11)
+                    return (uint64_t)llround(v * units[i].mult);
+    }
     lk_die(LK_EXIT_USAGE,
            "%s: expected a rate from 1kbit to 100gbit with a unit (bit, kbit, mbit, gbit: "
            "e.g. 10mbit), got '%s'",
            opt, s);
 }
 
-static uint64_t parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
+static uint64_t opt_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
 {
     return impair_opt_u64("linkem", opt, s, lo, hi);
 }
 
 /* "P:L" -> Gilbert-Elliott transition probabilities. */
-static void parse_burst(const char *opt, const char *s, struct impair_link_cfg *c)
+static void opt_burst(const char *opt, const char *s, struct impair_link_cfg *c)
 {
     const char *colon = strchr(s, ':');
     char pbuf[64];
@@ -120,8 +121,8 @@ static void parse_burst(const char *opt, const char *s, struct impair_link_cfg *
                s);
     memcpy(pbuf, s, (size_t)(colon - s));
     pbuf[colon - s] = '\0';
-    double p = parse_num(opt, pbuf, 0.0, 100.0, "a loss percentage before ':'") / 100.0;
-    double len = parse_num(opt, colon + 1, 1.0, 1e6, "a mean burst length >= 1 after ':'");
+    double p = opt_num(opt, pbuf, 0.0, 100.0, "a loss percentage before ':'") / 100.0;
+    double len = opt_num(opt, colon + 1, 1.0, 1e6, "a mean burst length >= 1 after ':'");
     if (impair_ge_params(p, len, &c->ge_p, &c->ge_r) < 0)
         lk_die(LK_EXIT_USAGE,
                "%s: no loss process has %g %% on average in bursts of %g (the loss must be "
@@ -168,42 +169,42 @@ static void set_param(struct lk_config *c, struct lk_seen *seen, int param, int 
     struct impair_link_cfg *d = &c->dir[dir];
     switch (param) {
     case LP_DELAY:
-        d->delay_ns = parse_ms(opt, arg);
+        d->delay_ns = opt_ms(opt, arg);
         break;
     case LP_JITTER:
-        d->jitter_ns = parse_ms(opt, arg);
+        d->jitter_ns = opt_ms(opt, arg);
         break;
     case LP_REORDER:
         d->reorder = true;
         break;
     case LP_RATE:
-        d->rate_bps = parse_rate(opt, arg);
+        d->rate_bps = opt_rate(opt, arg);
         break;
     case LP_QUEUE:
-        d->queue_pkts = (uint32_t)parse_u64(opt, arg, 1, 1000000);
+        d->queue_pkts = (uint32_t)opt_u64(opt, arg, 1, 1000000);
         seen->queue[dir] = true;
         break;
     case LP_QUEUE_BYTES:
-        d->queue_bytes = parse_u64(opt, arg, 64, 1ull << 30);
+        d->queue_bytes = opt_u64(opt, arg, 64, 1ull << 30);
         seen->queue_bytes[dir] = true;
         break;
     case LP_LOSS:
-        d->loss = parse_pct(opt, arg);
+        d->loss = opt_pct(opt, arg);
         d->ge_p = d->ge_r = 0.0; /* the later option wins */
         break;
     case LP_BURST:
-        parse_burst(opt, arg, d);
+        opt_burst(opt, arg, d);
         d->loss = 0.0;
         break;
     case LP_DUP:
-        d->dup = parse_pct(opt, arg);
+        d->dup = opt_pct(opt, arg);
         break;
     default:
         break;
     }
 }
 
-static void parse_net(const char *s, struct lk_config *c)
+static void opt_net(const char *s, struct lk_config *c)
 {
     struct in_addr a;
     if (inet_pton(AF_INET, s, &a) != 1)
@@ -245,7 +246,7 @@ void lk_options(int argc, char **argv, struct lk_config *c)
     c->seed = 1;
     for (int d = 0; d < IMPAIR__DIRS; d++)
         c->dir[d].queue_pkts = 100;
-    parse_net("10.77.0.0", c);
+    opt_net("10.77.0.0", c);
     struct lk_seen seen = {0};
     int o, li = -1;
     opterr = 0;
@@ -262,10 +263,10 @@ void lk_options(int argc, char **argv, struct lk_config *c)
         }
         switch (o) {
         case OPT_SEED:
-            c->seed = parse_u64(name, optarg, 0, UINT64_MAX);
+            c->seed = opt_u64(name, optarg, 0, UINT64_MAX);
             break;
         case OPT_NET:
-            parse_net(optarg, c);
+            opt_net(optarg, c);
             break;
         case OPT_LOG:
             c->log_path = optarg;

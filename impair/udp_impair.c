@@ -62,12 +62,11 @@ static void enable_rxq_ovfl(int fd)
 }
 
 /* A receive queue deep enough that a burst is not dropped while the relay is busy (or,
- * under a loaded machine, not scheduled). It is a cap, not an allocation. The forced variant
- * needs CAP_NET_ADMIN; the plain one is capped by net.core.rmem_max. Best effort. */
+ * under a loaded machine, not scheduled). Best effort: without it the kernel's default
+ * queue still works, and its drops are counted (SO_RXQ_OVFL). */
 static void set_rcvbuf(int fd, int bytes)
 {
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    (void)net_set_sockbuf(fd, 1, bytes);
 }
 
 static struct imp_map *map_get(struct imp_relay *r, const struct sockaddr_in *client)

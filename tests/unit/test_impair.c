@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "../../impair/impair_classify.h"
+#include "../../impair/impair_cli.h"
 
 #include <errno.h>
 #include <string.h>
@@ -94,33 +95,6 @@ static void test_match_lists(void **state)
     assert_int_equal(impair_parse_match(",MSG", &m), -EINVAL);
     assert_int_equal(impair_parse_match("MSG,NOPE", &m), -EINVAL);
     assert_int_equal(m, before);
-}
-
-static void test_probabilities_and_ms(void **state)
-{
-    (void)state;
-    double p = -1;
-    assert_int_equal(impair_parse_prob("0.3", &p), 0);
-    assert_true(p == 0.3);
-    assert_int_equal(impair_parse_prob("30%", &p), 0);
-    assert_true(p == 0.3);
-    assert_int_equal(impair_parse_prob("1", &p), 0);
-    assert_true(p == 1.0);
-    assert_int_equal(impair_parse_prob("100%", &p), 0);
-    assert_true(p == 1.0);
-    assert_int_equal(impair_parse_prob("0", &p), 0);
-    assert_true(p == 0.0);
-    const char *bad[] = {"", "x", "1.01", "-0.1", "101%", "0.3%%", "nan", "inf", "0.3 ", "%"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(impair_parse_prob(bad[i], &p), -EINVAL);
-    uint64_t ns = 0;
-    assert_int_equal(impair_parse_ms("50", 1000, &ns), 0);
-    assert_int_equal(ns, 50000000);
-    assert_int_equal(impair_parse_ms("0.5", 1000, &ns), 0);
-    assert_int_equal(ns, 500000);
-    assert_int_equal(impair_parse_ms("1001", 1000, &ns), -EINVAL);
-    assert_int_equal(impair_parse_ms("-1", 1000, &ns), -EINVAL);
-    assert_int_equal(impair_parse_ms("1ms", 1000, &ns), -EINVAL);
 }
 
 static void test_rng_is_deterministic_and_uniform(void **state)
@@ -227,7 +201,6 @@ int main(void)
         cmocka_unit_test(test_classify_verbs_and_seqs),
         cmocka_unit_test(test_streams_split_by_verb_and_sender),
         cmocka_unit_test(test_match_lists),
-        cmocka_unit_test(test_probabilities_and_ms),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
         cmocka_unit_test(test_decide_fixed_order_and_four_draws),
         cmocka_unit_test(test_heap_orders_by_time_then_insertion),
