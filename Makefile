@@ -69,6 +69,7 @@ PROGRAMS += linkem
 linkem_SRCS = impair/linkem.c impair/linkem_ns.c impair/linkem_opts.c impair/linkem_pkt.c \
 	impair/linkem_report.c impair/impair_core.c impair/impair_cli.c
 linkem_LIBS = $(LIBS_Z) -lm
+test_linkem_pkt_EXTRA = impair/linkem_pkt.c
 test_impair_link_EXTRA = impair/impair_core.c
 
 PROGRAMS += loadgen
