@@ -401,9 +401,12 @@ static void realtime(void)
 static void setup(struct linkem *lk, sigset_t *blocked)
 {
     for (int d = 0; d < IMPAIR__DIRS; d++) {
+        /* the options keep the last of --loss and --burst-loss, and check every value */
         if (impair_link_init(&lk->link[d], &lk->cfg.dir[d], lk->cfg.seed, (enum impair_dir)d) < 0)
-            lk_die(LK_EXIT_USAGE, "--loss and --burst-loss are two loss models: give one per "
-                                  "direction");
+            lk_die(LK_EXIT_USAGE,
+                   "internal error: the %s direction's settings contradict "
+                   "each other",
+                   d == IMPAIR_UP ? "up" : "down");
         impair_flows_init(&lk->flows[d]);
     }
     impair_heap_init(&lk->timers);
