@@ -235,11 +235,20 @@ class LinkemLifecycle(unittest.TestCase):
         self.assertEqual(r["devices"], [])
 
     def test_errors_say_what_is_missing(self):
-        """Without root: exit 2 and says so; a /30 already in use: refused with the reason;
-        bad options: exit 2 naming the option; --net picks the addresses."""
+        """Without root, or without /dev/net/tun: exit 2 and says which; a /30 already in
+        use: refused with the reason; bad options: exit 2 naming the option; --net picks the
+        addresses; --help and --version."""
         r = inside(self, "errors")
         self.assertEqual(r["nobody"][0], 2)
         self.assertIn("root", r["nobody"][1])
+        self.assertEqual(r["notun"][0], 2, r["notun"][1])
+        self.assertIn("/dev/net/tun is missing", r["notun"][1])
+        self.assertEqual(r["help"][0], 0)
+        for opt in ("--up-X", "--down-X", "--delay", "--jitter", "--reorder", "--rate",
+                    "--queue-bytes", "--burst-loss", "--dup", "--seed", "--net", "--log",
+                    "--json"):
+            self.assertIn(opt, r["help"][1])
+        self.assertEqual(r["version"], [0, "linkem 0.1.0"])
         self.assertEqual(r["clash"][0], 1)
         self.assertIn("pick another --net", r["clash"][1])
         for opt, (rc, err) in r["bad"]:
@@ -476,10 +485,14 @@ def sc_teardown(p):
 def sc_errors(_):
     def run(argv):
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        return [r.returncode, r.stderr.strip()]
+        return [r.returncode, (r.stderr or r.stdout).strip()]
 
-    out = {"nobody": run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+    # /dev/net/tun hidden by a tmpfs in a mount namespace of its own (gone with it)
+    out = {"notun": run(["unshare", "-m", "--", "sh", "-c",
+                         f"mount -t tmpfs tmpfs /dev/net && exec {LINKEM} -- true"]),
+           "nobody": run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                           LINKEM, "--", "true"]),
+           "help": run([LINKEM, "--help"]), "version": run([LINKEM, "--version"]),
            "bad": [(a[0], run([LINKEM, *a, "--", "true"])) for a in
                    (["--delay", "-1"], ["--up-rate", "10"], ["--loss", "101"], ["--bogus"],
                     ["--net", "10.0.0.1"], ["--down-burst-loss", "60:1"], ["--queue", "0"])]}
