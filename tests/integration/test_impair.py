@@ -107,6 +107,18 @@ class Peer:
                     raise AssertionError(f"peer never got {data!r}; got {len(self.got)}")
                 self.cv.wait(left)
 
+    def wait_msgs(self, n, timeout=TIMEOUT):
+        """Waits until n MSG datagrams have arrived (the relay may flush delayed ones at its
+        exit, after the frame the test waited for); returns their seqs in arrival order."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while sum(1 for d, _, _ in self.got if d.startswith(b"MSG ")) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break  # the caller's assertion says what is missing
+                self.cv.wait(left)
+        return self.msgs()
+
     def msgs(self):
         """Seqs of the MSG datagrams received, in arrival order."""
         with self.cv:
@@ -404,9 +416,9 @@ class ImpairMechanics(unittest.TestCase):
             c.send(f"MSG {i} j")
             time.sleep(0.001)
         c.send("PING end")
-        peer.wait_for(b"PING end")
+        peer.wait_for(b"PING end")  # not delayed: MSGs jittered up to 35 ms may follow it
         report, _ = relay.finish()
-        got = peer.msgs()
+        got = peer.wait_msgs(200)
         msg = report["up"]["verbs"]["MSG"]
         self.assertEqual(sorted(got), list(range(200)))
         self.assertEqual(late_arrivals(got), msg["jitter_reordered"])
