@@ -17,7 +17,7 @@ from pylib.ports import HOST
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("CHATBENCH_BIN") or os.path.join(ROOT, "bin")  # another build to measure
-PROGRAMS = ("tcp_server", "udp_server", "loadgen")
+PROGRAMS = ("tcp_server", "udp_server", "loadgen", "linkem")
 
 
 class BenchError(Exception):

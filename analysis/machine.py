@@ -21,6 +21,14 @@ def _first_line(argv):
         return "not installed"
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
 def version():
     """chatbench's version, from the Makefile (one source of truth)."""
     try:
@@ -82,10 +90,12 @@ def machine_facts(netns_note, knobs):
         ("tcp_server", _first_line([os.path.join(binary, "tcp_server"), "--version"])),
         ("udp_server", _first_line([os.path.join(binary, "udp_server"), "--version"])),
         ("loadgen", _first_line([os.path.join(binary, "loadgen"), "--version"])),
+        ("linkem", _first_line([os.path.join(binary, "linkem"), "--version"])),
+        ("tcp_congestion_control", _read("/proc/sys/net/ipv4/tcp_congestion_control")),
         ("netns", netns_note),
         ("pinning", pinning.describe()),
         ("rlimit_nofile", _child_nofile()),
-        ("pid_max", open("/proc/sys/kernel/pid_max").read().strip()),
+        ("pid_max", _read("/proc/sys/kernel/pid_max")),
     ]
     for k, v in knobs.items():
         facts.append((k.replace("/", "."), v))

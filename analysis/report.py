@@ -90,6 +90,11 @@ def col(header, key, nd=0):
     return (header, lambda r: num(r, key), nd)
 
 
+def ms(header, key, nd=2):
+    """A column of a µs figure shown in milliseconds (the emulated paths' scale)."""
+    return (header, lambda r: ratio(num(r, key), 1000.0), nd)
+
+
 LABEL = ("label", lambda r: r.get("label", ""), 0)
 OTHERS = ("others CPU (%)", lambda r: num(r, "other_cpu_pct"), 0)
 PROTO = ("proto", lambda r: r.get("proto", ""), 0)

@@ -1,7 +1,9 @@
 """witnesses: sockperf and iperf3, the third-party tools the benchmark's figures are set
-beside (the anchors): sockperf's round trip over the same loopback, iperf3's UDP loss through
-the same kind of loss rule. Each runs its own server on a free port and is stopped after.
+beside (the anchors): sockperf's round trip over the same loopback or the same emulated path,
+iperf3's UDP loss through the same kind of loss rule, iperf3's TCP rate through a bottleneck.
+Each runs its own server on a free port and is stopped after.
 """
+import contextlib
 import json
 import re
 import signal
@@ -17,33 +19,33 @@ def _clean(text):
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def _sockperf(proto, mode, size, seconds, wraps, server_out=subprocess.DEVNULL):
-    """Runs sockperf's server (under wraps[0]) and its client in mode (under wraps[1]) over
-    loopback; returns the client's output. The server is stopped with SIGINT, after which it
-    prints its own totals into server_out."""
+def _sockperf(proto, mode, size, seconds, wraps, server_out=subprocess.DEVNULL, host=HOST):
+    """Runs sockperf's server (under wraps[0]) on host and its client in mode (under
+    wraps[1], e.g. inside an emulated path) against it; returns the client's output. The
+    server is stopped with SIGINT, after which it prints its own totals into server_out."""
     port = free_port("tcp" if proto == "tcp" else "udp")
     tcp = ["--tcp"] if proto == "tcp" else []
-    srv = procs.spawn([*wraps[0], "sockperf", "server", "-i", HOST, "-p", str(port), *tcp],
+    srv = procs.spawn([*wraps[0], "sockperf", "server", "-i", host, "-p", str(port), *tcp],
                       stdout=server_out, stderr=subprocess.STDOUT)
     try:
         wait_port(port, proto)
-        r = procs.run([*wraps[1], "sockperf", *mode, "-i", HOST, "-p", str(port), "-m",
+        r = procs.run([*wraps[1], "sockperf", *mode, "-i", host, "-p", str(port), "-m",
                        str(size), "-t", str(seconds), *tcp], seconds + 30)
     finally:
         procs.stop(srv, signal.SIGINT, 5)
     return _clean(r.stdout + r.stderr)
 
 
-def sockperf_rtt(proto, size, seconds, mps=None, wraps=((), ())):
-    """sockperf over loopback: full round trip (--full-rtt) percentiles in us. Without mps,
-    ping-pong (one message in flight, as fast as it goes: the floor); with mps, under-load
-    at that many messages per second, each one answered (--reply-every 1). wraps: the
-    commands its server and its client run under (taskset -c ...). Also sent_mps and
-    recv_mps: the messages sockperf sent and got answered per second of its measured
-    window (under-load at a rate it cannot keep shows there)."""
+def sockperf_rtt(proto, size, seconds, mps=None, wraps=((), ()), host=HOST):
+    """sockperf over loopback (or to host): full round trip (--full-rtt) percentiles in us.
+    Without mps, ping-pong (one message in flight, as fast as it goes: the floor); with mps,
+    under-load at that many messages per second, each one answered (--reply-every 1). wraps:
+    the commands its server and its client run under (taskset -c ..., linkem ... --). Also
+    sent_mps and recv_mps: the messages sockperf sent and got answered per second of its
+    measured window (under-load at a rate it cannot keep shows there)."""
     mode = ["ping-pong"] if mps is None else ["under-load", "--mps", str(int(mps)),
                                               "--reply-every", "1"]
-    text = _sockperf(proto, [*mode, "--full-rtt"], size, seconds, wraps)
+    text = _sockperf(proto, [*mode, "--full-rtt"], size, seconds, wraps, host=host)
     res = {}
     for key, rx in (("p50_us", r"percentile 50\.000 =\s*([\d.]+)"),
                     ("p99_us", r"percentile 99\.000 =\s*([\d.]+)"),
@@ -106,3 +108,34 @@ def iperf3_udp(size, rate_pps, seconds, before=None):
                 "out_of_order": s.get("out_of_order", 0)}
     except (ValueError, KeyError) as e:
         raise BenchError(f"iperf3 output unreadable ({e}): {r.stdout[-500:]} {r.stderr[-300:]}")
+
+
+@contextlib.contextmanager
+def iperf3_server(host=HOST):
+    """An iperf3 server on host and a free port for the with block; yields the port."""
+    port = free_port()
+    srv = procs.spawn(["iperf3", "-s", "-B", host, "-p", str(port)])
+    try:
+        wait_port(port, "tcp")
+        yield port
+    finally:
+        procs.stop(srv, signal.SIGTERM, 5)
+
+
+def iperf3_tcp_argv(host, port, seconds, omit=1, cc=None):
+    """The iperf3 client of one TCP flow to host:port (client to server): seconds measured
+    after omit seconds left out (slow start), with congestion control cc (default: the
+    system's), JSON on stdout."""
+    return ["iperf3", "-c", host, "-p", str(port), "-t", str(seconds), "-O", str(omit),
+            *(["-C", cc] if cc else []), "--json"]
+
+
+def iperf3_tcp_result(text):
+    """{mbps, retransmits} of an iperf3 TCP client's JSON: the rate its server received
+    over the measured seconds, and the sender's retransmitted segments."""
+    try:
+        end = json.loads(text)["end"]
+        return {"mbps": round(end["sum_received"]["bits_per_second"] / 1e6, 3),
+                "retransmits": end["sum_sent"].get("retransmits", "")}
+    except (ValueError, KeyError, TypeError) as e:
+        raise BenchError(f"iperf3 output unreadable ({e}): {text[-500:]}")

@@ -18,6 +18,7 @@ KNOBS = {
     "net/ipv4/tcp_max_syn_backlog": "65535",
     "net/ipv4/ip_local_port_range": "1024 65535",
     "net/ipv4/tcp_tw_reuse": "1",           # TIME_WAIT of one scenario must not starve the next
+    "net/ipv4/ip_nonlocal_bind": "1",       # servers bind linkem's outer address before it exists
 }
 
 
