@@ -71,8 +71,72 @@ def server_bound(r):
     return None if busy is None or lg is None else int(busy >= 90 and lg == 0)
 
 
+def ms(r, k):
+    return div(num(r, k), 1000.0)
+
+
+def offered_share(r):
+    """% of the link's rate the offered messages fill, each with UDP/IP headers (28 B)."""
+    per = div(num(r, "bytes_sent_wire"), num(r, "sent"))
+    if per is None or num(r, "offered_rate_msgs") is None or not num(r, "link_rate_bps"):
+        return None
+    return num(r, "offered_rate_msgs") * (per + 28) * 8 * 100.0 / num(r, "link_rate_bps")
+
+
+def chat_mbps(r):
+    per = div(num(r, "bytes_sent_wire"), num(r, "sent"))
+    acked = num(r, "acked_rate_msgs")
+    return None if per is None or acked is None else acked * (per + 28) * 8 / 1e6
+
+
+# the counts of the emulated paths' tables: header -> CSV column (linkem's, the kernels')
+LINK_COUNTS = {f"link {d} {what}": f"link_{d}_{key}" for d in ("up", "down")
+               for what, key in (("in", "pkts_in"), ("lost", "lost"), ("queue drops",
+                                 "queue_drops"), ("max queue", "max_queue"),
+                                 ("reordered", "reordered"), ("duplicated", "duplicated"))}
+LINK_COUNTS.update({f"TCP {what} {d}": f"tcp_{d}_{key}" for d in ("up", "down")
+                    for what, key in (("retransmits", "retrans_segs"), ("timeouts", "timeouts"),
+                                      ("loss probes", "loss_probes"),
+                                      ("fast retransmits", "fast_retrans"))})
+LINK_COUNTS.update({f"{d} {what}": f"log_{d}_{key}" for d in ("up", "down")
+                    for what, key in (("bursts", "bursts"), ("mean burst", "burst_mean"),
+                                      ("longest burst", "burst_max"),
+                                      ("mean burst per flow", "flow_burst_mean"))})
+
 # header -> how to recompute it from one CSV row (strings compare exactly)
 FORMULAS = {
+    **{h: (lambda r, k=k: num(r, k)) for h, k in LINK_COUNTS.items()},
+    "RTT (ms)": lambda r: num(r, "rtt_ms"),
+    "loss (%)": lambda r: num(r, "link_loss_pct"),
+    "link": lambda r: r["link"],
+    "set-up p50 (ms)": lambda r: ms(r, "connect_p50_us"),
+    "set-up p99 (ms)": lambda r: ms(r, "connect_p99_us"),
+    "set-up p50 / RTT": lambda r: div(num(r, "connect_p50_us"), 1000.0 * num(r, "rtt_ms")),
+    "ACK p50 (ms)": lambda r: ms(r, "ack_p50_us"),
+    "ACK p99 (ms)": lambda r: ms(r, "ack_p99_us"),
+    "ACK p99.9 (ms)": lambda r: ms(r, "ack_p999_us"),
+    "ACK max (ms)": lambda r: ms(r, "ack_max_us"),
+    "fan-out p50 (ms)": lambda r: ms(r, "fanout_p50_us"),
+    "fan-out p99 (ms)": lambda r: ms(r, "fanout_p99_us"),
+    "fan-out p99.9 (ms)": lambda r: ms(r, "fanout_p999_us"),
+    "fan-out lost (%)": lambda r: pct(r, "fanout_lost", "fanout_expected"),
+    "sockperf RTT p50 (ms)": lambda r: ms(r, "sockperf_rtt_p50_us"),
+    "offered / link (%)": offered_share,
+    "iperf3 congestion control": lambda r: r["iperf3_cc"],
+    "iperf3 alone (Mbit/s)": lambda r: num(r, "iperf3_alone_mbps"),
+    "iperf3 beside the chat (Mbit/s)": lambda r: num(r, "iperf3_mbps"),
+    "iperf3 beside / alone (%)": lambda r: pct(r, "iperf3_mbps", "iperf3_alone_mbps"),
+    "iperf3 retransmits": lambda r: num(r, "iperf3_retransmits"),
+    "chat delivered (Mbit/s)": chat_mbps,
+    "reordered, from the log": lambda r: num(r, "log_reordered"),
+    "duplicates": lambda r: num(r, "duplicates"),
+    "duplicates, from the log": lambda r: num(r, "log_duplicates"),
+    "of them after the last ACK": lambda r: num(r, "log_late_duplicates"),
+    "jitter (µs)": lambda r: num(r, "jitter_us"),
+    "jitter from the log (µs)": lambda r: num(r, "log_jitter_us"),
+    "burst asked": lambda r: num(r, "burst_asked"),
+    "link up lost (%)": lambda r: pct(r, "link_up_lost", "link_up_pkts_in"),
+    "link down lost (%)": lambda r: pct(r, "link_down_lost", "link_down_pkts_in"),
     "server": lambda r: r.get("series") or None,
     "passes": criterion,
     "server bound": server_bound,
@@ -187,10 +251,12 @@ class ReportAgreesWithResults(unittest.TestCase):
 
     def test_blocks_present(self):
         for name in ("machine", "scale", "saturation", "loss", "loss_counts", "fanout",
-                     "compression", "setup", "cdf", "anchors", "anchors_saturation"):
+                     "compression", "setup", "cdf", "anchors", "anchors_saturation", "rtt",
+                     "rtt_link", "bottleneck", "sharing", "jitter", "burst", "burst_latency"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
         for name in ("scale", "saturation", "loss", "loss_counts", "fanout", "compression",
-                     "setup", "cdf", "anchors", "hybrid"):
+                     "setup", "cdf", "anchors", "hybrid", "rtt_setup", "rtt_latency",
+                     "bottleneck", "sharing", "jitter", "burst"):
             self.assertIn(f"reading_{name}", self.blocks,
                           f"REPORT.md has no generated reading {name!r}")
 
