@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """bench.py: runs chatbench's benchmark scenarios and writes CSVs, charts and REPORT.md tables.
 
-  analysis/bench.py            every scenario into results/ and REPORT.md (at most ~10 min)
-  analysis/bench.py --quick    reduced points into bench-quick/ (at most ~90 s); REPORT.md
+  analysis/bench.py            every scenario into results/ and REPORT.md (about 20 min)
+  analysis/bench.py --quick    reduced points into bench-quick/ (about 2 min); REPORT.md
                                is left alone, its tables go to bench-quick/tables.md
 
 The scenarios are the modules of analysis/scenarios/ (their contract is written there),
 run in their ORDER. As root, the whole run re-executes itself inside a private network
-namespace (unshare -n): only that namespace's loopback carries traffic, and the nftables
-rules that inject loss and the per-namespace sysctls (somaxconn, port range, tw_reuse) never
-touch the host's network. Without root or nftables the loss scenario is skipped and the
-report says so.
+namespace (unshare -n): only that namespace's loopback (and the emulated links that
+bin/linkem makes from it, analysis/linkpath.py) carries traffic, and the nftables rules that
+inject loss and the per-namespace sysctls (somaxconn, port range, tw_reuse, nonlocal bind)
+never touch the host's network. Without root or nftables the loss scenario is skipped, and
+without root the emulated paths' scenarios, and the report says so.
 
 Each scenario point starts its own server on a free port, samples it from /proc, runs
 bin/loadgen against it with --out, and stops it (analysis/points.py). Outputs per scenario S:
@@ -34,11 +35,12 @@ import time  # noqa: E402
 
 from analysis import benchkit as bk  # noqa: E402
 from analysis import machine, points, report, scenarios  # noqa: E402
+from analysis.theory import render as theory_render  # noqa: E402
 from pylib import markers, netns, procs  # noqa: E402
 
 ROOT = bk.ROOT
 CHARTS = os.path.join(ROOT, "analysis", "charts")
-MAX_RETRIES = 4  # reruns per run at most, so that a busy machine cannot stretch it past 10 min
+MAX_RETRIES = 4  # reruns per run at most, so that a busy machine cannot stretch it much
 
 
 # --- one run of the selected points ---
@@ -172,7 +174,7 @@ def parse_args(names):
     ap = argparse.ArgumentParser(description="chatbench benchmark driver: scenario matrix, "
                                  "server sampling, loss in a netns, anchors, charts, REPORT.md.")
     ap.add_argument("--quick", action="store_true",
-                    help="reduced matrix (about 90 s) into bench-quick/, REPORT.md untouched")
+                    help="reduced matrix (about 2 min) into bench-quick/, REPORT.md untouched")
     ap.add_argument("--out", help="output folder (default results/, or bench-quick/ with --quick)")
     ap.add_argument("--only", default="",
                     help=f"comma list of scenarios to run ({','.join(names)}); charts and "
@@ -219,7 +221,7 @@ def list_points(selected, quick):
     total = sum(est(mod, pt) for mod, pt in flat) + sum(
         mod.after_s(quick) for mod, pts in selected if pts and hasattr(mod, "after_s"))
     print(f"estimated time: {total:.0f} s ({total / 60:.1f} min) without reruns; "
-          f"limit {'90 s' if quick else '10 min'}")
+          f"limit {'150 s' if quick else '25 min'}")
 
 
 def clear_previous(outdir, mods, quick):
@@ -301,6 +303,8 @@ def main():
         if not args.quick and not args.no_report and outdir == os.path.join(ROOT, "results"):
             n = report.update_report(os.path.join(ROOT, "REPORT.md"), tables)
             print(f"REPORT.md: {n} generated tables refreshed", flush=True)
+            done = theory_render.update_doc_bench(outdir)
+            print(f"THEORY.md: {', '.join(done) or 'no'} block(s) refreshed", flush=True)
         el = time.monotonic() - t_start
         print(f"bench: done in {el:.0f} s; {len(failures)} point(s) failed"
               + (": " + ", ".join(failures) if failures else ""), flush=True)

@@ -37,9 +37,9 @@ class Capture:
 
 
 def read_pcap(path):
-    """Packets of a pcap written by tcpdump on lo: (list of (t_s, ip_bytes), link header
-    length). Link types EN10MB (14-byte header, how Linux shows lo), LINUX_SLL and
-    LINUX_SLL2 are handled."""
+    """Packets of a pcap written by tcpdump on lo or a TUN device: (list of (t_s, ip_bytes),
+    link header length). Link types EN10MB (14-byte header, how Linux shows lo), LINUX_SLL,
+    LINUX_SLL2 and RAW (a TUN device: the IP packet itself) are handled."""
     with open(path, "rb") as f:
         data = f.read()
     magic = struct.unpack("<I", data[:4])[0]
@@ -50,7 +50,7 @@ def read_pcap(path):
         magic = struct.unpack(">I", data[:4])[0]
     nano = magic == 0xA1B23C4D
     linktype = struct.unpack(end + "I", data[20:24])[0]
-    skip = {1: 14, 113: 16, 276: 20}.get(linktype)
+    skip = {1: 14, 12: 0, 101: 0, 113: 16, 276: 20}.get(linktype)
     if skip is None:
         raise BenchError(f"{path}: link type {linktype} not handled")
     out, off = [], 24

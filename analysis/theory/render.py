@@ -10,6 +10,7 @@ import json
 import os
 
 from analysis import benchkit as bk
+from analysis.scenarios import rtt
 from analysis.theory.common import read_file
 from pylib import markers
 
@@ -214,6 +215,21 @@ def memory_txt(d):
     return "\n".join(out)
 
 
+def path_txt(d):
+    out = [f"# tcp_client and udp_client through bin/linkem --delay {d['delay_ms']} (a round trip "
+           f"of {2 * d['delay_ms']} ms), the server",
+           "# outside on linkem's address, the client inside; tcpdump on linkem's device inside:",
+           "# the client's view. Client input through a pipe; at EOF it waits for the ACK, sends",
+           "# BYE and exits. Regenerate: make theory (analysis/theory/path.py).", ""]
+    for kind in ("tcp", "udp"):
+        s = d[kind]
+        out += [f"## {kind}_client -> {kind}_server port {s['port']}, lines {s['lines']!r}", "",
+                "### tcpdump -r (inside linkem's namespace) -n -S -v -ttttt", "", s["dump"], "",
+                "### the same packets, decoded by analysis/theory/pcap.py", "",
+                packet_table(s["packets"]), "", "### client output", "", s["client_output"], ""]
+    return "\n".join(out)
+
+
 # experiment (data file) -> [(text file, renderer)]; the experiments run in this order
 TEXTS = {
     "environment": [("environment.txt", environment_txt)],
@@ -222,6 +238,7 @@ TEXTS = {
     "loss": [("loss_ss.txt", loss_txt)],
     "flow": [("flow_control.txt", flow_txt)],
     "memory": [("memory.txt", memory_txt)],
+    "path": [("path_session.txt", path_txt)],
 }
 
 
@@ -302,11 +319,56 @@ def block_flow(d):
     return "\n".join(out) + "\n"
 
 
+# The exchanges of a chat session: (name, who sends it, how its packet starts: TCP flags or
+# the frame's first word)
+EXCHANGES = (("SYN", "client", "flags", "SYN"), ("SYN-ACK", "server", "flags", "SYN,ACK"),
+             ("HELLO", "client", "text", "HELLO"), ("WELCOME", "server", "text", "WELCOME"),
+             ("first MSG", "client", "text", "MSG"), ("its ACK", "server", "text", "ACK"))
+
+
+def exchanges(packets):
+    """[(name, t_ms)] of the session's first packet of each of EXCHANGES (those it has), in
+    the capture's time (the first packet at 0)."""
+    out = []
+    for name, side, field, want in EXCHANGES:
+        for r in packets:
+            hit = r["flags"] == want if field == "flags" else \
+                r["payload_len"] and r["text"].split(" ", 1)[0] == want
+            if r["side"] == side and hit:
+                out.append((name, r["t_ms"]))
+                break
+    return out
+
+
+def block_path(d):
+    rtt = 2 * d["delay_ms"]
+    out = [f"| packet (client's view, {rtt} ms round trip) | TCP: at (ms) | in round trips | "
+           "UDP: at (ms) | in round trips |", "| --- | ---: | ---: | ---: | ---: |"]
+    got = {kind: dict(exchanges(d[kind]["packets"])) for kind in ("tcp", "udp")}
+    for name, *_ in EXCHANGES:
+        cells = []
+        for kind in ("tcp", "udp"):
+            t = got[kind].get(name)
+            cells += ["-", "-"] if t is None else [f"{t:.1f}", f"{t / rtt:.2f}"]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def block_path_tcp(d):
+    return "```\n" + packet_table(d["tcp"]["packets"]).rstrip() + "\n```\n"
+
+
+def block_path_udp(d):
+    return "```\n" + packet_table(d["udp"]["packets"]).rstrip() + "\n```\n"
+
+
 # block -> (experiment whose data it shows, renderer)
 BLOCKS = (("theory-capture", "sessions", block_capture),
           ("theory-udp-capture", "sessions", block_udp_capture),
           ("theory-headers", "sessions", block_headers), ("theory-flow", "flow", block_flow),
-          ("theory-loss", "loss", block_loss), ("theory-memory", "memory", block_memory))
+          ("theory-loss", "loss", block_loss), ("theory-memory", "memory", block_memory),
+          ("theory-path", "path", block_path), ("theory-path-tcp", "path", block_path_tcp),
+          ("theory-path-udp", "path", block_path_udp))
 
 
 # --- data files ---
@@ -358,6 +420,20 @@ def render_blocks(resdir):
 def update_doc(resdir, doc=DOC):
     """Rewrites THEORY.md's generated blocks from resdir's data. Returns the names replaced."""
     return markers.update_file(doc, render_blocks(resdir))
+
+
+# --- THEORY.md's blocks made from a make bench run (results/, not results/theory/) ---
+
+
+def bench_blocks(resdir):
+    """{block: markdown} of THEORY.md's blocks that show make bench figures, from resdir
+    (results/): section 2.3's table of what a round trip costs each protocol."""
+    return {"theory-rtt": rtt.theory_table(resdir)}  # the scenario that measures it renders it
+
+
+def update_doc_bench(resdir, doc=DOC):
+    """Rewrites THEORY.md's make bench blocks from resdir; returns the names replaced."""
+    return markers.update_file(doc, bench_blocks(resdir))
 
 
 # --- the make bench figures THEORY.md's section 2 quotes ---

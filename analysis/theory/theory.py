@@ -21,11 +21,15 @@ data to results/theory/data/<experiment>.json and the text files from it:
   memory        memory.txt        tcp_server and udp_server with 0, N and 2N idle clients: RSS,
                                   threads, virtual size, kernel socket memory (ss -m skmem,
                                   sockstat, slabinfo)
+  path          path_session.txt  tcp_client and udp_client through bin/linkem --delay 25 (a
+                                  50 ms round trip), captured inside linkem's namespace: what
+                                  each exchange costs in round trips
 
 Then, when it wrote into results/theory/, it rewrites THEORY.md's generated blocks from the
-data (render.update_doc; --update-doc does only that, without root).
+data (render.update_doc; --update-doc does only that, without root, and also the blocks
+that show make bench's figures, from results/).
 
-Python 3 standard library, tcpdump, ss, nstat, nft.
+Python 3 standard library, tcpdump, ss, nstat, nft; bin/linkem and /dev/net/tun (path).
 Usage: theory.py [--out DIR] [--clients N] [--seconds S] [--only LIST] [--update-doc]
        theory.py --bench-figures   (the make bench figures THEORY.md quotes)
 """
@@ -44,15 +48,15 @@ import time  # noqa: E402
 
 from analysis import benchkit as bk  # noqa: E402
 from analysis import lossrules  # noqa: E402
-from analysis.theory import environment, flow, loss, memory, render, sessions  # noqa: E402
+from analysis.theory import environment, flow, loss, memory, path, render, sessions  # noqa: E402
 from analysis.theory.common import log  # noqa: E402
 from pylib import netns, procs  # noqa: E402
 
 RESULTS = os.path.join(bk.ROOT, "results", "theory")
 # --only name -> the experiment's module, in the order make theory runs them
 EXPERIMENTS = {"env": environment, "sessions": sessions, "loss": loss, "flow": flow,
-               "memory": memory}
-PROGRAMS = ("tcp_server", "udp_server", "tcp_client", "udp_client", "loadgen")
+               "memory": memory, "path": path}
+PROGRAMS = ("tcp_server", "udp_server", "tcp_client", "udp_client", "loadgen", "linkem")
 
 
 def name(mod):
@@ -69,7 +73,7 @@ def main():
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--clients", type=int, default=1000, help="idle clients for memory.txt")
     ap.add_argument("--seconds", type=float, default=4.0, help="loadgen run per loss level")
-    ap.add_argument("--only", help="comma list of: env,sessions,loss,flow,memory")
+    ap.add_argument("--only", help="comma list of: env,sessions,loss,flow,memory,path")
     ap.add_argument("--bench-figures", action="store_true",
                     help="print the make bench figures THEORY.md quotes (from results/)")
     ap.add_argument("--update-doc", action="store_true",
@@ -84,7 +88,8 @@ def main():
         print(render.bench_figures(os.path.dirname(RESULTS)))
         return 0
     if args.update_doc:
-        log(f"THEORY.md: rewrote {', '.join(render.update_doc(args.out)) or 'nothing'}")
+        done = render.update_doc(args.out) + render.update_doc_bench(os.path.dirname(RESULTS))
+        log(f"THEORY.md: rewrote {', '.join(done) or 'nothing'}")
         return 0
     ok, why = netns.can_netns()
     if not ok or not shutil.which("tcpdump") or not shutil.which("nstat"):
@@ -115,6 +120,8 @@ def main():
             save(args.out, flow, flow.capture(tmp))
         if "memory" in only:
             save(args.out, memory, memory.capture(tmp, args.clients))
+        if "path" in only:
+            save(args.out, path, path.capture(tmp))
         if env is not None:
             save(args.out, environment, environment.finish(env, time.monotonic() - t0))
     except (bk.BenchError, subprocess.SubprocessError, OSError) as e:

@@ -18,11 +18,11 @@ from pylib import markers
 DOC = os.path.join(ROOT, "THEORY.md")
 THEORY_DIR = os.path.join(ROOT, "analysis", "theory")
 RESULTS = os.path.join(ROOT, "results", "theory")
-SOURCE_DIRS = ("common", "servers", "clients", "loadgen")
+SOURCE_DIRS = ("common", "servers", "clients", "loadgen", "impair")
 
 REF = re.compile(r"`([\w./-]+\.(?:c|h|py)):(\w+)`")
-PATH = re.compile(r"`((?:results|servers|clients|common|loadgen|analysis|tests|scripts)/[\w./-]+"
-                  r"|[A-Z]+\.md)`")
+PATH = re.compile(r"`((?:results|servers|clients|common|loadgen|impair|analysis|tests|scripts)/"
+                  r"[\w./-]+|[A-Z]+\.md)`")
 LINK = re.compile(r"\]\(([\w./-]+\.md)\)")
 MACRO = re.compile(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)`")
 TEST_NAME = re.compile(r"`(test_\w+)`")
@@ -99,13 +99,26 @@ class TheoryDocTest(unittest.TestCase):
 
     def test_generated_blocks_match_results(self):
         want = render.render_blocks(RESULTS)
-        self.assertEqual(len(want), 6)
+        self.assertEqual(len(want), 9)
         have = markers.read_blocks(self.doc)
         for name, body in want.items():
             self.assertIn(name, have, f"THEORY.md lost its {name} block")
             self.assertEqual(have[name], body,
                              f"{name}: THEORY.md disagrees with results/theory/ "
                              "(run: python3 analysis/theory/theory.py --update-doc)")
+
+    def test_bench_blocks_match_results(self):
+        """Section 2.3's measured table is rendered from the committed make bench run
+        (results/rtt.csv), or says that the run has none."""
+        want = render.bench_blocks(os.path.dirname(RESULTS))
+        self.assertEqual(sorted(want), ["theory-rtt"])
+        have = markers.read_blocks(self.doc)
+        for name, body in want.items():
+            self.assertIn(name, have, f"THEORY.md lost its {name} block")
+            self.assertEqual(have[name], body, f"{name}: THEORY.md disagrees with results/ "
+                             "(run: python3 analysis/theory/theory.py --update-doc)")
+        if os.path.exists(os.path.join(ROOT, "results", "rtt.csv")):
+            self.assertIn("| set-up p50 (round trips) |", have["theory-rtt"])
 
     def test_text_files_are_rendered_from_the_data(self):
         want = render.render_texts(RESULTS)
@@ -153,6 +166,19 @@ class TheoryDocTest(unittest.TestCase):
                                               flow)]
         self.assertIn(0, windows, "the reader's window never closed")
         self.assertIn("[WARN] Cliente reader removido: consumidor lento", flow)
+        # the path capture (section 2.3): the client's view of each exchange, in round trips
+        data = render.load(RESULTS, "path")
+        rtt = 2 * data["delay_ms"]
+        tcp = dict(render.exchanges(data["tcp"]["packets"]))
+        self.assertEqual([r["flags"] for r in data["tcp"]["packets"][:3]],
+                         ["SYN", "SYN,ACK", "ACK"])
+        self.assertIn("mss 1460", data["tcp"]["packets"][0]["opts"], "an Ethernet path's MSS")
+        self.assertTrue(rtt <= tcp["SYN-ACK"] < 2 * rtt, tcp)
+        self.assertTrue(rtt <= tcp["HELLO"] < 2 * rtt, "TCP's HELLO leaves after one round trip")
+        self.assertTrue(2 * rtt <= tcp["WELCOME"] < 3 * rtt, "and WELCOME comes after two")
+        udp = dict(render.exchanges(data["udp"]["packets"]))
+        self.assertEqual(udp["HELLO"], 0, "UDP's first packet is the HELLO")
+        self.assertTrue(rtt <= udp["WELCOME"] < 2 * rtt, "UDP's WELCOME after one round trip")
         mem = read(os.path.join(ROOT, "results", "theory", "memory.txt"))
         self.assertRegex(mem, r"(?m)^\s+Threads\s+1\s+1001\s+2001\b",
                          "tcp_server: one thread per client")
