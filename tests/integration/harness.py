@@ -5,6 +5,7 @@ that, when the interpreter exits (pylib.procs). Nothing here mocks anything: the
 sockets. Imported as a top-level module by tests/integration/run.py, which also puts the
 repository on sys.path for pylib.
 """
+import json
 import os
 import queue
 import re
@@ -12,10 +13,11 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
-from pylib import procfs, procs
+from pylib import netns, procfs, procs
 from pylib.ports import HOST
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -209,6 +211,21 @@ class UdpConn:
 
     def close(self):
         self.s.close()
+
+
+def in_netns(test, script, scenario, params, timeout):
+    """Runs `python3 script scenario JSON(params)` under `unshare -n` (a network namespace of
+    its own; pylib.netns marks it private), for a test module that re-executes itself that
+    way; returns the dict its last stdout line holds as JSON. Fails test with the output
+    when it exits non-zero or prints nothing."""
+    r = subprocess.run(["unshare", "-n", "--", sys.executable, os.path.abspath(script),
+                        scenario, json.dumps(params)], capture_output=True, text=True,
+                       timeout=timeout, env=dict(os.environ, **{netns.ENV: "1"}))
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        test.fail(f"scenario {scenario} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
+                  f"{r.stderr[-3000:]}")
+    return json.loads(lines[-1])
 
 
 def proc_stats(pid):

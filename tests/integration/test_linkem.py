@@ -30,7 +30,7 @@ if __name__ == "__main__":
     # re-executed by inside() in a namespace of its own: an entry point, so it sets the import
     # roots as run.py does (the repository for pylib, this folder for harness)
     sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
-import harness  # noqa: E402  (BIN)
+import harness  # noqa: E402  (BIN, in_netns)
 from pylib import netns, ports, procs  # noqa: E402
 
 LINKEM = os.path.join(harness.BIN, "linkem")
@@ -56,14 +56,7 @@ SKIP = why_skip()
 
 def inside(test, scenario, **params):
     """Runs scenario(params) in a fresh network namespace; returns its result dict."""
-    r = subprocess.run(["unshare", "-n", "--", sys.executable, os.path.abspath(__file__),
-                        scenario, json.dumps(params)], capture_output=True, text=True,
-                       timeout=SCENARIO_TIMEOUT, env=dict(os.environ, **{netns.ENV: "1"}))
-    lines = r.stdout.strip().splitlines()
-    if r.returncode != 0 or not lines:
-        test.fail(f"scenario {scenario} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
-                  f"{r.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    return harness.in_netns(test, __file__, scenario, params, SCENARIO_TIMEOUT)
 
 
 def triangular_cdf(x, width):
