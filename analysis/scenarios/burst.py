@@ -104,11 +104,7 @@ TABLES = [("burst", "burst.csv", [
     R.ms("ACK p99.9 (ms)", "ack_p999_us"), R.ms("ACK max (ms)", "ack_max_us"),
     R.ms("fan-out p99.9 (ms)", "fanout_p999_us"), ("lost (%)", R.lost_pct, 2),
     ("fan-out lost (%)", rtt.fanout_lost_pct, 2),
-    R.col("TCP timeouts up", "tcp_up_timeouts"), R.col("TCP timeouts down", "tcp_down_timeouts"),
-    R.col("TCP loss probes up", "tcp_up_loss_probes"),
-    R.col("TCP loss probes down", "tcp_down_loss_probes"),
-    R.col("TCP fast retransmits up", "tcp_up_fast_retrans"),
-    R.col("TCP fast retransmits down", "tcp_down_fast_retrans"), R.OTHERS,
+    *rtt.tcp_cols("timeouts", "loss_probes", "fast_retrans"), R.OTHERS,
 ])]
 
 

@@ -105,6 +105,17 @@ def rtts(r):
     return lambda key: R.ratio(R.num(r, key), (R.num(r, "rtt_ms") or 0) * 1000.0)
 
 
+TCP_NAMES = {"retrans_segs": "retransmits", "timeouts": "timeouts",
+             "loss_probes": "loss probes", "fast_retrans": "fast retransmits"}
+
+
+def tcp_cols(*kinds):
+    """Table columns of the kernels' TCP counters (linkpath.TCP_COUNTERS) of each kind, up
+    (the load generator's kernel) then down (the server's)."""
+    return [R.col(f"TCP {TCP_NAMES[k]} {d}", f"tcp_{d}_{k}") for k in kinds
+            for d in ("up", "down")]
+
+
 def fanout_lost_pct(r):
     return R.ratio(R.num(r, "fanout_lost"), R.num(r, "fanout_expected"), 100.0)
 
@@ -123,13 +134,7 @@ TABLES = [("rtt", "rtt.csv", [
     R.LABEL, R.PROTO, R.col("RTT (ms)", "rtt_ms"), R.col("loss (%)", "link_loss_pct"),
     R.col("link up in", "link_up_pkts_in"), R.col("link up lost", "link_up_lost"),
     R.col("link down in", "link_down_pkts_in"), R.col("link down lost", "link_down_lost"),
-    R.col("TCP retransmits up", "tcp_up_retrans_segs"),
-    R.col("TCP retransmits down", "tcp_down_retrans_segs"),
-    R.col("TCP timeouts up", "tcp_up_timeouts"), R.col("TCP timeouts down", "tcp_down_timeouts"),
-    R.col("TCP loss probes up", "tcp_up_loss_probes"),
-    R.col("TCP loss probes down", "tcp_down_loss_probes"),
-    R.col("TCP fast retransmits up", "tcp_up_fast_retrans"),
-    R.col("TCP fast retransmits down", "tcp_down_fast_retrans"),
+    *tcp_cols("retrans_segs", "timeouts", "loss_probes", "fast_retrans"),
 ])]
 
 

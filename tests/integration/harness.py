@@ -228,6 +228,21 @@ def in_netns(test, script, scenario, params, timeout):
     return json.loads(lines[-1])
 
 
+def netns_main(scenarios, script):
+    """The other end of in_netns(), for the module script re-executed under unshare -n:
+    runs scenarios["sc_" + argv[1]](JSON argv[2]) in the fresh namespace (lo up, the
+    benchmark's sysctls) and prints its result as one JSON line; stops what it started."""
+    name, params = sys.argv[1], json.loads(sys.argv[2])
+    if not netns.in_private_netns():
+        sys.exit(f"run by {os.path.basename(script)}'s tests inside unshare -n, never by hand "
+                 "outside")
+    netns.setup_netns()
+    try:
+        print(json.dumps(scenarios[f"sc_{name}"](params), default=str))
+    finally:
+        procs.cleanup()
+
+
 def proc_stats(pid):
     """Threads, open fds and RSS (KiB) of a process, from /proc."""
     st = procfs.status(pid, ("Threads", "VmRSS"))

@@ -508,11 +508,4 @@ def sc_errors(_):
 
 
 if __name__ == "__main__":
-    name, params = sys.argv[1], json.loads(sys.argv[2])
-    if not netns.in_private_netns():
-        sys.exit("run by test_linkem.py's tests inside unshare -n, never by hand outside")
-    netns.setup_netns()
-    try:
-        print(json.dumps(globals()[f"sc_{name}"](params)))
-    finally:
-        procs.cleanup()
+    harness.netns_main(globals(), __file__)

@@ -7,7 +7,6 @@ inside, and the row's columns checked against what the link and the load generat
 Needs root and /dev/net/tun for the real points (skipped, with the reason, otherwise).
 """
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -18,10 +17,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if __name__ == "__main__":
     # re-executed by harness.in_netns: an entry point, so it sets the import roots
     sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
-import harness  # noqa: E402  (in_netns)
+import harness  # noqa: E402  (in_netns, netns_main)
 from analysis import linkpath, points  # noqa: E402
 from analysis.scenarios import bottleneck, jitter, rtt, sharing  # noqa: E402
-from pylib import netns, procs  # noqa: E402
+from pylib import netns  # noqa: E402
 
 SCENARIO_TIMEOUT = 120
 
@@ -242,11 +241,4 @@ def sc_share(_):
 
 
 if __name__ == "__main__":
-    name, params = sys.argv[1], json.loads(sys.argv[2])
-    if not netns.in_private_netns():
-        sys.exit("run by test_paths.py's tests inside unshare -n, never by hand outside")
-    netns.setup_netns()
-    try:
-        print(json.dumps(globals()[f"sc_{name}"](params), default=str))
-    finally:
-        procs.cleanup()
+    harness.netns_main(globals(), __file__)
