@@ -273,12 +273,14 @@ def main():
     try:
         if in_netns:
             knobs = netns.setup_netns()
-            note = "private namespace (unshare -n); loss injected with nftables numgen random"
+            note = ("private namespace (unshare -n); loss injected with nftables numgen random; "
+                    "paths emulated by bin/linkem")
         else:
             knobs = {}
-            note = f"host loopback; loss scenario skipped ({why_no_netns})"
+            note = f"host loopback; loss and emulated path scenarios skipped ({why_no_netns})"
             print(f"bench: no private network namespace ({why_no_netns}): the loss scenario "
-                  "is skipped; run as root with nftables installed for it.", flush=True)
+                  "and the emulated paths' are skipped; run as root with nftables installed "
+                  "for them.", flush=True)
         if not args.charts_only:
             missing = bk.snapshot_bins(os.path.join(raw, "bin"))
             if missing:
