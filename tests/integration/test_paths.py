@@ -18,7 +18,7 @@ if __name__ == "__main__":
     # re-executed by harness.in_netns: an entry point, so it sets the import roots
     sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 import harness  # noqa: E402  (in_netns, netns_main)
-from analysis import linkpath, points  # noqa: E402
+from analysis import benchkit, linkpath, points  # noqa: E402
 from analysis.scenarios import bottleneck, jitter, rtt, sharing  # noqa: E402
 from pylib import netns  # noqa: E402
 
@@ -148,6 +148,29 @@ class PointsOverAPath(unittest.TestCase):
     def test_theory_table_says_when_there_is_no_run(self):
         with tempfile.TemporaryDirectory() as d:
             self.assertTrue(rtt.theory_table(d).startswith("No data:"))
+
+    def test_theory_table_in_round_trips(self):
+        """THEORY.md's table from rtt.csv rows: set-up and ACK p50 over the RTT, loss as
+        lost / sent; a round trip without a row says n/a."""
+        rows = []
+        for proto, k in rtt.SETUP_RTTS.items():
+            for loss in rtt.LOSSES:
+                rows.append({"label": rtt.label(proto, 50, loss), "proto": proto,
+                             "rtt_ms": 50, "link_loss_pct": loss, "clients": 20,
+                             "rate_per_client": 10, "room_size": 5,
+                             "connect_p50_us": k * 51000, "ack_p50_us": 50500,
+                             "fanout_p50_us": 50000, "sent": 1000,
+                             "lost": 20 if loss and proto != "tcp" else 0,
+                             "ack_p99_us": 300000 if proto == "tcp" else 52000,
+                             "ack_max_us": 600000})
+        with tempfile.TemporaryDirectory() as d:
+            benchkit.write_csv(os.path.join(d, "rtt.csv"), rows)
+            text = rtt.theory_table(d)
+        self.assertIn("| set-up p50 (round trips) | n/a / 2.04 / n/a | n/a / 1.02 / n/a | "
+                      "n/a / 3.06 / n/a |", text)
+        self.assertIn("| 1 % loss each way: messages lost (%) | n/a / 0.00 / n/a | "
+                      "n/a / 2.00 / n/a |", text)
+        self.assertIn("| 1 % loss each way: ACK p99 (ms) | n/a / 300.0 / n/a |", text)
 
 
 @unittest.skipIf(SKIP, SKIP)
