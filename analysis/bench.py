@@ -81,8 +81,8 @@ class Run:
         el = time.monotonic() - self.t_start
         print(f"[{self.done}/{self.total}] {scn}: {pt.what}  ({el:.0f} s elapsed)", flush=True)
         st = self._state(scn)
-        if pt.needs_netns and not self.netns:
-            print(f"    skipped: {pt.needs_netns}", flush=True)
+        if (pt.needs_netns and not self.netns) or pt.unavailable:
+            print(f"    skipped: {pt.unavailable or pt.needs_netns}", flush=True)
             return None
         try:
             for attempt in (1, 2):

@@ -54,6 +54,8 @@ def through(pt, link_args):
     pt.loadgen_wrap = ["linkem", "--quiet", *map(str, link_args), "--", *pt.loadgen_wrap]
     pt.host, pt.server_host = OUTER, OUTER
     pt.needs_netns = NEEDS
+    if not os.path.exists("/dev/net/tun"):
+        pt.unavailable = f"no /dev/net/tun on this machine: {NEEDS}"
     pt.cols["link"] = " ".join(map(str, link_args))
     return pt
 
@@ -132,8 +134,6 @@ def session(pt, log=False, before="", after=""):
     commands ending in "; " run once it is done, e.g. "wait; "). Yields the Session; at the
     end fills its cols from linkem's report and both sides' kernel counters, and fails the
     point when linkem's books do not balance."""
-    if not os.path.exists("/dev/net/tun"):
-        raise BenchError(f"{pt.label}: /dev/net/tun is missing: {NEEDS}")
     s = Session(log)
     template = pt.loadgen_wrap
     i = template.index("--")

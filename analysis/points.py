@@ -24,6 +24,7 @@ class Point:
     them; proto: tcp, udp or hybrid; what: the progress line; args: loadgen's arguments;
     cols: columns known before the run, added to its row (what was injected);
     needs_netns: why the point cannot run outside a private network namespace, or None;
+    unavailable: why it cannot run on this machine at all (a device missing), or None;
     host: the address the load generator targets; server_host: the one the server binds
     (default: host; 0.0.0.0 when host only exists once a wrapper runs); server_args: more
     server options; server_wrap, loadgen_wrap: commands each runs under (taskset -c N, a
@@ -39,6 +40,7 @@ class Point:
     ramp: float = 0.0
     cols: dict = dataclasses.field(default_factory=dict)
     needs_netns: str = None
+    unavailable: str = None
     host: str = HOST
     server_host: str = None
     server_args: list = dataclasses.field(default_factory=list)

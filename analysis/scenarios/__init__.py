@@ -10,9 +10,10 @@ A scenario module provides:
   points(quick) -> [analysis.points.Point]: its points, full or quick (bench-quick), built
              with analysis.points.point(); the scenario name is the module's name. A section
              that reads other scenarios' CSVs has no points (return []). A point may carry
-             cols (columns known before the run), needs_netns, host, server_host,
-             server_args and server_wrap / loadgen_wrap (a command each program runs under:
-             taskset, a link emulator) without any change to the runner.
+             cols (columns known before the run), needs_netns, unavailable (why it
+             cannot run here at all: skipped), host, server_host, server_args and
+             server_wrap / loadgen_wrap (a command each program runs under: taskset, a link
+             emulator: analysis/linkpath.py) without any change to the runner.
   TABLES     [(block name, "x.csv", columns)]: each table, its CSV in the results folder and
              its columns (report.LABEL first, then report.col(...) or (header, fn(row), nd));
              tests/integration/test_report.py must know every column header.

@@ -9,6 +9,7 @@ Needs root and /dev/net/tun for the real points (skipped, with the reason, other
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -217,6 +218,23 @@ class RealPaths(unittest.TestCase):
         self.assertGreater(row["iperf3_mbps"], 0)
         self.assertLess(row["iperf3_mbps"], 10.0)
         self.assertGreater(row["link_up_queue_drops"], 0)  # 150 % of the link: it overflowed
+
+
+@unittest.skipIf(os.geteuid() != 0, "hiding /dev/net/tun needs root (a mount namespace)")
+class NoTun(unittest.TestCase):
+    def test_without_tun_the_points_are_skipped_and_say_why(self):
+        """/dev/net/tun hidden by a tmpfs in a mount namespace of the test's own: every
+        point over a path is unavailable (the runner skips it), and says what is missing."""
+        code = ("import sys; sys.path[0] = sys.argv[1]; "
+                "from analysis.scenarios import rtt, burst; "
+                "print(set(p.unavailable for m in (rtt, burst) for p in m.points(True)))")
+        r = subprocess.run(["unshare", "-m", "--", "sh", "-c",
+                            'mount -t tmpfs tmpfs /dev/net && exec "$0" -c "$1" "$2"',
+                            sys.executable, code, harness.ROOT], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no /dev/net/tun on this machine", r.stdout)
+        self.assertNotIn("None", r.stdout)
 
 
 # --- the scenarios: run by `unshare -n -- python3 test_paths.py NAME PARAMS` ---
