@@ -144,20 +144,21 @@ def session(pt, log=False, before="", after=""):
         down0 = _here_counters()
         yield s
         down1 = _here_counters()
-        with open(s.report) as f:
-            s.cols.update(report_cols(json.load(f)))
-        with open(s.counters) as f:
-            up = kernel_counters(f.read())
-        with open(s.counters + ".cc") as f:
-            s.cols["tcp_cc"] = f.read().strip()
+        try:
+            with open(s.report) as f:
+                s.cols.update(report_cols(json.load(f)))
+            with open(s.counters) as f:
+                up = kernel_counters(f.read())
+            with open(s.counters + ".cc") as f:
+                s.cols["tcp_cc"] = f.read().strip()
+        except (OSError, ValueError, KeyError) as e:
+            raise BenchError(f"{pt.label}: linkem's report or counters unreadable: {e}") from e
         for k in TCP_COUNTERS:
             s.cols[f"tcp_up_{k}"] = up[k]
             s.cols[f"tcp_down_{k}"] = (down1[k] - down0[k]) if down0[k] != "" else ""
         bad = books_balance(s.cols)
         if bad:
             raise BenchError(f"{pt.label}: linkem's counts do not add up ({bad}): {s.cols}")
-    except (OSError, ValueError, KeyError) as e:
-        raise BenchError(f"{pt.label}: linkem's report or counters unreadable: {e}") from e
     finally:
         pt.loadgen_wrap = template
         shutil.rmtree(s.dir, ignore_errors=True)
