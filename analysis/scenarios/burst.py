@@ -142,6 +142,16 @@ def reading_burst(outdir):
                        n((f(r, "tcp_up_loss_probes") or 0) + (f(r, "tcp_down_loss_probes") or 0))
                        for r in tcp) + " (in the order " +
                    ", ".join(r.get("link", "") for r in tcp) + ").")
+        # a segment whose resend timed out too waited at least 200 ms, then 400 ms more
+        doubled = [r for r in tcp if (f(r, "ack_max_us") or 0) >= (RTT_MS + 600) * 1000 and
+                   (f(r, "tcp_up_timeouts") or 0) + (f(r, "tcp_down_timeouts") or 0) >= 2]
+        if doubled:
+            out.append("The slowest message of " + ", ".join(
+                f"`{r.get('link')}` ({n(f(r, 'ack_max_us') / 1000)} ms, "
+                f"{n((f(r, 'tcp_up_timeouts') or 0) + (f(r, 'tcp_down_timeouts') or 0))} "
+                "timeouts)" for r in doubled) +
+                f" waited longer than RTT + 200 + 400 ms = {n(RTT_MS + 600)} ms, as one does "
+                "when its resend is lost too and the timeout doubles.")
     udp = [r for r in (rows.get(f"burst-udp-{name}") for name, _, _ in LINKS) if r]
     if udp:
         out.append("UDP lost " + ", ".join(f"{n(R.lost_pct(r), 2)} %" for r in udp) +
