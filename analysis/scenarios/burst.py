@@ -122,7 +122,8 @@ def reading_burst(outdir):
             if not f(r, f"log_{d}_bursts"):
                 parts.append(f"{d} no burst in this run")
                 continue
-            parts.append(f"{d} {n(f(r, f'log_{d}_bursts'))} bursts of mean "
+            k = f(r, f"log_{d}_bursts")
+            parts.append(f"{d} {n(k)} burst{'' if k == 1 else 's'} of mean "
                          f"{n(f(r, f'log_{d}_burst_mean'), 2)}" +
                          (f" (± {n(se, 1)}, one standard error)" if se else "") +
                          f", {n(f(r, f'log_{d}_flow_burst_mean'), 2)} per flow")
