@@ -183,6 +183,16 @@ def reading_rtt_setup(outdir):
         out.append(f"The furthest from its expected number of round trips is {where}, "
                    f"{n(100 * worst, 1)} % above it (what the hosts themselves take weighs most "
                    "on the shortest path).")
+    order = sorted(SETUP_RTTS, key=SETUP_RTTS.get)  # udp, tcp, hybrid
+    ranked = [rtt for rtt in RTTS if rtt and all(_get(rows, p, rtt, 0) for p in PROTOS)]
+    kept = [rtt for rtt in ranked if [f(_get(rows, p, rtt, 0), "connect_p50_us")
+                                      for p in order] == sorted(
+        f(_get(rows, p, rtt, 0), "connect_p50_us") for p in order)]
+    if ranked:
+        where = (f"at every round trip ({', '.join(n(x) for x in ranked)} ms)" if kept == ranked
+                 else f"at {', '.join(n(x) for x in kept) or 'none'} of the round trips "
+                 f"{', '.join(n(x) for x in ranked)} ms")
+        out.append(f"The set-up p50 is ordered {' < '.join(NAMES[p] for p in order)} {where}.")
     base = [(p, _get(rows, p, 0, 0)) for p in PROTOS if _get(rows, p, 0, 0)]
     if base:
         out.append("Without delay (RTT 0: linkem's own path) the set-up p50 is " + ", ".join(
