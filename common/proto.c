@@ -23,6 +23,7 @@ static const char *const err_names[PROTO_E__COUNT] = {
     [PROTO_E_BAD_ZLIB] = "bad_zlib",
     [PROTO_E_TIMEOUT] = "timeout",
     [PROTO_E_RATE] = "rate_limited",
+    [PROTO_E_PAD] = "pad",
 };
 
 static const char *const err_texts[PROTO_E__COUNT] = {
@@ -39,11 +40,13 @@ static const char *const err_texts[PROTO_E__COUNT] = {
     [PROTO_E_BAD_ZLIB] = "corrupt or oversized compressed frame",
     [PROTO_E_TIMEOUT] = "no HELLO in time",
     [PROTO_E_RATE] = "one WHO a second, try again later",
+    [PROTO_E_PAD] = "pad the HELLO to 64 bytes: HELLO <id> [<room>] #...",
 };
 
 static const char *const reason_names[PROTO_R__COUNT] = {
     [PROTO_R_QUIT] = "quit", [PROTO_R_TIMEOUT] = "timeout", [PROTO_R_ERROR] = "error",
     [PROTO_R_SLOW] = "slow", [PROTO_R_MOVED] = "moved",     [PROTO_R_SHUTDOWN] = "shutdown",
+    [PROTO_R_IDLE] = "idle",
 };
 
 static const struct {
@@ -264,7 +267,12 @@ enum proto_err proto_parse_client(const char *buf, size_t len, struct proto_fram
     case PROTO_HELLO:
         if (!take_word(&c, &out->id, &out->id_len))
             return PROTO_E_BAD_FRAME;
-        if (!at_end(&c) && (!take_word(&c, &out->room, &out->room_len) || !at_end(&c)))
+        /* the room, unless the padding comes first: '#' never starts a name */
+        if (c.p < c.end && *c.p != PROTO_PAD_MARK && !take_word(&c, &out->room, &out->room_len))
+            return PROTO_E_BAD_FRAME;
+        if (c.p < c.end && *c.p == PROTO_PAD_MARK)
+            c.p = c.end; /* padding: '#' and anything up to the end, ignored */
+        else if (!at_end(&c))
             return PROTO_E_BAD_FRAME;
         if (!proto_valid_name(out->id, out->id_len))
             return PROTO_E_BAD_ID;
@@ -513,6 +521,20 @@ int proto_fmt_hello_in(char *buf, size_t cap, const char *id, const char *room)
     return fmt(buf, cap, "HELLO %s %s", id, room);
 }
 
+int proto_fmt_hello_pad(char *buf, size_t cap, const char *id, const char *room, size_t min_len)
+{
+    int n = room != NULL ? proto_fmt_hello_in(buf, cap, id, room) : proto_fmt_hello(buf, cap, id);
+    if (n < 0 || (size_t)n >= min_len)
+        return n;
+    size_t want = min_len < (size_t)n + 2 ? (size_t)n + 2 : min_len; /* " #" at least */
+    if (want >= cap)
+        return -1;
+    buf[n] = ' ';
+    memset(buf + n + 1, PROTO_PAD_MARK, want - (size_t)n - 1);
+    buf[want] = '\0';
+    return (int)want;
+}
+
 int proto_fmt_msg(char *buf, size_t cap, uint64_t seq, const char *text, size_t text_len)
 {
     char t[24];
@@ -592,4 +614,9 @@ int proto_fmt_err(char *buf, size_t cap, enum proto_err e, const char *detail)
     if (detail != NULL)
         return fmt(buf, cap, "ERR %s %s: %s", proto_err_name(e), proto_err_text(e), detail);
     return fmt(buf, cap, "ERR %s %s", proto_err_name(e), proto_err_text(e));
+}
+
+int proto_fmt_err_code(char *buf, size_t cap, enum proto_err e)
+{
+    return fmt(buf, cap, "ERR %s", proto_err_name(e));
 }

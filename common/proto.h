@@ -21,11 +21,18 @@
 /* Hybrid mode: a session token is 16 lower-case hex digits; a datagram is "<token> <frame>" */
 #define PROTO_TOKEN_LEN 16
 #define PROTO_TOKEN_PREFIX (PROTO_TOKEN_LEN + 1) /* the token and its space */
+/* A HELLO datagram of at least this many bytes always earns its WELCOME from a UDP server,
+ * which never answers an unregistered address with more bytes than it received: the
+ * longest WELCOME, "WELCOME <32> 255.255.255.255:65535" and its LF, is 63 bytes. Shorter
+ * HELLOs are padded: HELLO <id> [<room>] #<anything> (PROTOCOL.md, "Reflection"). */
+#define PROTO_HELLO_PAD 64
+#define PROTO_PAD_MARK '#' /* opens the padding field of a HELLO; never starts a name */
 
 enum proto_verb {
     PROTO_NONE = 0,
     /* client to server */
-    PROTO_HELLO, /* HELLO <id> [<room>]   (room NULL when absent: the default room) */
+    PROTO_HELLO, /* HELLO <id> [<room>] [#<pad>]   (room NULL when absent: the default room;
+                    the padding is ignored) */
     PROTO_MSG,   /* MSG <seq> <text>   (and a line with no known verb: seq = PROTO_NO_SEQ) */
     PROTO_TO,    /* TO <id> <seq> <text> */
     PROTO_JOIN,  /* JOIN <room> */
@@ -60,6 +67,7 @@ enum proto_err {
     PROTO_E_BAD_ZLIB,     /* bad_zlib: compressed datagram corrupt or inflating past max */
     PROTO_E_TIMEOUT,      /* timeout: no HELLO in time */
     PROTO_E_RATE,         /* rate_limited: UDP WHO asked again within a second */
+    PROTO_E_PAD,          /* pad: UDP HELLO shorter than its WELCOME; pad it (PROTO_HELLO_PAD) */
     PROTO_E__COUNT
 };
 
@@ -71,6 +79,7 @@ enum proto_reason {
     PROTO_R_SLOW,     /* slow: outbound queue over its limit (slow consumer) */
     PROTO_R_MOVED,    /* moved: JOINed another room */
     PROTO_R_SHUTDOWN, /* shutdown: the server is stopping */
+    PROTO_R_IDLE,     /* idle: no request but PING for --idle-timeout seconds */
     PROTO_R__COUNT
 };
 
@@ -150,6 +159,9 @@ size_t proto_escape(const char *in, size_t len, char *out, size_t cap);
 int proto_fmt_hello(char *buf, size_t cap, const char *id);
 /* HELLO <id> <room>: registers straight into room (no JOINED notices to the default room) */
 int proto_fmt_hello_in(char *buf, size_t cap, const char *id, const char *room);
+/* HELLO <id> [<room>] padded with " #..." to at least min_len bytes (room may be NULL): what
+ * a UDP client sends so that the server may answer it with a WELCOME (PROTO_HELLO_PAD). */
+int proto_fmt_hello_pad(char *buf, size_t cap, const char *id, const char *room, size_t min_len);
 int proto_fmt_msg(char *buf, size_t cap, uint64_t seq, const char *text, size_t text_len);
 int proto_fmt_to(char *buf, size_t cap, const char *id, uint64_t seq, const char *text,
                  size_t text_len);
@@ -169,5 +181,8 @@ int proto_fmt_left(char *buf, size_t cap, const char *id, const char *room, enum
 int proto_fmt_bye(char *buf, size_t cap, enum proto_reason r);
 /* ERR <code> <text>; detail, when not NULL, is appended after ": " */
 int proto_fmt_err(char *buf, size_t cap, enum proto_err e, const char *detail);
+/* ERR <code>: the short form, without text (a UDP server's answer to an unregistered
+ * address whose datagram was too short for the whole ERR). */
+int proto_fmt_err_code(char *buf, size_t cap, enum proto_err e);
 
 #endif

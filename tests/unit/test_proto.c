@@ -52,6 +52,63 @@ static void test_hello(void **state)
     assert_int_equal(pc("HELLO ali\xc3\xa7", &f), PROTO_E_BAD_ID);
 }
 
+/* PROTOCOL.md, "Reflection": a HELLO may end with padding, '#' and anything after it */
+static void test_hello_padding(void **state)
+{
+    (void)state;
+    struct proto_frame f;
+    assert_int_equal(pc("HELLO a #", &f), PROTO_OK);
+    assert_span(f.id, f.id_len, "a");
+    assert_null(f.room);
+    assert_int_equal(pc("HELLO a # padded so that the WELCOME fits", &f), PROTO_OK);
+    assert_span(f.id, f.id_len, "a");
+    assert_null(f.room);
+    assert_int_equal(pc("HELLO a r7 ########", &f), PROTO_OK);
+    assert_span(f.room, f.room_len, "r7");
+    assert_int_equal(pc("HELLO a r7 #x y #z", &f), PROTO_OK);
+    assert_span(f.room, f.room_len, "r7");
+    /* one space before the padding, as before any field; '#' inside a room is no padding */
+    assert_int_equal(pc("HELLO a  #", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO a r7  #", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO a r7 x #", &f), PROTO_E_BAD_FRAME);
+    assert_int_equal(pc("HELLO a r#7", &f), PROTO_E_BAD_ROOM);
+    assert_int_equal(pc("HELLO #a", &f), PROTO_E_BAD_ID);
+    assert_int_equal(pc("HELLO a #\x01", &f), PROTO_OK);        /* the padding is never looked at */
+    assert_int_equal(pc("HELLO a #\n", &f), PROTO_E_BAD_FRAME); /* but is still a frame */
+}
+
+static void test_fmt_hello_pad(void **state)
+{
+    (void)state;
+    char b[128];
+    struct proto_frame f;
+    int n = proto_fmt_hello_pad(b, sizeof(b), "carol", NULL, PROTO_HELLO_PAD);
+    assert_int_equal(n, PROTO_HELLO_PAD);
+    assert_int_equal(strlen(b), PROTO_HELLO_PAD);
+    assert_memory_equal(b, "HELLO carol ##", 14);
+    assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
+    assert_span(f.id, f.id_len, "carol");
+    assert_null(f.room);
+    n = proto_fmt_hello_pad(b, sizeof(b), "carol", "r1", PROTO_HELLO_PAD);
+    assert_int_equal(n, PROTO_HELLO_PAD);
+    assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
+    assert_span(f.room, f.room_len, "r1");
+    /* long enough already: nothing added */
+    n = proto_fmt_hello_pad(b, sizeof(b), "carol", "r1", 5);
+    assert_string_equal(b, "HELLO carol r1");
+    /* a pad of one byte is " #": never a bare trailing space */
+    n = proto_fmt_hello_pad(b, sizeof(b), "carol", NULL, 12);
+    assert_string_equal(b, "HELLO carol #");
+    assert_int_equal(n, 13);
+    assert_int_equal(proto_fmt_hello_pad(b, 64, "carol", NULL, 64), -1); /* no room for NUL */
+    /* the longest WELCOME, with its LF, fits what a padded HELLO is worth */
+    char id[PROTO_ID_MAX + 1];
+    memset(id, 'x', PROTO_ID_MAX);
+    id[PROTO_ID_MAX] = '\0';
+    n = proto_fmt_welcome(b, sizeof(b), id, "255.255.255.255:65535");
+    assert_true(n + 1 <= PROTO_HELLO_PAD);
+}
+
 static void test_id_limits(void **state)
 {
     (void)state;
@@ -362,6 +419,18 @@ static void test_format_round_trip(void **state)
     assert_string_equal(b, "ERR unknown_user no such user: zed");
     assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
     assert_span(f.code, f.code_len, "unknown_user");
+    /* the short form: a code without text still parses */
+    n = proto_fmt_err_code(b, sizeof(b), PROTO_E_NOT_REG);
+    assert_string_equal(b, "ERR not_registered");
+    assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
+    assert_true(proto_is_err(&f, PROTO_E_NOT_REG));
+    assert_int_equal(f.text_len, 0);
+    n = proto_fmt_err_code(b, sizeof(b), PROTO_E_PAD);
+    assert_string_equal(b, "ERR pad");
+    proto_fmt_left(b, sizeof(b), "a", "r", PROTO_R_IDLE);
+    assert_string_equal(b, "LEFT a r idle");
+    proto_fmt_bye(b, sizeof(b), PROTO_R_IDLE);
+    assert_string_equal(b, "BYE idle");
 }
 
 static void test_format_overflow(void **state)
@@ -476,6 +545,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_hello_padding),
+        cmocka_unit_test(test_fmt_hello_pad),
         cmocka_unit_test(test_id_limits),
         cmocka_unit_test(test_msg),
         cmocka_unit_test(test_plain_text_is_chat),
