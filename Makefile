@@ -46,6 +46,7 @@ udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c \
 	servers/udp_hybrid.c servers/lines.c $(CHAT_SRCS)
 udp_server_LIBS = $(LIBS_Z)
 test_udp_outq_EXTRA = servers/udp_outq.c
+test_bucket_EXTRA = servers/bucket.c
 
 # what both clients share: the session, terminal, frames, commands, backoff and options
 CLIENT_SRCS = clients/client_common.c clients/client_term.c clients/client_frames.c \
