@@ -57,11 +57,25 @@ static int udp_send(struct cli_session *s, const char *frame, size_t len)
     return rc;
 }
 
+/* HELLO and the keep-alive PING go plain and padded, even with --compress: a server answers
+ * an address it does not know with no more bytes than it received (PROTOCOL.md,
+ * "Reflection"), and padding compresses to nothing. A HELLO of PROTO_HELLO_PAD bytes earns
+ * its WELCOME; a PING of 21 bytes, "PING" and a 16-digit token, earns the 19 of "ERR
+ * not_registered" once the server has forgotten us, which is how we learn it. */
+static int udp_send_hello(struct cli_session *s)
+{
+    struct udp_link *l = s->tp_data;
+    char frame[PROTO_HELLO_PAD + PROTO_ID_MAX + 16];
+    int n = proto_fmt_hello_pad(frame, sizeof(frame), s->opt.id, NULL, PROTO_HELLO_PAD);
+    return n < 0 ? -EINVAL : send_datagram(l->fd, frame, (size_t)n);
+}
+
 static int udp_send_ping(struct cli_session *s, uint64_t token)
 {
+    struct udp_link *l = s->tp_data;
     char frame[32];
-    int n = snprintf(frame, sizeof(frame), "PING %llu", (unsigned long long)token);
-    return udp_send(s, frame, (size_t)n);
+    int n = snprintf(frame, sizeof(frame), "PING %016llu", (unsigned long long)token);
+    return send_datagram(l->fd, frame, (size_t)n);
 }
 
 /* Receiver state machine, one thread: registering (HELLO with backoff until WELCOME) and
@@ -145,7 +159,7 @@ static bool on_timers(struct cli_session *s, struct udp_rx *rx, uint64_t now, ui
             cli_fatal(s, 1, msg);
             return false;
         }
-        (void)cli_send_hello(s); /* no answer is handled by the next retry */
+        (void)udp_send_hello(s); /* no answer is handled by the next retry */
         if (rx->b.failures == 2 && !rx->announced) {
             cli_printf(s,
                        "* servidor não responde; tentando de novo (a cada %.1f s no "

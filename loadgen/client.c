@@ -80,12 +80,16 @@ static int send_ctl(struct lg_worker *w, struct lg_client *c, char *buf, size_t 
 }
 
 /* HELLO straight into the room (PROTOCOL.md: no JOINED storm in the lobby); the JOIN that
- * follows WELCOME is answered with JOINED whether or not the server took the room. */
+ * follows WELCOME is answered with JOINED whether or not the server took the room. Over
+ * plain UDP it is padded: a server answers an address it does not know with no more bytes
+ * than it received (PROTOCOL.md, "Reflection"). */
 static int fmt_hello(struct lg_worker *w, struct lg_client *c, char *buf, size_t cap)
 {
     char id[48], room[24];
     fmt_id(w, c->index, id, sizeof(id));
     snprintf(room, sizeof(room), "r%" PRIu32, c->room);
+    if (w->tp->connectionless)
+        return proto_fmt_hello_pad(buf, cap, id, room, PROTO_HELLO_PAD);
     return proto_fmt_hello_in(buf, cap, id, room);
 }
 

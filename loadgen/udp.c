@@ -197,6 +197,15 @@ static struct lg_tx udp_send(struct lg_worker *w, struct lg_client *c, char *buf
     return lg_udp_sendv(w, c, c->fd, &iov, 1, len);
 }
 
+/* HELLO and JOIN go plain even with --compress: a server answers an address it does not
+ * know with no more bytes than it received, and the HELLO's padding compresses to nothing
+ * (PROTOCOL.md, "Reflection"). The server answers plain until the first compressed MSG. */
+static struct lg_tx udp_send_ctl(struct lg_worker *w, struct lg_client *c, char *buf, size_t len)
+{
+    struct iovec iov = {buf, len};
+    return lg_udp_sendv(w, c, c->fd, &iov, 1, len);
+}
+
 static void udp_close(struct lg_client *c)
 {
     lg_sock_close(&c->fd, &c->ev);
@@ -210,7 +219,7 @@ const struct lg_transport lg_udp = {
     .connectionless = true,
     .compress = true,
     .launch = udp_launch,
-    .send_ctl = udp_send,
+    .send_ctl = udp_send_ctl,
     .send_msg = udp_send,
     .welcome = lg_client_join,
     .pong = NULL,

@@ -15,6 +15,7 @@ from analysis import benchkit as bk
 from analysis.theory.common import sh
 from pylib import procfs
 from pylib.ports import HOST
+from pylib.proto import hello_frame
 
 STATUS_KEYS = ("VmRSS", "RssAnon", "VmSize", "VmPTE", "Threads")
 SLABS = ("TCP", "UDP", "sock_inode_cache", "filp", "dentry", "task_struct", "request_sock_TCP",
@@ -81,7 +82,8 @@ def open_clients(kind, port, first, n):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.connect((HOST, port))
         socks.append(s)
-        hello = f"HELLO idle{i}\n".encode()
+        # a UDP server answers a stranger with no more than it sent: padded
+        hello = (f"HELLO idle{i}" if kind == "tcp" else hello_frame(f"idle{i}")).encode() + b"\n"
         got = False
         for _attempt in range(5):  # a UDP HELLO or WELCOME may be dropped: ask again
             s.send(hello)

@@ -19,6 +19,7 @@ import time
 
 from pylib import netns, procfs, procs
 from pylib.ports import HOST
+from pylib.proto import hello_frame  # noqa: F401  (the tests import it from here)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # CHATBENCH_BIN: another build of the same programs (make test-asan/test-tsan use bin-asan/...)
@@ -205,8 +206,8 @@ class UdpConn:
             if m:
                 return m
 
-    def hello(self, cid):
-        self.send(f"HELLO {cid}")
+    def hello(self, cid, room=None):
+        self.send(hello_frame(cid, room))
         return self.expect(rf"^WELCOME {re.escape(cid)} ")
 
     def close(self):

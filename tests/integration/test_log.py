@@ -23,7 +23,7 @@ import time
 import unittest
 
 import harness
-from harness import Proc, TcpConn, UdpConn, proc_stats, wait_until
+from harness import Proc, TcpConn, UdpConn, hello_frame, proc_stats, wait_until
 from pylib.ports import free_port
 
 FRAMES = 10000  # per client; two clients
@@ -63,7 +63,7 @@ class Peer:
             return False
 
     def _try_hello(self):
-        self.conn.send(f"HELLO {self.cid}")
+        self.conn.send(hello_frame(self.cid))
         d = self.conn.recv(0.5)
         return d is not None and d.startswith(f"WELCOME {self.cid} ".encode())
 
