@@ -42,8 +42,8 @@ test_outq_EXTRA = servers/outq.c
 test_registry_EXTRA = servers/registry.c
 
 PROGRAMS += udp_server
-udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_outq.c \
-	servers/udp_hybrid.c servers/lines.c $(CHAT_SRCS)
+udp_server_SRCS = servers/udp_server.c servers/udp_handle.c servers/udp_guard.c \
+	servers/udp_outq.c servers/udp_hybrid.c servers/bucket.c servers/lines.c $(CHAT_SRCS)
 udp_server_LIBS = $(LIBS_Z)
 test_udp_outq_EXTRA = servers/udp_outq.c
 test_bucket_EXTRA = servers/bucket.c
@@ -215,8 +215,8 @@ SAN_TSAN = -fsanitize=thread
 SAN_OPT = -O1 -g
 fuzz_tcp_EXTRA = servers/tcp_conn.c servers/lines.c servers/outq.c $(CHAT_SRCS)
 fuzz_tcp_LINK = -Wl,--wrap=send -Wl,--wrap=sendmsg -Wl,--wrap=recv
-fuzz_udp_EXTRA = servers/udp_handle.c servers/udp_hybrid.c servers/udp_outq.c servers/lines.c \
-	$(CHAT_SRCS)
+fuzz_udp_EXTRA = servers/udp_handle.c servers/udp_guard.c servers/udp_hybrid.c \
+	servers/udp_outq.c servers/bucket.c servers/lines.c $(CHAT_SRCS)
 FUZZ_BINS = $(FUZZERS:%=bin-fuzz/fuzz/fuzz_%)
 SAN_UNIT = $(UNIT_SRCS:tests/unit/%.c=$(1)/tests/%)
 # sanitizer reports go to files, so a report from any server process fails the target

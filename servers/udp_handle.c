@@ -59,31 +59,44 @@ void udp_ctx_destroy(struct udp_ctx *cx)
 
 /* --- sending: the frame is in cx->chat.out[0..len), without terminator --- */
 
+size_t udp_form(struct udp_ctx *cx, size_t len, bool zip, const char **wire)
+{
+    char *out = cx->chat.out;
+    if (zip) {
+        int zl = zframe_compress(&cx->z, out, len, cx->zout, cx->zout_cap);
+        if (zl > 0) {
+            *wire = cx->zout;
+            return (size_t)zl;
+        }
+        /* cannot happen with zout_cap = bound; plain is still understood */
+    }
+    out[len] = '\n';
+    *wire = out;
+    return len + 1;
+}
+
 void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to, size_t n,
                    enum udp_outq_mode mode)
 {
     if (n == 0)
         return;
-    char *out = cx->chat.out;
-    if (zip) {
-        int zl = zframe_compress(&cx->z, out, len, cx->zout, cx->zout_cap);
-        if (zl > 0) {
-            udp_outq_push(&cx->s->outq, cx->zout, (size_t)zl, to, n, mode);
-            return;
-        }
-        /* cannot happen with zout_cap = bound; plain is still understood */
-    }
-    out[len] = '\n';
-    udp_outq_push(&cx->s->outq, out, len + 1, to, n, mode);
+    const char *wire;
+    size_t wl = udp_form(cx, len, zip, &wire);
+    udp_outq_push(&cx->s->outq, wire, wl, to, n, mode);
 }
 
-/* A refusal that needs no client (not registered, undecodable). */
-static void send_err(struct udp_ctx *cx, const struct sockaddr_in *to, bool zip, enum proto_err e,
-                     const char *detail)
+/* A refusal that needs no client (not registered, undecodable, misplaced). To an address
+ * that has not registered (known false), it stays within what it sent (udp_guard.c). */
+static void send_err(struct udp_ctx *cx, const struct sockaddr_in *to, bool zip, bool known,
+                     enum proto_err e, const char *detail)
 {
     int n = proto_fmt_err(cx->chat.out, cx->chat.out_cap - 1, e, detail);
-    if (n >= 0)
+    if (n < 0)
+        return;
+    if (known)
         udp_push_form(cx, (size_t)n, zip, to, 1, UDP_OUTQ_REPLY);
+    else
+        (void)udp_guard_reply(cx, (size_t)n, zip, to, cx->req_bytes);
 }
 
 /* --- the chat transport over datagrams --- */
@@ -132,12 +145,18 @@ static void dg_hold_self(struct chat_ctx *cx, struct chat_client *m)
     const struct udp_client *c = udp_client_of(m);
     u->self_addr = c->addr;
     u->self_zip = c->zip;
+    /* a HELLO's answers, WELCOME included, go to an address that had not registered when
+     * it sent the datagram: they stay within its size */
+    u->self_budget = chat_registered(m) ? SIZE_MAX : u->req_bytes;
 }
 
 static void dg_reply(struct chat_ctx *cx, int len)
 {
     struct udp_ctx *u = udp_ctx_of(cx);
-    udp_push_form(u, (size_t)len, u->self_zip, &u->self_addr, 1, UDP_OUTQ_REPLY);
+    if (u->self_budget != SIZE_MAX)
+        (void)udp_guard_reply(u, (size_t)len, u->self_zip, &u->self_addr, u->self_budget);
+    else
+        udp_push_form(u, (size_t)len, u->self_zip, &u->self_addr, 1, UDP_OUTQ_REPLY);
 }
 
 /* A datagram per frame; they ride in the fan-out class: when the queue is three quarters
@@ -145,6 +164,8 @@ static void dg_reply(struct chat_ctx *cx, int len)
 static void dg_reply_bulk(struct chat_ctx *cx, const char *frames, size_t len)
 {
     struct udp_ctx *u = udp_ctx_of(cx);
+    if (u->self_budget != SIZE_MAX)
+        return; /* WHO answers registered clients only: never a block to a stranger */
     while (len > 0) {
         const char *lf = memchr(frames, '\n', len);
         size_t l = lf != NULL ? (size_t)(lf - frames) : len;
@@ -217,13 +238,17 @@ static void touch(struct udp_server *s, struct udp_client *c, uint64_t now_ms)
 static void hello_from(struct udp_ctx *cx, const struct sockaddr_in *from, bool zip,
                        const struct proto_frame *f, uint64_t now_ms)
 {
+    if (!udp_guard_hello(cx, f, from, zip, cx->req_bytes)) {
+        chat_unlock(&cx->s->chat); /* answered within its size, or not at all */
+        return;
+    }
     struct udp_client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         chat_unlock(&cx->s->chat);
         char addr[NET_ADDRSTRLEN];
         log_line("ERROR", "Memória insuficiente para registrar cliente de %s",
                  net_addr_str(from, addr));
-        send_err(cx, from, zip, PROTO_E_FULL, "out of memory");
+        send_err(cx, from, zip, false, PROTO_E_FULL, "out of memory");
         return;
     }
     c->addr = *from;
@@ -248,6 +273,7 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
 
     s->dgrams_in++;
     s->bytes_in += len;
+    cx->req_bytes = len; /* what an answer to a stranger may not exceed (udp_guard.c) */
     if (s->cfg.hybrid) {
         size_t skip;
         if (!proto_take_token(buf, len, &token, &skip)) {
@@ -312,7 +338,7 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
     if (pre != PROTO_OK) {
         chat_unlock(&s->chat);
         s->rejected_in++;
-        send_err(cx, from, zip && pre != PROTO_E_BAD_ZLIB, pre, NULL);
+        send_err(cx, from, zip && pre != PROTO_E_BAD_ZLIB, c != NULL, pre, NULL);
         return;
     }
     /* hybrid: the session's life (HELLO, BYE) and its slow verbs belong to the control
@@ -320,7 +346,7 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
     if (s->cfg.hybrid && f.verb != PROTO_MSG && f.verb != PROTO_TO && f.verb != PROTO_PING) {
         chat_unlock(&s->chat);
         s->rejected_in++;
-        send_err(cx, from, zip, PROTO_E_BAD_FRAME, "send it on the control connection");
+        send_err(cx, from, zip, true, PROTO_E_BAD_FRAME, "send it on the control connection");
         return;
     }
     if (c == NULL)

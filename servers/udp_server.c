@@ -390,6 +390,7 @@ int main(int argc, char **argv)
         die_errno("thread buffers", -rc);
     if ((s->rx_bufs = malloc(UDP_SLOT(s) * UDP_BATCH)) == NULL)
         die_errno("receive buffers", ENOMEM);
+    udp_guard_init(&s->guard, clock_now_ns());
 
     pthread_t recv_t, send_t, keep_t;
     if ((rc = pthread_create(&send_t, NULL, sender_main, s)) != 0 ||
@@ -444,6 +445,11 @@ int main(int argc, char **argv)
     log_line("INFO", "Descartados por fila cheia: %llu; removidos por inatividade: %llu",
              (unsigned long long)udp_outq_dropped(&s->outq),
              (unsigned long long)atomic_load(&s->timeouts));
+    log_line("INFO",
+             "Respostas a endereços não registrados: %llu enviadas, %llu bytes; suprimidas: "
+             "%llu maiores que o datagrama recebido, %llu pelo limite de taxa",
+             (unsigned long long)s->guard.sent, (unsigned long long)s->guard.sent_bytes,
+             (unsigned long long)s->guard.too_big, (unsigned long long)s->guard.over_rate);
     if (s->cfg.hybrid)
         log_line("INFO", "Recusados por token ausente ou inválido: %llu",
                  (unsigned long long)s->token_refused);

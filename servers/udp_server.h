@@ -13,6 +13,7 @@
 #ifndef CHATBENCH_UDP_SERVER_H
 #define CHATBENCH_UDP_SERVER_H
 
+#include "bucket.h"
 #include "chat.h"
 #include "lines.h"
 #include "net.h"
@@ -71,6 +72,22 @@ struct udp_config {
     unsigned hello_timeout_s; /* hybrid: a control connection must say HELLO within this */
 };
 
+/* Replies to addresses that have not registered (PROTOCOL.md, "Reflection"): none larger
+ * than the datagram it answers, and all of them together within a token bucket of
+ * UDP_GUARD_RATE bytes a second, UDP_GUARD_BURST at once (udp_guard.c). */
+#define UDP_GUARD_RATE (256u * 1024)
+#define UDP_GUARD_BURST (64u * 1024)
+
+/* Receiver only (read after it is joined). */
+struct udp_guard {
+    struct bucket bucket;
+    uint64_t sent, sent_bytes; /* replies that went out, and their bytes on the wire */
+    uint64_t too_big;          /* suppressed: larger than the datagram, even as ERR <code> */
+    uint64_t over_rate;        /* suppressed: the bucket was empty */
+    uint64_t warned_ms;        /* the last [WARN] about the bucket */
+    uint64_t unwarned;         /* suppressions by the bucket since that [WARN] */
+};
+
 /* Recipients of one fan-out, by the form they get (chat.h: a group). */
 struct udp_group {
     struct sockaddr_in *plain, *zip; /* max_clients each */
@@ -91,6 +108,9 @@ struct udp_ctx {
     /* where replies go (chat_transport.hold_self) */
     struct sockaddr_in self_addr;
     bool self_zip;
+    size_t self_budget;       /* bytes self may be sent: the datagram's size while it has not
+                                 registered (udp_guard.c), SIZE_MAX once it has */
+    size_t req_bytes;         /* receiver: the datagram being handled, as it came on the wire */
     struct udp_ctl *self_ctl; /* hybrid control: its connection */
 };
 
@@ -119,6 +139,7 @@ struct udp_server {
     uint64_t dgrams_out, bytes_out, zbytes_out, zdgrams_out, send_errors;
     /* keep-alive */
     atomic_uint_fast64_t timeouts;
+    struct udp_guard guard; /* replies to unregistered addresses */
 
     /* hybrid mode (udp_hybrid.c) */
     int ctl_fd;                /* listening TCP socket, -1 when not hybrid */
@@ -172,6 +193,9 @@ static inline struct udp_client *udp_client_of(struct chat_client *c)
 uint64_t udp_addr_key(const struct sockaddr_in *a);
 struct udp_client *udp_find_addr(struct udp_server *s, const struct sockaddr_in *a);
 
+/* The frame in cx->chat.out (len bytes, room for a LF) as it goes on the wire: compressed
+ * into cx->zout, or plain with its LF. Sets *wire to it and returns its length. */
+size_t udp_form(struct udp_ctx *cx, size_t len, bool zip, const char **wire);
 /* Queues the frame in cx->chat.out (len bytes, room for a LF) for n addresses, compressed
  * once or plain with its LF. */
 void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to, size_t n,
@@ -179,6 +203,23 @@ void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockad
 void udp_gather(struct chat_ctx *cx, struct chat_client *m, int g);
 void udp_send(struct chat_ctx *cx, int g, int len);
 void udp_detach(struct chat_ctx *cx, struct chat_client *c);
+
+/* --- replies to unregistered addresses (udp_guard.c) --- */
+
+void udp_guard_init(struct udp_guard *g, uint64_t now_ns);
+
+/* Queues the frame in cx->chat.out (len bytes) for to, an address that has not registered
+ * and sent budget bytes: as it is if it fits, as its short form when it is an ERR (ERR
+ * <code>) that does not, or not at all; and only while the bucket has the bytes. Counts
+ * what it suppresses. Receiver thread only. Returns whether it was queued. */
+bool udp_guard_reply(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to,
+                     size_t budget);
+
+/* HELLO f from an unregistered address: whether its WELCOME may be sent (then the HELLO
+ * may register). When not, it has answered (ERR pad, within the budget) or counted the
+ * suppression: the address stays unregistered. Receiver thread only. */
+bool udp_guard_hello(struct udp_ctx *cx, const struct proto_frame *f, const struct sockaddr_in *to,
+                     bool zip, size_t budget);
 
 /* --- hybrid mode (udp_hybrid.c) --- */
 

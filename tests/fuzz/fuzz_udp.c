@@ -10,9 +10,11 @@
  * udp_farewell() ends every input as shutdown does.
  *
  * Checks: every queued datagram is a frame a client can parse (after inflating it when
- * compressed) and within the reply size; log lines are whole and escaped; the client
- * table and its rooms are empty after farewell; and ASan/UBSan/LSan watch every access,
- * leak and inflation (zlib bombs, truncated and corrupt streams).
+ * compressed) and within the reply size; nothing sent to an address that had not
+ * registered is larger than the datagram it answered (PROTOCOL.md, "Reflection"); log
+ * lines are whole and escaped; the client table and its rooms are empty after farewell;
+ * and ASan/UBSan/LSan watch every access, leak and inflation (zlib bombs, truncated and
+ * corrupt streams).
  *
  * Input: byte 0 picks --max-frame and --max-clients; then records:
  *   op: bits 0-1 source address, bit 2 compress the payload, bit 3 truncated,
@@ -60,8 +62,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The sender thread's part: take every queued datagram and check it. */
-static void drain(void)
+/* The sender thread's part: take every queued datagram and check it. Datagrams to
+ * stranger (NULL: none) are at most budget bytes. */
+static void drain(const struct sockaddr_in *stranger, size_t budget)
 {
     struct udp_outq_ent ents[64];
     size_t limit = srv.cfg.max_frame + CHAT_FRAME_EXTRA;
@@ -71,6 +74,12 @@ static void drain(void)
             const char *d = srv.outq.data + ents[i].off;
             size_t len = ents[i].len;
             FZ_CHECK(len > 0);
+            if (stranger != NULL && ents[i].to.sin_port == stranger->sin_port &&
+                ents[i].to.sin_addr.s_addr == stranger->sin_addr.s_addr && len > budget) {
+                fprintf(stderr, "a reply of %zu bytes to a %zu-byte datagram from a stranger\n",
+                        len, budget);
+                abort();
+            }
             if ((unsigned char)d[0] == PROTO_ZMARK) {
                 int n = zframe_decompress(&checker, d, len, reply, limit);
                 FZ_CHECK(n > 0);
@@ -101,7 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.chat.max_clients = srv.cfg.max_clients;
     srv.cfg.timeout_s = 30;
     log_set_quiet((cfg & 0x10) != 0);
-    size_t slot = srv.cfg.max_frame + 64; /* the receiver's buffer per datagram */
+    udp_guard_init(&srv.guard, clock_now_ns()); /* a full bucket for every input */
+    size_t slot = srv.cfg.max_frame + 64;       /* the receiver's buffer per datagram */
     char *buf = malloc(slot);
     char *zbuf = malloc(zframe_bound(65536));
     FZ_CHECK(buf != NULL && zbuf != NULL);
@@ -110,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned op = fz_byte(&in);
         if ((op & 0x30) == 0x30) {
             udp_expire(cx, clock_now_ms() + 31000);
-            drain();
+            drain(NULL, 0);
             fz_log_check(log_fd);
             continue;
         }
@@ -134,13 +144,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct sockaddr_in from = {.sin_family = AF_INET,
                                    .sin_port = htons((uint16_t)(40000 + (op & 3))),
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        bool stranger = udp_find_addr(&srv, &from) == NULL;
         udp_handle_datagram(cx, &from, buf, len, truncated);
-        drain();
+        drain(stranger ? &from : NULL, len);
         fz_log_check(log_fd);
     }
 
     udp_farewell(cx);
-    drain();
+    drain(NULL, 0);
     const struct registry *reg = &srv.chat.reg;
     FZ_CHECK(reg->count == 0 && reg->by_id == NULL && reg->rooms == NULL);
     FZ_CHECK(srv.by_addr == NULL && srv.lru == NULL);

@@ -126,20 +126,33 @@ def udp_dgram(addr, payload, zip_=False, trunc=False):
     return bytes([addr | zip_ << 2 | trunc << 3, len(payload)]) + payload
 
 
+def pad(hello):
+    """A plain HELLO padded to PROTO_HELLO_PAD, so that the server may answer it."""
+    return hello + b" #" + b"#" * max(0, 64 - len(hello) - 2)
+
+
+def noise(word):
+    """Padding that does not compress: a compressed HELLO must still hold its WELCOME."""
+    return b" #" + hashlib.sha256(word).hexdigest().encode()
+
+
 def udp_seeds():
     s = []
-    hello = udp_dgram(0, b"HELLO alice\n") + udp_dgram(1, b"HELLO bob", zip_=True)
+    hello = (udp_dgram(0, pad(b"HELLO alice") + b"\n")
+             + udp_dgram(1, b"HELLO bob" + noise(b"bob"), zip_=True))
     s.append(b"\x00" + hello + udp_dgram(0, b"MSG 1 hi") + udp_dgram(1, b"WHO", zip_=True)
              + udp_dgram(0, b"TO bob 2 x") + udp_dgram(1, b"JOIN games") + udp_dgram(1, b"BYE"))
+    # strangers: short frames get nothing or a short ERR, unpadded HELLOs ERR pad
     s.append(b"\x01" + udp_dgram(2, b"PING 1") + udp_dgram(2, b"MSG 1 x") + hello
-             + udp_dgram(2, b"HELLO alice") + udp_dgram(2, b"HELLO carol")
-             + udp_dgram(3, b"HELLO dave"))
+             + udp_dgram(2, pad(b"HELLO alice")) + udp_dgram(2, b"HELLO carol")
+             + udp_dgram(2, b"PING 0000000000000001") + udp_dgram(3, pad(b"HELLO dave"))
+             + udp_dgram(2, b"HELLO carol", zip_=True) + udp_dgram(2, pad(b"HELLO carol")))
     s.append(b"\x02" + hello + udp_dgram(0, zpack(b"\x00" * 70000, zdict=None))
              + udp_dgram(0, zpack(b"MSG 3 cut")[:-2]) + udp_dgram(0, b"\xff\x78")
              + udp_dgram(0, b"") + udp_dgram(0, b"A" * 600, trunc=True))
     s.append(b"\x03" + hello + bytes([0x30]) + udp_dgram(0, b"PING"))
-    s.append(b"\x00" + udp_dgram(2, b"HELLO carol games") + hello + udp_dgram(0, b"JOIN games")
-             + udp_dgram(0, b"MSG 1 x") + udp_dgram(3, b"HELLO dave !!", zip_=True))
+    s.append(b"\x00" + udp_dgram(2, pad(b"HELLO carol games")) + hello + udp_dgram(0, b"JOIN games")
+             + udp_dgram(0, b"MSG 1 x") + udp_dgram(3, pad(b"HELLO dave !!"), zip_=True))
     s.append(b"\x00" + hello + udp_dgram(0, b"\x1b]0;x\x07 \xe2\x80\x8f\n\r\n"))
     return s
 

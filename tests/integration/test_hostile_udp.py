@@ -2,6 +2,8 @@
 every case checks at its end)."""
 import os
 import random
+import re
+import select
 import socket
 import threading
 import time
@@ -9,7 +11,7 @@ import unittest
 import zlib
 
 import harness
-from harness import TIMEOUT, Proc, UdpConn, server_argv, start_server, wait_until
+from harness import TIMEOUT, Proc, UdpConn, hello_frame, server_argv, start_server, wait_until
 from hostile import CHECK_RSS, CHURN, SLOW, ZMARK, HostileCase, in_workers, report
 from pylib.ports import free_port
 
@@ -81,9 +83,14 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
     def test_unregistered_addresses_change_nothing(self):
         for i in range(50):
             c = self.client()
-            for frame in ("MSG 1 x", "plain", "TO bob 1 x", "JOIN r", "WHO", "PING 1", "BYE"):
+            for frame in ("MSG 1 x", "plain", "TO bob 1 x", "JOIN r", "WHO", "PING 1", "BYE",
+                          "MSG 1 " + "x" * 60):
                 c.send(frame)
-                c.expect(r"^ERR not_registered ")
+            # a stranger gets no more than it sent (PROTOCOL.md, "Reflection"): only the last
+            # frame is long enough for any ERR, so its answer is the first and only one
+            d = c.recv(TIMEOUT * SLOW)
+            self.assertTrue(d is not None and d.startswith(b"ERR not_registered not "), d)
+            self.assertIsNone(c.recv(0.05))
             c.close()
         self.assertEqual([d for d in self.barrier(self.bob, "u") if b"FROM" in d], [])
         self.healthy()
@@ -92,7 +99,7 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
         self.restart("--max-clients", "12")
         clients = [self.client() for _ in range(40)]
         for i, c in enumerate(clients):
-            c.send(f"HELLO flood{i}")
+            c.send(hello_frame(f"flood{i}"))
         answers = [c.expect(r"^(WELCOME|ERR server_full)").group(1) for c in clients]
         self.assertEqual(answers.count("WELCOME"), 10)
         self.assertEqual(answers.count("ERR server_full"), 30)
@@ -108,7 +115,7 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
     def test_duplicate_ids_from_many_addresses(self):
         clients = [self.client() for _ in range(20)]
         for c in clients:
-            c.send("HELLO bob")
+            c.send(hello_frame("bob"))
         for c in clients:
             c.expect(r"^ERR id_in_use ")
         self.healthy()
@@ -194,6 +201,113 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
         report("udp_flood_datagrams", n)
         self.healthy(rss_slack_kib=16384)  # the 8 MiB outbound ring gets touched
 
+    # --- reflection (PROTOCOL.md, "Reflection") ---
+
+    def stranger_frames(self):
+        """One datagram of every kind an address that never registered may send."""
+        long_text = "x" * 80
+        frames = [b"x", b"\n", b"WHO", b"BYE", b"PING", b"PING 17", b"JOIN r", b"MSG 1 hi",
+                  b"plain text", b"TO bob 1 x", b"HELLO", b"HELLO carol", b"HELLO bad/id",
+                  b"HELLO bob", b"HELLO carol bad/room", b"PING 0000000000000001",
+                  b"MSG notanumber x", b"MSG 1 a\0b", b"MSG 1 a\nb", b"\x1b[2J",
+                  b"\xc3\x28", ZMARK, ZMARK + b"\x78\x9c", b"x" * 5000,
+                  zpack(b"\0" * (1 << 20)), zpack(b"MSG 1 " + long_text.encode()),
+                  zpack(b"HELLO zipped"), zpack(hello_frame("zipped2").encode())]
+        for f in (b"WHO", b"BYE", b"JOIN r", b"MSG 1 ", b"TO bob 1 ", b"PING ", b"", b"HELLO "):
+            frames.append(f + long_text.encode() if f in (b"MSG 1 ", b"TO bob 1 ", b"PING ", b"")
+                          else f + b" " + long_text.encode())
+        frames += [hello_frame("carol").encode(), hello_frame("bob").encode(),
+                   hello_frame("x", "bad/room").encode(), hello_frame("bad/id").encode()]
+        return frames
+
+    def test_no_reply_larger_than_its_datagram(self):
+        """Each datagram from a socket of its own, so that each reply is paired with its
+        request; a barrier PING from alice says when every reply has been sent."""
+        got = {}
+        for i, frame in enumerate(self.stranger_frames()):
+            c = self.client()
+            c.send(frame)
+            self.barrier(self.alice, f"r{i}")  # the server has answered c by now
+            replies = []
+            while (d := c.recv(0)) is not None:
+                replies.append(d)
+            self.assertLessEqual(len(replies), 1, (frame[:60], replies))
+            for d in replies:
+                self.assertLessEqual(len(d), len(frame), (frame[:60], d[:80]))
+            got[frame] = replies[0] if replies else None
+            if replies and replies[0].startswith(b"WELCOME"):
+                c.send("BYE")  # the table as it was for the next one
+                c.expect(r"^BYE quit$")
+        # and the bounds did not simply silence the server: these were answered
+        self.assertTrue(got[hello_frame("carol").encode()].startswith(b"WELCOME carol "))
+        self.assertEqual(got[b"HELLO carol"], b"ERR pad\n")
+        self.assertEqual(got[b"PING 0000000000000001"], b"ERR not_registered\n")
+        self.assertTrue(got[b"MSG 1 " + b"x" * 80].startswith(b"ERR not_registered not "))
+        self.assertTrue(got[hello_frame("bob").encode()].startswith(b"ERR id_in_use "))
+        self.assertTrue(got[b"x" * 5000].startswith(b"ERR too_long "))
+        self.assertIsNone(got[b"WHO"])
+        self.assertIsNone(got[b"x"])
+        # the threshold, byte for byte: a HELLO earns its WELCOME once it is as long
+        users = 2
+        for k in range(24, 34):
+            c = self.client()
+            cid = f"e{k}"
+            welcome = f"WELCOME {cid} {harness.HOST}:{c.local_port}\n".encode()
+            c.send(hello_frame(cid)[:k])
+            self.assertEqual(c.recv(), welcome if k >= len(welcome) else b"ERR pad\n", k)
+            users += k >= len(welcome)
+        self.assertGreater(users, 2)
+        self.healthy(users=users)
+
+    def test_spoofed_flood_reflects_a_bounded_volume(self):
+        """100,000 datagrams from 250 sockets on 250 loopback addresses (127.0.2.1 ..: as many
+        sources as a forger would use, none registered), each long enough for the whole ERR
+        not_registered (57 bytes): without the token bucket that is 5.7 MB sent back. With
+        it, at most UDP_GUARD_BURST + UDP_GUARD_RATE x the seconds the flood lasted."""
+        rate, burst = 256 * 1024, 64 * 1024  # udp_server.h: UDP_GUARD_RATE, UDP_GUARD_BURST
+        socks = []
+        for k in range(250):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(s.close)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            s.bind((f"127.0.2.{k + 1}", 0))
+            socks.append(s)
+        frame = b"MSG 1 " + b"f" * 60
+        total = 100_000
+        t0 = time.monotonic()
+        for i in range(total):
+            socks[i % len(socks)].sendto(frame, (harness.HOST, self.port))
+        self.ping_until_pong(self.alice, "flood")  # every flood datagram handled by now
+        seconds = time.monotonic() - t0
+        got = n = 0
+        for s in socks:
+            while select.select([s], [], [], 0)[0]:
+                d = s.recv(2048)
+                self.assertEqual(d[:19], b"ERR not_registered ")
+                got += len(d)
+                n += 1
+        bound = burst + rate * seconds
+        report("udp_reflection_datagrams", total)
+        report("udp_reflection_reply_bytes", got)
+        report("udp_reflection_bound_bytes", int(bound))
+        self.assertGreater(n, 0)
+        self.assertLessEqual(got, bound)
+        self.healthy()
+        # the server's own account: every stranger's datagram answered or suppressed, and
+        # what it sent within the same bound
+        self.assertEqual(self.proc.stop(), 0)
+        m = self.proc.wait_line(r"^\[INFO\] Respostas a endereços não registrados: (\d+) "
+                                r"enviadas, (\d+) bytes; suprimidas: (\d+) maiores que o "
+                                r"datagrama recebido, (\d+) pelo limite de taxa$")
+        sent, sent_bytes, too_big, over = (int(g) for g in m.groups())
+        self.assertEqual(too_big, 0)  # every flood frame had room for the whole ERR
+        self.assertGreaterEqual(sent, n + 2)  # what we got, and alice's and bob's WELCOMEs
+        self.assertLessEqual(sent - 2 + over, total)
+        self.assertLessEqual(sent_bytes, bound + 2 * 64)
+        if over:
+            self.proc.wait_line(r"^\[WARN\] Limite de respostas a endereços não registrados")
+        report("udp_reflection_suppressed", over)
+
     def test_register_bye_churn(self):
         def cycles(k, count, errors):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -206,7 +320,7 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
                     s.bind((harness.HOST, 0))
                 cid = f"u{k}_{j}"
                 try:
-                    s.sendto(f"HELLO {cid}".encode(), (harness.HOST, self.port))
+                    s.sendto(hello_frame(cid).encode(), (harness.HOST, self.port))
                     while not s.recv(200).startswith(b"WELCOME"):
                         pass  # JOINED/LEFT of the other workers' clients
                     s.sendto(b"BYE", (harness.HOST, self.port))
@@ -286,8 +400,8 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
         self.proc = Proc(server_argv("udp", "--port", str(port)))
         self.addCleanup(self.proc.stop)
         self.proc.wait_line(r"Servidor UDP iniciado")
-        a.send("PING 1")  # the keep-alive learns the server forgot it
-        a.expect(r"^ERR not_registered ")
+        a.send("PING 0000000000000001")  # the keep-alive learns the server forgot it
+        a.expect(r"^ERR not_registered$")
         a.hello("alice")
         b.hello("bob")
         self.alice, self.bob = a, b

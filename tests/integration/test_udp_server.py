@@ -9,10 +9,13 @@ import unittest
 import zlib
 
 import harness
-from harness import HOST, TIMEOUT, UdpConn, start_server
+from harness import HOST, TIMEOUT, UdpConn, hello_frame, start_server
 
 DICT_H = os.path.join(harness.ROOT, "common", "zframe_dict.h")
 ZMARK = b"\xff"
+# From an address that has not registered, long enough for the whole ERR not_registered
+# (57 bytes with its LF): a UDP server answers a stranger with no more than it sent.
+STRANGER = "MSG 1 " + "s" * 60
 
 
 def load_dictionary():
@@ -63,6 +66,14 @@ class Client(UdpConn):
         self.forms.append(z)
         return zunpack(d) if z else d
 
+    def hello(self, cid, room=None):
+        """Plain: the padded HELLO. Compressed: padding that does not compress (random
+        hex), so that the compressed HELLO is still as large as its compressed WELCOME."""
+        if not self.zip:
+            return super().hello(cid, room)
+        self.send(f"HELLO {cid}" + (f" {room}" if room else "") + " #" + os.urandom(40).hex())
+        return self.expect(rf"^WELCOME {re.escape(cid)} ")
+
     def next(self, timeout=TIMEOUT):
         """The next datagram as text (LF stripped); fails on timeout."""
         d = self.recv(timeout)
@@ -96,7 +107,7 @@ class UdpServerTest(unittest.TestCase):
     def test_room_chat_and_logs(self):
         p = self.server()
         a = self.client()
-        a.send("HELLO alice")
+        a.send(hello_frame("alice"))
         self.assertEqual(a.next(), f"WELCOME alice {HOST}:{a.local_port}")
         p.wait_line(rf"^\[REGISTER\] Novo cliente alice registrado de 127\.0\.0\.1:{a.local_port}$")
         b = self.client("bob")
@@ -141,9 +152,9 @@ class UdpServerTest(unittest.TestCase):
         self.server()
         a = self.client("dup")
         b = self.client()
-        b.send("HELLO dup")
+        b.send(hello_frame("dup"))
         b.expect(r"^ERR id_in_use ")
-        b.send("WHO")  # b stayed unregistered
+        b.send(STRANGER)  # b stayed unregistered
         b.expect(r"^ERR not_registered ")
         a.send("MSG 1 still here")
         self.assertEqual(a.next(), "ACK 1 1")
@@ -228,10 +239,10 @@ class UdpServerTest(unittest.TestCase):
         self.server()
         lobby = self.client("hl")
         a = self.client()
-        a.send("HELLO ha r9")
+        a.send(hello_frame("ha", "r9"))
         self.assertEqual(a.next(), f"WELCOME ha {HOST}:{a.local_port}")
         b = self.client()
-        b.send("HELLO hb r9")
+        b.send(hello_frame("hb", "r9"))
         b.expect(r"^WELCOME hb ")
         self.assertEqual(a.next(), "JOINED hb r9")
         a.send("MSG 1 only r9")
@@ -242,8 +253,10 @@ class UdpServerTest(unittest.TestCase):
         a.send("WHO")
         a.expect(r"^USER ha \S+ r9$")
         c = self.client()
-        c.send("HELLO hc bad/room")
+        c.send(hello_frame("hc", "bad/room"))
         c.expect(r"^ERR bad_room ")
+        c.send("HELLO hc bad/room")  # 17 bytes: only the short form fits
+        self.assertEqual(c.next(), "ERR bad_room")
 
     def test_bye(self):
         p = self.server()
@@ -253,7 +266,7 @@ class UdpServerTest(unittest.TestCase):
         self.assertEqual(a.next(), "BYE quit")
         self.assertEqual(b.next(), "LEFT leaver lobby quit")
         p.wait_line(r"^\[DISCONNECT\] Cliente leaver desconectado$")
-        a.send("MSG 1 after bye")
+        a.send(STRANGER)
         a.expect(r"^ERR not_registered ")
         a.hello("leaver")  # the id is free again
 
@@ -279,10 +292,10 @@ class UdpServerTest(unittest.TestCase):
         p.wait_line(r"^\[TIMEOUT\] Cliente silent removido por inatividade$")
         # the removed client is told, then treated as unknown, and can come back
         silent.expect(r"^BYE timeout$")
-        silent.send("MSG 1 anyone?")
+        silent.send(STRANGER)
         silent.expect(r"^ERR not_registered ")
-        silent.send("PING 1")
-        silent.expect(r"^ERR not_registered ")
+        silent.send("PING 0000000000000001")  # udp_client's keep-alive: 21 bytes
+        self.assertEqual(silent.next(), "ERR not_registered")
         silent.hello("silent")
 
     def test_pinging_client_is_kept(self):
@@ -304,9 +317,15 @@ class UdpServerTest(unittest.TestCase):
     def test_unregistered_address(self):
         p = self.server()
         a = self.client()
-        for frame in ("WHO", "MSG 1 hi", "hello there", "PING 3", "JOIN x", "TO x 1 y", "BYE"):
+        full = b"ERR not_registered not registered, send HELLO <id> first\n"
+        short = b"ERR not_registered\n"
+        for frame in ("WHO", "MSG 1 hi", "hello there", "PING 3", "JOIN x", "TO x 1 y", "BYE",
+                      "PING 0000000000000003", STRANGER, "TO x 1 " + "y" * 60):
             a.send(frame)
-            a.expect(r"^ERR not_registered ")
+            # the whole ERR when the datagram was as large, the short form when that fits,
+            # else nothing (PROTOCOL.md, "Reflection")
+            want = next((r for r in (full, short) if len(r) <= len(frame)), None)
+            self.assertEqual(a.recv(0.5 if want is None else TIMEOUT), want, frame)
         a.hello("late")
         p.wait_line(r"^\[REGISTER\] Novo cliente late ")
         self.assertEqual(p.count(r"\[REGISTER\]"), 1)  # the refused frames registered nobody
@@ -372,7 +391,7 @@ class UdpServerTest(unittest.TestCase):
         self.assertEqual(a.next(), "PONG 1")  # nothing came before it
         u = self.client()
         u.send(b"")
-        u.send("PING 2")
+        u.send(STRANGER)
         u.expect(r"^ERR not_registered ")
 
     # --- compression ---
@@ -380,8 +399,8 @@ class UdpServerTest(unittest.TestCase):
     def test_compressed_and_plain_in_one_room(self):
         self.server()
         z = self.client(zip_=True)
-        z.send("HELLO zed")
-        self.assertEqual(z.next(), f"WELCOME zed {HOST}:{z.local_port}")
+        m = z.hello("zed")
+        self.assertEqual(m.string, f"WELCOME zed {HOST}:{z.local_port}")
         self.assertEqual(z.forms, [True])
         pl = self.client("plain")
         self.assertEqual(z.next(), "JOINED plain lobby")
@@ -449,9 +468,9 @@ class UdpServerTest(unittest.TestCase):
         p = self.server("--max-clients", "2")
         a, _ = self.client("m1"), self.client("m2")
         c = self.client()
-        c.send("HELLO m3")
+        c.send(hello_frame("m3"))
         c.expect(r"^ERR server_full ")
-        c.send("WHO")
+        c.send(STRANGER)
         c.expect(r"^ERR not_registered ")  # stayed unregistered
         p.wait_line(r"^\[WARN\] ")
         a.send("BYE")
@@ -462,8 +481,7 @@ class UdpServerTest(unittest.TestCase):
         p = self.server()
         a, b = self.client("s1"), self.client("s2", zip_=False)
         z = self.client(zip_=True)
-        z.send("HELLO s3")
-        z.expect(r"^WELCOME s3 ")
+        z.hello("s3")
         self.assertEqual(p.stop(signal.SIGTERM), 0)
         a.expect(r"^BYE shutdown$")
         b.expect(r"^BYE shutdown$")

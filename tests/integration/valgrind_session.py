@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Import roots, set once, here: the repository (pylib) and this folder (harness).
 sys.path[0:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 import harness  # noqa: E402
-from harness import Proc, TcpConn, UdpConn  # noqa: E402
+from harness import Proc, TcpConn, UdpConn, hello_frame  # noqa: E402
 
 LOGDIR = os.path.join(harness.ROOT, "build-valgrind")
 WAIT = 60.0  # valgrind is slow to start and to run
@@ -99,13 +99,14 @@ def udp_session(port):
     def client(cid=None):
         u = UdpConn(port)
         if cid:
-            u.send(f"HELLO {cid}")
+            u.send(hello_frame(cid))
             u.expect(rf"^WELCOME {cid} ", WAIT)
         return u
 
     a, b = client("alice"), client("bob")
     z = client()
-    z.send(b"\xff" + zlib.compress(b"HELLO zed"))
+    # compressed: the padding must not compress away, or the WELCOME would not fit
+    z.send(b"\xff" + zlib.compress(b"HELLO zed #" + os.urandom(40).hex().encode()))
     a.expect(r"^JOINED zed lobby$", WAIT)
     a.send("MSG 1 hi")
     a.expect(r"^ACK 1 1$", WAIT)
@@ -123,8 +124,11 @@ def udp_session(port):
     a.send("PING done")
     a.expect(r"^PONG done$", WAIT)
     u = client()
-    u.send("MSG 1 who am i")
+    u.send("MSG 1 who am i")  # 14 bytes: too short for any answer
+    u.send("MSG 2 who am i, long enough for the whole ERR not_registered")
     u.expect(r"^ERR not_registered", WAIT)
+    u.send("HELLO short")  # too short for its WELCOME: ERR pad, not registered
+    u.expect(r"^ERR pad$", WAIT)
     for i in range(100):
         c = client(f"c{i}")
         c.send("BYE")
