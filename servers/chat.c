@@ -129,6 +129,7 @@ static enum chat_result do_hello(struct chat_ctx *cx, struct chat_client *c,
     }
     int rc = 0;
     enum proto_err e = PROTO_OK;
+    c->active_ms = clock_now_ms(); /* before attach, which may index it by activity */
     if (registry_find(&s->reg, f->id, f->id_len) != NULL) {
         e = PROTO_E_ID_IN_USE; /* the holder is not disturbed */
     } else if (s->reg.count >= s->max_clients) {
@@ -152,6 +153,8 @@ static enum chat_result do_hello(struct chat_ctx *cx, struct chat_client *c,
         return CHAT_REFUSED;
     }
     reply(cx, fmt_welcome(cx, c)); /* under the lock: no FROM can overtake it */
+    if (cx->tp->active != NULL)
+        cx->tp->active(cx, c);
     gather_room(cx, c->member.room, c, 0);
     chat_unlock(s);
 
@@ -280,10 +283,16 @@ static enum chat_result handle(struct chat_ctx *cx, struct chat_client *c,
         return CHAT_DONE;
     }
     if (!locked) {
-        if (f->verb == PROTO_MSG || f->verb == PROTO_TO || f->verb == PROTO_WHO)
+        if (!cx->tp->exclusive &&
+            (f->verb == PROTO_MSG || f->verb == PROTO_TO || f->verb == PROTO_WHO))
             chat_lock_read(s);
         else
             chat_lock_write(s);
+    }
+    if (chat_registered(c)) { /* any request but PING keeps it from --idle-timeout */
+        c->active_ms = clock_now_ms();
+        if (cx->tp->active != NULL)
+            cx->tp->active(cx, c);
     }
     switch (f->verb) {
     case PROTO_HELLO:
@@ -360,6 +369,9 @@ void chat_leave_locked(struct chat_ctx *cx, struct chat_client *c, enum proto_re
         log_line("WARN", "Cliente %s removido: consumidor lento", id);
     if (why == PROTO_R_TIMEOUT)
         log_line("TIMEOUT", "Cliente %s removido por inatividade", id);
+    else if (why == PROTO_R_IDLE)
+        log_line("TIMEOUT", "Cliente %s removido por ociosidade (%u s sem atividade)", id,
+                 s->idle_s);
     else
         log_line("DISCONNECT", "Cliente %s desconectado", id);
     if (bye)

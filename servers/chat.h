@@ -53,12 +53,19 @@ struct chat_client {
     uint64_t chat_in;          /* chat frames received since HELLO (ACK's n); written by the
                                   one thread that handles this client's frames */
     uint64_t who_ms;           /* CLOCK_MONOTONIC ms of its last WHO answered; as chat_in */
+    uint64_t active_ms;        /* CLOCK_MONOTONIC ms of its registration or its last frame
+                                  but PING since (--idle-timeout); written under the lock by
+                                  the thread that handles its frames, read by that thread or
+                                  under the lock */
 };
 
 struct chat_server {
     pthread_rwlock_t lock; /* writers preferred: fan-outs read all the time */
     struct registry reg;   /* guarded by lock */
     size_t max_clients;    /* registered clients at most; immutable */
+    unsigned idle_s;       /* --idle-timeout: seconds without a frame but PING (0: never);
+                              set before the first client, immutable. The transports
+                              enforce it (chat_transport.active), chat_leave logs it. */
 };
 
 struct chat_ctx;
@@ -92,6 +99,12 @@ struct chat_transport {
      * May be NULL. */
     int (*attach)(struct chat_ctx *cx, struct chat_client *c);
     void (*detach)(struct chat_ctx *cx, struct chat_client *c);
+    /* Under the lock: c has just registered or sent a frame but PING, and active_ms says
+     * when (--idle-timeout: the transport's timers move). Called by the thread that handles
+     * c's frames; with the lock held for writing when exclusive is set. May be NULL. */
+    void (*active)(struct chat_ctx *cx, struct chat_client *c);
+    /* Every frame is handled under the write lock (its active hook changes shared lists). */
+    bool exclusive;
     /* WELCOME for c into buf (hybrid mode adds its token); NULL: proto_fmt_welcome. */
     int (*fmt_welcome)(struct chat_ctx *cx, const struct chat_client *c, char *buf, size_t cap);
 };

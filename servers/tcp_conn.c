@@ -191,8 +191,18 @@ static void tp_send(struct chat_ctx *cx, int g, int len)
     }
 }
 
+/* --idle-timeout: an event loop keeps its clients on a timer list by activity; a client's
+ * own thread reads active_ms itself. The owner calls this, on its own thread. */
+static void tp_active(struct chat_ctx *cx, struct chat_client *c)
+{
+    (void)cx;
+    if (tcp_srv.io->active != NULL)
+        tcp_srv.io->active((struct tcp_client *)c); /* chat is its first member */
+}
+
 static const struct chat_transport tcp_transport = {
     .hello_words = CHAT_WORDS_CONNECT,
+    .active = tp_active,
     .hold_self = tp_hold_self,
     .reply = tp_reply,
     .reply_bulk = tp_reply_bulk,
@@ -309,7 +319,9 @@ bool tcp_conn_depart(struct tcp_ctx *t, struct tcp_client *c, enum proto_reason 
             send_err(t, c, PROTO_E_TIMEOUT);
             log_line("WARN", "Conexão de %s encerrada: nenhum HELLO a tempo", c->chat.addr);
         }
-        chat_leave(&t->chat, &c->chat, why, why == PROTO_R_SHUTDOWN);
+        chat_leave(&t->chat, &c->chat, why, why == PROTO_R_SHUTDOWN || why == PROTO_R_IDLE);
+        if (why == PROTO_R_IDLE)
+            atomic_fetch_add(&tcp_srv.stat_idle, 1);
     }
     atomic_fetch_add(&tcp_srv.stat_chat, c->chat.chat_in);
     return why != PROTO_R_SLOW && why != PROTO_R_ERROR;

@@ -23,10 +23,12 @@
  * where the direct send costs the one send(2) each recipient needs anyway and wakes nobody
  * while the recipient's socket has room, which is nearly always.
  *
- * Timers: the HELLO deadline (--hello-timeout) and the last-frames flush of a leaving
- * client (TCP_FINAL_FLUSH_MS) have fixed lengths, so each loop keeps two FIFO lists in
- * deadline order and epoll_wait() sleeps until the earliest. A leaving client's last frames
- * are flushed as its socket takes them, never by waiting in the loop.
+ * Timers: the HELLO deadline (--hello-timeout), the idle deadline of a registered client
+ * (--idle-timeout) and the last-frames flush of a leaving client (TCP_FINAL_FLUSH_MS) have
+ * fixed lengths, so each loop keeps three FIFO lists in deadline order and epoll_wait()
+ * sleeps until the earliest. A client's activity moves it to the tail of the idle list (its
+ * time is the loop's latest). A leaving client's last frames are flushed as its socket
+ * takes them, never by waiting in the loop.
  *
  * Shutdown: the accepting thread sets `stopping` and writes each loop's eventfd; every loop
  * ends its clients (BYE shutdown, no LEFT flood), lets them flush for at most
@@ -50,7 +52,7 @@
 
 /* tcp_client.timer: which list holds it (an index into tcp_loop.timers); TIMER_NONE, or
  * TIMER_GONE once closed (its record lives on until the events of the turn are looked at) */
-enum { TIMER_HELLO, TIMER_LINGER, TIMER_LISTS, TIMER_NONE = TIMER_LISTS, TIMER_GONE };
+enum { TIMER_HELLO, TIMER_IDLE, TIMER_LINGER, TIMER_LISTS, TIMER_NONE = TIMER_LISTS, TIMER_GONE };
 
 struct tcp_loop {
     pthread_t tid;
@@ -61,7 +63,8 @@ struct tcp_loop {
     /* the loop's own */
     struct tcp_client *conns; /* every connection it serves */
     /* utlist lists in deadline order (every timer of a list has one length): TIMER_HELLO,
-     * not registered yet; TIMER_LINGER, left, its last frames being flushed */
+     * not registered yet; TIMER_IDLE, registered (with --idle-timeout); TIMER_LINGER, left,
+     * its last frames being flushed */
     struct tcp_client *timers[TIMER_LISTS];
     struct tcp_client *closed; /* closed during this turn; unreferenced after its events */
     struct tcp_ctx ctx;
@@ -207,6 +210,17 @@ static void adopt_inbox(struct tcp_loop *lp)
     }
 }
 
+/* Registered, or active since (chat_transport.active, on this loop): the idle deadline
+ * moves to active_ms + --idle-timeout, at the tail of the list. Off: no idle timer. */
+static void epoll_active(struct tcp_client *c)
+{
+    struct tcp_loop *lp = c->loop;
+    if (tcp_srv.chat.idle_s == 0 || c->timer == TIMER_GONE)
+        return;
+    timer_del(lp, c);
+    timer_add(lp, c, TIMER_IDLE, c->chat.active_ms + (uint64_t)tcp_srv.chat.idle_s * 1000u);
+}
+
 static void run_timers(struct tcp_loop *lp, uint64_t now)
 {
     struct tcp_client *c;
@@ -215,6 +229,8 @@ static void run_timers(struct tcp_loop *lp, uint64_t now)
         if (!chat_registered(&c->chat))
             end(lp, c, PROTO_R_TIMEOUT, false);
     }
+    while ((c = lp->timers[TIMER_IDLE]) != NULL && c->deadline_ms <= now)
+        end(lp, c, PROTO_R_IDLE, false); /* end() takes it off the list */
     while ((c = lp->timers[TIMER_LINGER]) != NULL && c->deadline_ms <= now)
         finish(lp, c); /* its peer did not take its last frames in time */
 }
@@ -352,6 +368,7 @@ static const struct tcp_io io = {
     .on_event = NULL,
     .want_out_locked = epoll_want_out_locked,
     .stop = epoll_stop,
+    .active = epoll_active,
 };
 
 const struct tcp_io *const tcp_io_epoll = &io;

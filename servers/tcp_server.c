@@ -169,6 +169,8 @@ static void usage(FILE *to)
             "  --max-queue BYTES    outbound queue per client before it is dropped as slow\n"
             "                       (default 1048576)\n"
             "  --hello-timeout SEC  time a new connection has to send HELLO (default 10)\n"
+            "  --idle-timeout SEC   drop a registered client that sends nothing but PING for\n"
+            "                       SEC seconds: LEFT <id> <room> idle (default 0: never)\n"
             "  -q, --quiet          do not log every chat message\n"
             "  -h, --help           this help\n"
             "  -V, --version        print the version\n",
@@ -187,7 +189,7 @@ static long parse_num(const char *opt, const char *s, long lo, long hi)
 
 static void parse_args(int argc, char **argv, struct tcp_config *cfg)
 {
-    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO, O_IO, O_LOOPS };
+    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO, O_IDLE, O_IO, O_LOOPS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -195,6 +197,7 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
         {"max-frame", required_argument, NULL, O_MAXF},
         {"max-queue", required_argument, NULL, O_MAXQ},
         {"hello-timeout", required_argument, NULL, O_HELLO},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
         {"io", required_argument, NULL, O_IO},
         {"loops", required_argument, NULL, O_LOOPS},
         {"quiet", no_argument, NULL, 'q'},
@@ -232,6 +235,9 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
             break;
         case O_HELLO:
             cfg->hello_timeout_s = (int)parse_num("--hello-timeout", optarg, 1, 86400);
+            break;
+        case O_IDLE:
+            cfg->idle_timeout_s = (int)parse_num("--idle-timeout", optarg, 0, 86400);
             break;
         case O_IO:
             if (strcmp(optarg, "threads") == 0) {
@@ -327,8 +333,12 @@ int main(int argc, char **argv)
         return 1;
     }
     tcp_srv.io = tcp_srv.cfg.io == TCP_IO_EPOLL ? tcp_io_epoll : tcp_io_threads;
-    if ((rc = chat_server_init(&tcp_srv.chat, (size_t)tcp_srv.cfg.max_clients)) < 0 ||
-        (rc = tcp_srv.io->start()) < 0) {
+    if ((rc = chat_server_init(&tcp_srv.chat, (size_t)tcp_srv.cfg.max_clients)) < 0) {
+        fprintf(stderr, "tcp_server: start-up: %s\n", strerror(-rc));
+        return 1;
+    }
+    tcp_srv.chat.idle_s = (unsigned)tcp_srv.cfg.idle_timeout_s;
+    if ((rc = tcp_srv.io->start()) < 0) {
         fprintf(stderr, "tcp_server: start-up: %s\n", strerror(-rc));
         return 1;
     }
@@ -351,9 +361,10 @@ int main(int argc, char **argv)
     close(sfd);
     log_line("INFO",
              "Estatísticas: %lu conexões, %lu mensagens, %lu consumidores lentos, "
-             "%lu recusadas",
+             "%lu ociosos, %lu recusadas",
              atomic_load(&tcp_srv.stat_conns), atomic_load(&tcp_srv.stat_chat),
-             atomic_load(&tcp_srv.stat_slow), atomic_load(&tcp_srv.stat_refused));
+             atomic_load(&tcp_srv.stat_slow), atomic_load(&tcp_srv.stat_idle),
+             atomic_load(&tcp_srv.stat_refused));
     log_line("INFO", "Servidor encerrado");
     (void)log_stop(); /* bounded: a stdout nobody reads loses the rest, it cannot hold the exit */
     return 0;

@@ -38,6 +38,7 @@ struct tcp_config {
     size_t max_frame;
     size_t max_queue;
     int hello_timeout_s;
+    int idle_timeout_s; /* registered clients silent (but PING) this long are dropped; 0: off */
     enum tcp_io_model io;
     int loops; /* epoll: event-loop threads */
 };
@@ -108,6 +109,9 @@ struct tcp_io {
      * stop. Caller holds out_lock. 0, or -errno (on: the caller drops c as broken). */
     int (*want_out_locked)(struct tcp_client *c, bool on);
     void (*stop)(void); /* every client hears BYE shutdown and is closed; waits for it */
+    /* c registered or sent a frame but PING (chat_transport.active), on its owner's thread:
+     * its --idle-timeout deadline moves. NULL when the model needs no telling. */
+    void (*active)(struct tcp_client *c);
 };
 
 struct tcp_srv {
@@ -116,7 +120,7 @@ struct tcp_srv {
     const struct tcp_io *io;
     atomic_long nconns; /* connections being served (for --max-clients) */
     atomic_bool stopping;
-    atomic_ulong stat_conns, stat_chat, stat_slow, stat_refused;
+    atomic_ulong stat_conns, stat_chat, stat_slow, stat_refused, stat_idle;
 };
 
 /* The one server of this process. */

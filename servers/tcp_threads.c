@@ -64,17 +64,24 @@ static void final_flush(struct tcp_client *c, int ms)
  * Returns why it left; *said_bye when it left with BYE (the core did the leaving). */
 static enum proto_reason client_loop(struct tcp_ctx *t, struct tcp_client *c, bool *said_bye)
 {
-    uint64_t deadline = c->connect_ns / 1000000u + (uint64_t)tcp_srv.cfg.hello_timeout_s * 1000u;
+    uint64_t hello_by = c->connect_ns / 1000000u + (uint64_t)tcp_srv.cfg.hello_timeout_s * 1000u;
+    uint64_t idle_ms = (uint64_t)tcp_srv.chat.idle_s * 1000u;
     for (;;) {
         if (atomic_load(&tcp_srv.stopping))
             return PROTO_R_SHUTDOWN;
         if (atomic_load(&c->close_reason) >= 0)
             return (enum proto_reason)atomic_load(&c->close_reason);
+        /* before HELLO, the registration deadline; after, --idle-timeout if set (this
+         * thread alone writes active_ms: chat.h) */
+        bool registered = chat_registered(&c->chat);
+        uint64_t deadline = !registered ? hello_by
+                            : idle_ms   ? c->chat.active_ms + idle_ms
+                                        : UINT64_MAX;
         struct timespec ts, *tsp = NULL;
-        if (!chat_registered(&c->chat)) {
+        if (deadline != UINT64_MAX) {
             uint64_t now = clock_now_ms();
             if (now >= deadline)
-                return PROTO_R_TIMEOUT;
+                return registered ? PROTO_R_IDLE : PROTO_R_TIMEOUT;
             ts.tv_sec = (time_t)((deadline - now) / 1000u);
             ts.tv_nsec = (long)((deadline - now) % 1000u) * 1000000L;
             tsp = &ts;

@@ -125,10 +125,28 @@ void udp_send(struct chat_ctx *cx, int g, int len)
     gr->n_plain = gr->n_zip = 0;
 }
 
+void udp_active(struct chat_ctx *cx, struct chat_client *m)
+{
+    struct udp_server *s = udp_ctx_of(cx)->s;
+    struct udp_client *c = udp_client_of(m);
+    if (s->cfg.idle_timeout_s == 0 || c->idle_out)
+        return;
+    if (c->idle_listed) {
+        if (s->idle->idle_prev == c)
+            return; /* already the most recent */
+        DL_DELETE2(s->idle, c, idle_prev, idle_next);
+    }
+    DL_APPEND2(s->idle, c, idle_prev, idle_next);
+    c->idle_listed = true;
+}
+
 void udp_detach(struct chat_ctx *cx, struct chat_client *m)
 {
     struct udp_server *s = udp_ctx_of(cx)->s;
     struct udp_client *c = udp_client_of(m);
+    if (c->idle_listed)
+        DL_DELETE2(s->idle, c, idle_prev, idle_next);
+    c->idle_listed = false;
     if (c->ctl == NULL || c->bound)
         HASH_DELETE(hh_addr, s->by_addr, c);
     if (c->ctl != NULL) {
@@ -198,6 +216,8 @@ static int dg_attach(struct chat_ctx *cx, struct chat_client *m)
 const struct chat_transport udp_dgram_transport = {
     .hello_words = CHAT_WORDS_REGISTER,
     .who_min_ms = UDP_WHO_MIN_MS,
+    .exclusive = true, /* a datagram is handled under the write lock anyway */
+    .active = udp_active,
     .hold_self = dg_hold_self,
     .reply = dg_reply,
     .reply_bulk = dg_reply_bulk,
@@ -357,9 +377,39 @@ void udp_handle_datagram(struct udp_ctx *cx, const struct sockaddr_in *from, cha
 
 /* --- keep-alive and shutdown --- */
 
+/* --idle-timeout: removes registered clients whose last frame but PING is older, one per
+ * lock hold (as udp_expire); a hybrid session is ended by its control thread. */
+static void expire_idle(struct udp_ctx *cx, uint64_t now_ms)
+{
+    struct udp_server *s = cx->s;
+    uint64_t idle_ms = (uint64_t)s->cfg.idle_timeout_s * 1000u;
+    for (;;) {
+        chat_lock_write(&s->chat);
+        struct udp_client *c = s->idle; /* oldest activity first: stop at the first alive */
+        if (c == NULL || c->chat.active_ms + idle_ms > now_ms) {
+            chat_unlock(&s->chat);
+            return;
+        }
+        atomic_fetch_add(&s->idles, 1);
+        if (c->ctl != NULL) {
+            DL_DELETE2(s->idle, c, idle_prev, idle_next);
+            c->idle_listed = false;
+            c->idle_out = true;
+            udp_hyb_kick(c->ctl);
+            chat_unlock(&s->chat);
+            continue;
+        }
+        /* LEFT <id> <room> idle to its room, [TIMEOUT], BYE idle to it */
+        chat_leave_locked(&cx->chat, &c->chat, PROTO_R_IDLE, true);
+        free(c);
+    }
+}
+
 void udp_expire(struct udp_ctx *cx, uint64_t now_ms)
 {
     struct udp_server *s = cx->s;
+    if (s->cfg.idle_timeout_s != 0)
+        expire_idle(cx, now_ms);
     uint64_t limit_ms = (uint64_t)s->cfg.timeout_s * 1000u;
     /* One client per lock hold: when a whole room times out at once, the log line (a
      * write(2)) and the room's notices of each go out with the lock released, so the

@@ -79,6 +79,14 @@ struct udp_client *udp_hyb_session(struct udp_server *s, uint64_t token,
     return c;
 }
 
+void udp_hyb_kick(struct udp_ctl *ctl)
+{
+    atomic_store(&ctl->idle, true);
+    /* wakes its thread's recv with 0 (its fd is open while the session is registered, and
+     * the chat lock is held); the answers it still writes, BYE idle, may go out */
+    (void)shutdown(ctl->fd, SHUT_RD);
+}
+
 void udp_hyb_refuse(struct udp_server *s, const struct sockaddr_in *from, uint64_t now_ms)
 {
     /* silent on the wire: an answer to a forged source address would make the server a
@@ -215,6 +223,8 @@ static int ctl_fmt_welcome(struct chat_ctx *cx, const struct chat_client *m, cha
 
 const struct chat_transport udp_ctl_transport = {
     .hello_words = CHAT_WORDS_REGISTER,
+    .exclusive = true, /* the active hook moves the session on the server's idle list */
+    .active = udp_active,
     .hold_self = ctl_hold_self,
     .reply = ctl_reply,
     .reply_bulk = ctl_reply_bulk,
@@ -317,13 +327,18 @@ static void *ctl_main(void *arg)
         why = PROTO_R_SLOW; /* it did not read its answers for HYB_SEND_TIMEOUT_S */
     else if (dead != 0)
         why = PROTO_R_ERROR;
+    else if (atomic_load(&ctl->idle))
+        why = PROTO_R_IDLE; /* the keep-alive shut its reading side: --idle-timeout */
     if (atomic_load(&s->stopping))
         why = PROTO_R_SHUTDOWN;
 
-    /* the session ends with its connection (a no-op after BYE): LEFT to the room, the log */
+    /* the session ends with its connection (a no-op after BYE): LEFT to the room, the log;
+     * an idle one hears BYE idle on its way out */
+    bool bye = why == PROTO_R_IDLE && chat_registered(&ctl->client.chat); /* not after BYE */
     pthread_mutex_lock(&s->ctl_lock);
-    chat_leave(&s->ctl_ctx.chat, &ctl->client.chat, why, false);
+    chat_leave(&s->ctl_ctx.chat, &ctl->client.chat, why, bye);
     pthread_mutex_unlock(&s->ctl_lock);
+    ctl_flush(ctl);
 
     pthread_mutex_lock(&s->ctls_lock);
     DL_DELETE(s->ctls, ctl);

@@ -43,6 +43,9 @@ static void usage(FILE *f)
             "  --port N            UDP port (default 5001; 0 picks a free one)\n"
             "  --timeout S         forget clients silent for S seconds (default 30; hybrid:\n"
             "                      TCP keep-alive idle time of the control connections)\n"
+            "  --idle-timeout S    drop a registered client that sends nothing but PING (and\n"
+            "                      empty keep-alives) for S seconds: LEFT <id> <room> idle\n"
+            "                      (default 0: never; hybrid too)\n"
             "  --max-clients N     refuse HELLO beyond N clients (default 10000)\n"
             "  --max-frame B       longest frame in bytes, %d..%d (default %d)\n"
             "  --hybrid            hybrid mode: HELLO/WHO/JOIN/BYE over a TCP control\n"
@@ -86,7 +89,8 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         OPT_MAX_FRAME,
         OPT_HYBRID,
         OPT_CONTROL_PORT,
-        OPT_HELLO_TIMEOUT
+        OPT_HELLO_TIMEOUT,
+        OPT_IDLE_TIMEOUT
     };
     static const struct option opts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -97,6 +101,7 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         {"hybrid", no_argument, NULL, OPT_HYBRID},
         {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
         {"hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -139,6 +144,9 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         case OPT_HELLO_TIMEOUT:
             cfg->hello_timeout_s = (unsigned)number("--hello-timeout", optarg, 1, 3600);
             control_port_set = true; /* hybrid only, like --control-port */
+            break;
+        case OPT_IDLE_TIMEOUT:
+            cfg->idle_timeout_s = (unsigned)number("--idle-timeout", optarg, 0, 86400);
             break;
         case 'q':
             cfg->quiet = true;
@@ -375,6 +383,7 @@ int main(int argc, char **argv)
         die_errno("eventfd", errno);
     if ((rc = chat_server_init(&s->chat, s->cfg.max_clients)) < 0)
         die_errno("chat lock", -rc);
+    s->chat.idle_s = s->cfg.idle_timeout_s;
     size_t ents = s->cfg.max_clients * 8 > UDP_QUEUE_MIN_ENTRIES ? s->cfg.max_clients * 8
                                                                  : UDP_QUEUE_MIN_ENTRIES;
     /* the payload ring must hold at least a few maximal datagrams */
@@ -442,9 +451,12 @@ int main(int argc, char **argv)
              (unsigned long long)s->dgrams_out, (unsigned long long)s->bytes_out,
              (unsigned long long)s->zdgrams_out, (unsigned long long)s->zbytes_out,
              (unsigned long long)s->send_errors);
-    log_line("INFO", "Descartados por fila cheia: %llu; removidos por inatividade: %llu",
+    log_line("INFO",
+             "Descartados por fila cheia: %llu; removidos por inatividade: %llu, por "
+             "ociosidade: %llu",
              (unsigned long long)udp_outq_dropped(&s->outq),
-             (unsigned long long)atomic_load(&s->timeouts));
+             (unsigned long long)atomic_load(&s->timeouts),
+             (unsigned long long)atomic_load(&s->idles));
     log_line("INFO",
              "Respostas a endereços não registrados: %llu enviadas, %llu bytes; suprimidas: "
              "%llu maiores que o datagrama recebido, %llu pelo limite de taxa",

@@ -31,10 +31,14 @@
 struct udp_ctl;
 
 struct udp_client {
-    struct chat_client chat;                /* id, room, "ip:port" (chat.h) */
-    uint64_t key;                           /* ip << 16 | port: the by-address key */
-    struct sockaddr_in addr;                /* plain: immutable; hybrid: set once bound */
-    struct udp_client *lru_prev, *lru_next; /* activity order, oldest first; chat lock */
+    struct chat_client chat;                  /* id, room, "ip:port" (chat.h) */
+    uint64_t key;                             /* ip << 16 | port: the by-address key */
+    struct sockaddr_in addr;                  /* plain: immutable; hybrid: set once bound */
+    struct udp_client *lru_prev, *lru_next;   /* activity order, oldest first; chat lock */
+    struct udp_client *idle_prev, *idle_next; /* --idle-timeout: by chat.active_ms, oldest
+                                                 first (plain and hybrid); chat lock */
+    bool idle_listed;                         /* on that list; chat lock */
+    bool idle_out;    /* hybrid: found idle, its control thread is ending it; chat lock */
     uint64_t last_ms; /* CLOCK_MONOTONIC ms of its last datagram; guarded by the chat lock */
     bool zip;         /* its last datagram was compressed; guarded by the chat lock */
     /* hybrid mode only */
@@ -53,6 +57,7 @@ struct udp_ctl {
     char addr[NET_ADDRSTRLEN]; /* the TCP peer "ip:port"; immutable */
     struct udp_client client;  /* its session: registered from HELLO until the end */
     int dead;                  /* guarded by wlock: 0, or -errno of a failed write */
+    atomic_bool idle;          /* the keep-alive found the session idle (--idle-timeout) */
     /* replies gathered while the shared context is held, written after it is released
      * (udp_ctl_flush); owner thread only */
     char *pend;
@@ -64,6 +69,7 @@ struct udp_config {
     const char *host;
     uint16_t port;
     unsigned timeout_s;
+    unsigned idle_timeout_s; /* registered, nothing but PING for this long: dropped; 0: off */
     size_t max_clients;
     size_t max_frame;
     bool quiet;
@@ -123,6 +129,7 @@ struct udp_server {
     struct chat_server chat;    /* the registry, rooms and their lock */
     struct udp_client *by_addr; /* guarded by the chat lock */
     struct udp_client *lru;     /* guarded by the chat lock: least recently active first */
+    struct udp_client *idle;    /* guarded by the chat lock: by chat.active_ms, oldest first */
     struct udp_client *by_tok;  /* hybrid: by session token; guarded by the chat lock */
 
     struct udp_outq outq;
@@ -138,7 +145,7 @@ struct udp_server {
     /* sender only (read after it is joined) */
     uint64_t dgrams_out, bytes_out, zbytes_out, zdgrams_out, send_errors;
     /* keep-alive */
-    atomic_uint_fast64_t timeouts;
+    atomic_uint_fast64_t timeouts, idles;
     struct udp_guard guard; /* replies to unregistered addresses */
 
     /* hybrid mode (udp_hybrid.c) */
@@ -203,6 +210,7 @@ void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockad
 void udp_gather(struct chat_ctx *cx, struct chat_client *m, int g);
 void udp_send(struct chat_ctx *cx, int g, int len);
 void udp_detach(struct chat_ctx *cx, struct chat_client *c);
+void udp_active(struct chat_ctx *cx, struct chat_client *c);
 
 /* --- replies to unregistered addresses (udp_guard.c) --- */
 
@@ -227,6 +235,10 @@ bool udp_guard_hello(struct udp_ctx *cx, const struct proto_frame *f, const stru
  * or another address (the datagram is refused). Caller holds the chat lock for writing. */
 struct udp_client *udp_hyb_session(struct udp_server *s, uint64_t token,
                                    const struct sockaddr_in *from);
+
+/* The keep-alive found the session of ctl idle: its control thread ends it (LEFT ... idle,
+ * BYE idle). Caller holds the chat lock, so the connection is still open. */
+void udp_hyb_kick(struct udp_ctl *ctl);
 
 /* Counts a refused datagram (no answer on the wire). Receiver thread only. */
 void udp_hyb_refuse(struct udp_server *s, const struct sockaddr_in *from, uint64_t now_ms);

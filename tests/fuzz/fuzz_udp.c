@@ -16,7 +16,7 @@
  * and ASan/UBSan/LSan watch every access, leak and inflation (zlib bombs, truncated and
  * corrupt streams).
  *
- * Input: byte 0 picks --max-frame and --max-clients; then records:
+ * Input: byte 0 picks --max-frame, --max-clients, -q and --idle-timeout; then records:
  *   op: bits 0-1 source address, bit 2 compress the payload, bit 3 truncated,
  *       bits 4-5 both set: run the keep-alive 31 s later instead (no payload),
  *       bit 6: a 2-byte little-endian length follows instead of 1 byte;
@@ -109,6 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.cfg.max_clients = 1 + ((cfg >> 2) & 3); /* 1..4 for 4 addresses: server_full too */
     srv.chat.max_clients = srv.cfg.max_clients;
     srv.cfg.timeout_s = 30;
+    srv.cfg.idle_timeout_s = (cfg & 0x20) ? 20 : 0; /* the keep-alive op expires idlers too */
+    srv.chat.idle_s = srv.cfg.idle_timeout_s;
     log_set_quiet((cfg & 0x10) != 0);
     udp_guard_init(&srv.guard, clock_now_ns()); /* a full bucket for every input */
     size_t slot = srv.cfg.max_frame + 64;       /* the receiver's buffer per datagram */
@@ -154,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drain(NULL, 0);
     const struct registry *reg = &srv.chat.reg;
     FZ_CHECK(reg->count == 0 && reg->by_id == NULL && reg->rooms == NULL);
-    FZ_CHECK(srv.by_addr == NULL && srv.lru == NULL);
+    FZ_CHECK(srv.by_addr == NULL && srv.lru == NULL && srv.idle == NULL);
     fz_log_check(log_fd);
     free(buf);
     free(zbuf);

@@ -307,6 +307,46 @@ class TcpHostileTest(HostileCase, unittest.TestCase):
         self.assertEqual(self.proc.stop(), 0)
         self.proc.wait_line(r"^\[INFO\] Estatísticas: .* 30 recusadas$")
 
+    def test_idle_holders_are_dropped_and_free_their_slots(self):
+        """Clients that say HELLO and then nothing (or only PING) could hold every slot for
+        ever; --idle-timeout drops them. A client that chats stays."""
+        idle_s = round(2 * SLOW)  # the bystanders must get through the end meanwhile
+        self.restart("--max-clients", "6", "--idle-timeout", str(idle_s))
+        holders = {cid: self.conn(cls=TcpConn) for cid in ("h0", "h1", "h2", "h3")}
+        for cid, c in holders.items():
+            c.send(f"HELLO {cid} hold")
+            c.expect(rf"^WELCOME {cid} ")
+        full = self.conn(cls=TcpConn)  # the seventh connection: refused
+        self.assertEqual(full.recv_line(TIMEOUT * SLOW), "ERR server_full server full")
+        gone, n, heard = set(), 0, []  # heard: what h3 got besides its ACKs
+        deadline = time.monotonic() + (idle_s + 8) * SLOW
+        while gone != {"h0", "h1", "h2"} and time.monotonic() < deadline:
+            n += 1
+            for who in (self.alice, self.bob, holders["h3"]):  # these keep talking
+                who.send(f"MSG {n} keep")
+                while (line := who.recv_line()) is not None and not line.startswith(f"ACK {n} "):
+                    heard += [line] if who is holders["h3"] else []
+            holders["h2"].send(f"PING {n}")  # a keep-alive is no activity
+            for cid in ("h0", "h1", "h2"):  # what they got so far, without waiting
+                c = holders[cid]
+                while cid not in gone and (b"\n" in c.buf or self._readable(c.s, 0)):
+                    if c.recv_line() == "BYE idle":
+                        self.assertIsNone(c.recv_line())  # then closed
+                        gone.add(cid)
+            time.sleep(0.2)
+        self.assertEqual(gone, {"h0", "h1", "h2"})
+        for cid in ("h0", "h1", "h2"):  # the room heard why, the log said it
+            if f"LEFT {cid} hold idle" not in heard:
+                holders["h3"].expect(rf"^LEFT {cid} hold idle$")
+            self.proc.wait_line(rf"^\[TIMEOUT\] Cliente {cid} removido por ociosidade "
+                                rf"\({idle_s} s sem atividade\)$")
+        late = [self.conn(f"late{i}") for i in range(3)]  # their slots are free again
+        for c in late + [holders["h3"], full] + [holders[k] for k in ("h0", "h1", "h2")]:
+            c.close()
+        self.healthy()  # the bystanders' last MSG was well within idle_s
+        self.assertEqual(self.proc.stop(), 0)
+        self.proc.wait_line(r"^\[INFO\] Estatísticas: .* 3 ociosos, 1 recusadas$")
+
     # --- broken connections ---
 
     def test_half_closed_client_gets_its_answers(self):

@@ -201,6 +201,50 @@ class UdpHostileTest(HostileCase, unittest.TestCase):
         report("udp_flood_datagrams", n)
         self.healthy(rss_slack_kib=16384)  # the 8 MiB outbound ring gets touched
 
+    def test_idle_holders_are_dropped_and_free_their_slots(self):
+        """Addresses that register and then send nothing, or only keep-alives (which keep
+        them from --timeout), could hold every slot; --idle-timeout drops them."""
+        idle_s = round(2 * SLOW)
+        self.restart("--max-clients", "6", "--idle-timeout", str(idle_s))
+        holders = {}
+        for cid in ("h0", "h1", "h2", "h3"):
+            holders[cid] = self.client()
+            holders[cid].hello(cid, "hold")
+        full = self.client()
+        full.send(hello_frame("h4"))
+        full.expect(r"^ERR server_full ")
+        gone, n, heard = set(), 0, []  # heard: what h3 got besides its ACKs
+        deadline = time.monotonic() + (idle_s + 8) * SLOW
+        while gone != {"h0", "h1", "h2"} and time.monotonic() < deadline:
+            n += 1
+            for who in (self.alice, self.bob, holders["h3"]):  # these keep talking
+                who.send(f"MSG {n} keep")
+                while (d := who.recv(TIMEOUT * SLOW)) is not None and \
+                        not d.startswith(f"ACK {n} ".encode()):
+                    heard += [d.decode().rstrip("\n")] if who is holders["h3"] else []
+            holders["h2"].send(f"PING {n}")  # keeps it from --timeout, not from idling
+            holders["h1"].send(b"")  # the smallest keep-alive, no activity either
+            for cid in ("h0", "h1", "h2"):
+                while cid not in gone and (d := holders[cid].recv(0)) is not None:
+                    gone |= {cid} if d == b"BYE idle\n" else set()
+            time.sleep(0.2)
+        self.assertEqual(gone, {"h0", "h1", "h2"})
+        for cid in ("h0", "h1", "h2"):  # the room heard why, the log said it
+            if f"LEFT {cid} hold idle" not in heard:
+                holders["h3"].expect(rf"^LEFT {cid} hold idle$")
+            self.proc.wait_line(rf"^\[TIMEOUT\] Cliente {cid} removido por ociosidade "
+                                rf"\({idle_s} s sem atividade\)$")
+            holders[cid].send("MSG 1 " + "x" * 60)  # forgotten: a stranger now
+            holders[cid].expect(r"^ERR not_registered ")
+        late = [self.client(f"late{i}") for i in range(3)]  # their slots are free again
+        for c in late + [holders["h3"]]:
+            c.send("BYE")
+            c.expect(r"^BYE quit$")
+        self.healthy()
+        self.assertEqual(self.proc.stop(), 0)
+        self.proc.wait_line(r"^\[INFO\] Descartados .*; removidos por inatividade: 0, por "
+                            r"ociosidade: 3$")
+
     # --- reflection (PROTOCOL.md, "Reflection") ---
 
     def stranger_frames(self):

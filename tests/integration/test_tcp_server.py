@@ -482,7 +482,8 @@ class TcpServerOptionsTest(unittest.TestCase):
     def test_help_and_version(self):
         r = self.run_server("--help")
         self.assertEqual(r.returncode, 0)
-        for opt in ("--max-queue", "--io MODEL", "threads", "epoll", "--loops N"):
+        for opt in ("--max-queue", "--io MODEL", "threads", "epoll", "--loops N",
+                    "--idle-timeout SEC"):
             self.assertIn(opt, r.stdout)
         r = self.run_server("--version")
         self.assertEqual(r.returncode, 0)
@@ -493,7 +494,8 @@ class TcpServerOptionsTest(unittest.TestCase):
                      ["--max-frame", "70000"], ["--max-clients", "0"], ["--hello-timeout", "-1"],
                      ["--max-queue", "100"], ["--bogus"], ["extra"], ["--host", "not..a.host"],
                      ["--io", "poll"], ["--io"], ["--io", "epoll", "--loops", "0"],
-                     ["--io", "epoll", "--loops", "x"], ["--loops", "2"]):
+                     ["--io", "epoll", "--loops", "x"], ["--loops", "2"],
+                     ["--idle-timeout", "x"], ["--idle-timeout", "86401"]):
             r = self.run_server(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.strip(), args)

@@ -503,12 +503,14 @@ class UdpServerTest(unittest.TestCase):
         r = self.run_bin("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--max-frame", r.stdout)
+        self.assertIn("--idle-timeout S", r.stdout)
         r = self.run_bin("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^udp_server \d+\.\d+")
         for bad in (["--port", "x"], ["--port", "70000"], ["--timeout", "0"],
                     ["--max-frame", "63"], ["--max-frame", "65508"], ["--max-clients", "-1"],
-                    ["--nope"], ["--port"], ["extra"]):
+                    ["--nope"], ["--port"], ["extra"], ["--idle-timeout", "x"],
+                    ["--idle-timeout", "86401"], ["--idle-timeout", "-1"]):
             with self.subTest(bad=bad):
                 r = self.run_bin(*bad)
                 self.assertEqual(r.returncode, 2, r.stderr)
