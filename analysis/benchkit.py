@@ -68,6 +68,12 @@ def write_csv(path, rows, fields=None):
 # --- servers and sampling ---
 
 
+# Servers run as a deployment should (PROTOCOL.md, "Idle clients"): a client that only
+# holds a slot is dropped. Every load generator client sends at least once a second, and
+# shards may wait a while between set-up and --start-at: far above either.
+IDLE_TIMEOUT_S = 300
+
+
 class Server:
     """bin/<kind>_server on a free port; stdout goes to a log file (never a full pipe)."""
 
@@ -81,6 +87,7 @@ class Server:
         prog = "udp" if kind == "hybrid" else kind
         self.log = os.path.join(logdir, f"{label}.{kind}_server.log")
         argv = [*wrap, os.path.join(BIN, f"{prog}_server"), "--host", host, "--port", "0", "-q",
+                "--idle-timeout", str(IDLE_TIMEOUT_S),
                 *(["--hybrid", "--control-port", "0"] if kind == "hybrid" else []), *extra]
         self.f = open(self.log, "wb")
         self.p = procs.spawn(argv, stdout=self.f, stderr=subprocess.STDOUT)
