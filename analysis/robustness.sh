@@ -32,7 +32,7 @@ summary() { # the "N passed, N failed" line of scripts/run-tests.sh, or of run.p
 }
 
 run fuzz make --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
-run hostile python3 tests/integration/run.py test_hostile_tcp test_hostile_udp
+run hostile python3 tests/integration/run.py test_hostile_tcp test_hostile_udp test_hostile_hybrid
 run logstop python3 tests/integration/run.py test_log test_client_stop
 run valgrind make --no-print-directory test-valgrind
 if [ $sanitizers = 1 ]; then
@@ -62,11 +62,16 @@ echo
 h=$out/hostile.log
 echo "| suite | result |"
 echo "| --- | --- |"
-echo "| hostile cases (\`tests/integration/test_hostile_tcp.py\`, \`test_hostile_udp.py\`) | $(summary $h) |"
+echo "| hostile cases (\`tests/integration/test_hostile_tcp.py\`, \`test_hostile_udp.py\`, \`test_hostile_hybrid.py\`) | $(summary $h) |"
 echo "| TCP connect/disconnect cycles (8 workers, warm-up included) | $(fig tcp_churn_cycles $h) in $(fig tcp_churn_seconds $h) s;" \
     "threads and fds back to baseline; RSS growth $(fig tcp_churn_rss_growth_kib $h) KiB |"
 echo "| UDP HELLO/BYE cycles (8 workers) | $(fig udp_churn_cycles $h); table empty after |"
 echo "| UDP flood | $(fig udp_flood_datagrams $h) datagrams from 50 addresses |"
+echo "| UDP reflection: datagrams from 250 addresses that never registered | $(fig udp_reflection_datagrams $h):" \
+    "$(fig udp_reflection_reply_bytes $h) bytes answered, bound $(fig udp_reflection_bound_bytes $h)" \
+    "(64 KiB + 256 KiB/s x the flood's seconds); $(fig udp_reflection_suppressed $h) replies suppressed by the bucket |"
+echo "| hybrid: control connections without HELLO / random tokens | $(fig hybrid_control_flood_connections $h)" \
+    "timed out / $(fig hybrid_guessed_tokens $h) refused without an answer |"
 echo "| out of fds (RLIMIT_NOFILE 24) | server CPU $(fig emfile_cpu_seconds_per_second $h) s/s while saturated; recovered |"
 l=$out/logstop.log
 echo "| stalled log, client Ctrl-C (\`test_log.py\`, \`test_client_stop.py\`) | $(summary $l) |"
