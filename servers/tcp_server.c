@@ -25,6 +25,7 @@
 #include "tcp_server.h"
 
 #include "clock.h"
+#include "cpus.h"
 #include "log.h"
 #include "net.h"
 #include "parse.h"
@@ -168,6 +169,8 @@ static void usage(FILE *to)
             "  --max-frame BYTES    longest frame accepted, %d..%d (default %d)\n"
             "  --max-queue BYTES    outbound queue per client before it is dropped as slow\n"
             "                       (default 1048576)\n"
+            "  --cpus LIST          run the server's threads on these CPUs only, taskset -c\n"
+            "                       syntax: 0, 0-1, 0,2-3 (default: any CPU)\n"
             "  --hello-timeout SEC  time a new connection has to send HELLO (default 10)\n"
             "  --idle-timeout SEC   drop a registered client that sends nothing but PING for\n"
             "                       SEC seconds: LEFT <id> <room> idle (default 0: never)\n"
@@ -189,7 +192,7 @@ static long parse_num(const char *opt, const char *s, long lo, long hi)
 
 static void parse_args(int argc, char **argv, struct tcp_config *cfg)
 {
-    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO, O_IDLE, O_IO, O_LOOPS };
+    enum { O_HOST = 256, O_PORT, O_MAXC, O_MAXF, O_MAXQ, O_HELLO, O_IDLE, O_IO, O_LOOPS, O_CPUS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -200,6 +203,7 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"io", required_argument, NULL, O_IO},
         {"loops", required_argument, NULL, O_LOOPS},
+        {"cpus", required_argument, NULL, O_CPUS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -214,7 +218,7 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
                                .io = TCP_IO_THREADS,
                                .loops = (int)default_loops()};
     bool loops_set = false;
-    int o;
+    int o, rc;
     while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
         switch (o) {
         case O_HOST:
@@ -252,6 +256,13 @@ static void parse_args(int argc, char **argv, struct tcp_config *cfg)
         case O_LOOPS:
             cfg->loops = (int)parse_num("--loops", optarg, 1, 1024);
             loops_set = true;
+            break;
+        case O_CPUS:
+            if ((rc = cpus_parse_allowed(optarg, &cfg->cpus)) < 0) {
+                fprintf(stderr, "tcp_server: --cpus '%s': %s\n", optarg, cpus_why(rc));
+                exit(2);
+            }
+            cfg->pin = true;
             break;
         case 'q':
             log_set_quiet(true);
@@ -311,6 +322,11 @@ static int setup_signals(void)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv, &tcp_srv.cfg);
+    /* --cpus: on the process before any thread starts, so that every thread inherits it */
+    if (tcp_srv.cfg.pin && sched_setaffinity(0, sizeof(tcp_srv.cfg.cpus), &tcp_srv.cfg.cpus) < 0) {
+        perror("tcp_server: sched_setaffinity (--cpus)");
+        return 1;
+    }
     int sfd = setup_signals();
     long nofile = 0;
     int rc = net_raise_nofile(&nofile);

@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,6 +42,8 @@ struct tcp_config {
     int idle_timeout_s; /* registered clients silent (but PING) this long are dropped; 0: off */
     enum tcp_io_model io;
     int loops; /* epoll: event-loop threads */
+    bool pin;  /* --cpus given: the process runs on cpus */
+    cpu_set_t cpus;
 };
 
 enum out_state {

@@ -5,6 +5,7 @@
 #include "udp_server.h"
 
 #include "clock.h"
+#include "cpus.h"
 #include "log.h"
 #include "parse.h"
 
@@ -48,6 +49,8 @@ static void usage(FILE *f)
             "                      (default 0: never; hybrid too)\n"
             "  --max-clients N     refuse HELLO beyond N clients (default 10000)\n"
             "  --max-frame B       longest frame in bytes, %d..%d (default %d)\n"
+            "  --cpus LIST         run the server's threads on these CPUs only, taskset -c\n"
+            "                      syntax: 0, 0-1, 0,2-3 (default: any CPU)\n"
             "  --hybrid            hybrid mode: HELLO/WHO/JOIN/BYE over a TCP control\n"
             "                      connection, chat over UDP with the session token\n"
             "                      (PROTOCOL.md, \"Hybrid mode\")\n"
@@ -90,7 +93,8 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         OPT_HYBRID,
         OPT_CONTROL_PORT,
         OPT_HELLO_TIMEOUT,
-        OPT_IDLE_TIMEOUT
+        OPT_IDLE_TIMEOUT,
+        OPT_CPUS
     };
     static const struct option opts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -102,6 +106,7 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
         {"hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"cpus", required_argument, NULL, OPT_CPUS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -116,7 +121,7 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
                                .hello_timeout_s = 10};
     bool control_port_set = false;
     opterr = 0;
-    int ch;
+    int ch, rc;
     while ((ch = getopt_long(argc, argv, ":qhV", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_HOST:
@@ -144,6 +149,14 @@ static void parse_options(int argc, char **argv, struct udp_config *cfg)
         case OPT_HELLO_TIMEOUT:
             cfg->hello_timeout_s = (unsigned)number("--hello-timeout", optarg, 1, 3600);
             control_port_set = true; /* hybrid only, like --control-port */
+            break;
+        case OPT_CPUS:
+            if ((rc = cpus_parse_allowed(optarg, &cfg->cpus)) < 0) {
+                fprintf(stderr, "udp_server: --cpus '%s': %s\nTry 'udp_server --help'.\n", optarg,
+                        cpus_why(rc));
+                exit(2);
+            }
+            cfg->pin = true;
             break;
         case OPT_IDLE_TIMEOUT:
             cfg->idle_timeout_s = (unsigned)number("--idle-timeout", optarg, 0, 86400);
@@ -364,6 +377,9 @@ int main(int argc, char **argv)
     struct udp_server *s = &srv;
     parse_options(argc, argv, &s->cfg);
     log_set_quiet(s->cfg.quiet);
+    /* --cpus: on the process before any thread starts, so that every thread inherits it */
+    if (s->cfg.pin && sched_setaffinity(0, sizeof(s->cfg.cpus), &s->cfg.cpus) < 0)
+        die_errno("sched_setaffinity (--cpus)", errno);
 
     /* Workers inherit this mask: only the main thread takes SIGINT/SIGTERM (sigwait). */
     sigset_t sigs;

@@ -23,6 +23,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -76,6 +77,8 @@ struct udp_config {
     bool hybrid;              /* TCP control connections + tokened datagrams */
     uint16_t control_port;    /* hybrid: TCP port of the control connections */
     unsigned hello_timeout_s; /* hybrid: a control connection must say HELLO within this */
+    bool pin;                 /* --cpus given: the process runs on cpus */
+    cpu_set_t cpus;
 };
 
 /* Replies to addresses that have not registered (PROTOCOL.md, "Reflection"): none larger

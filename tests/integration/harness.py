@@ -251,6 +251,20 @@ def proc_stats(pid):
             "rss_kib": st.get("VmRSS", 0)}
 
 
+def thread_cpus(pid):
+    """{thread id: its Cpus_allowed_list} for every thread of a process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out[tid] = line.split(":", 1)[1].strip()
+        except FileNotFoundError:
+            pass  # it ended meanwhile
+    return out
+
+
 def wait_until(pred, timeout=TIMEOUT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

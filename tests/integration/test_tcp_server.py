@@ -471,6 +471,19 @@ class TcpServerTest(unittest.TestCase):
         self.assertEqual(until(keep, r"^USERS (\d+)$")[1].group(1), "1")
 
 
+    def test_cpus_pins_every_thread(self):
+        """--cpus: the process is pinned before its threads start, so every thread, a
+        client's included, runs on the list (here the last CPU this process may use)."""
+        cpu = max(os.sched_getaffinity(0))
+        p = self.start("--cpus", str(cpu))
+        a, b = self.conn("pa"), self.conn("pb")
+        a.send("MSG 1 pinned")
+        a.expect(r"^ACK 1 1$")
+        cpus = harness.thread_cpus(p.p.pid)
+        self.assertGreaterEqual(len(cpus), 3)  # main, the log writer, loops or clients
+        self.assertEqual(set(cpus.values()), {str(cpu)})
+
+
 class TcpServerEpollTest(TcpServerTest):
     IO = "epoll"
 
@@ -483,7 +496,7 @@ class TcpServerOptionsTest(unittest.TestCase):
         r = self.run_server("--help")
         self.assertEqual(r.returncode, 0)
         for opt in ("--max-queue", "--io MODEL", "threads", "epoll", "--loops N",
-                    "--idle-timeout SEC"):
+                    "--idle-timeout SEC", "--cpus LIST"):
             self.assertIn(opt, r.stdout)
         r = self.run_server("--version")
         self.assertEqual(r.returncode, 0)
@@ -495,7 +508,8 @@ class TcpServerOptionsTest(unittest.TestCase):
                      ["--max-queue", "100"], ["--bogus"], ["extra"], ["--host", "not..a.host"],
                      ["--io", "poll"], ["--io"], ["--io", "epoll", "--loops", "0"],
                      ["--io", "epoll", "--loops", "x"], ["--loops", "2"],
-                     ["--idle-timeout", "x"], ["--idle-timeout", "86401"]):
+                     ["--idle-timeout", "x"], ["--idle-timeout", "86401"], ["--cpus", "x"],
+                     ["--cpus", "3-1"], ["--cpus", str(os.cpu_count() + 64)]):
             r = self.run_server(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.strip(), args)

@@ -499,18 +499,30 @@ class UdpServerTest(unittest.TestCase):
         return subprocess.run([os.path.join(harness.BIN, "udp_server"), *args],
                               capture_output=True, text=True, timeout=TIMEOUT)
 
+    def test_cpus_pins_every_thread(self):
+        cpu = max(os.sched_getaffinity(0))
+        p = self.server("--cpus", str(cpu))
+        a = self.client("pinned")
+        a.send("MSG 1 pinned")
+        self.assertEqual(a.next(), "ACK 1 1")
+        cpus = harness.thread_cpus(p.p.pid)
+        self.assertGreaterEqual(len(cpus), 5)  # main, receiver, sender, keep-alive, log
+        self.assertEqual(set(cpus.values()), {str(cpu)})
+
     def test_help_version_and_bad_options(self):
         r = self.run_bin("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--max-frame", r.stdout)
         self.assertIn("--idle-timeout S", r.stdout)
+        self.assertIn("--cpus LIST", r.stdout)
         r = self.run_bin("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^udp_server \d+\.\d+")
         for bad in (["--port", "x"], ["--port", "70000"], ["--timeout", "0"],
                     ["--max-frame", "63"], ["--max-frame", "65508"], ["--max-clients", "-1"],
                     ["--nope"], ["--port"], ["extra"], ["--idle-timeout", "x"],
-                    ["--idle-timeout", "86401"], ["--idle-timeout", "-1"]):
+                    ["--idle-timeout", "86401"], ["--idle-timeout", "-1"], ["--cpus", "x"],
+                    ["--cpus", str(os.cpu_count() + 64)]):
             with self.subTest(bad=bad):
                 r = self.run_bin(*bad)
                 self.assertEqual(r.returncode, 2, r.stderr)
