@@ -94,7 +94,7 @@ static void test_fmt_hello_pad(void **state)
     assert_int_equal(proto_parse_client(b, (size_t)n, &f), PROTO_OK);
     assert_span(f.room, f.room_len, "r1");
     /* long enough already: nothing added */
-    n = proto_fmt_hello_pad(b, sizeof(b), "carol", "r1", 5);
+    assert_int_equal(proto_fmt_hello_pad(b, sizeof(b), "carol", "r1", 5), 14);
     assert_string_equal(b, "HELLO carol r1");
     /* a pad of one byte is " #": never a bare trailing space */
     n = proto_fmt_hello_pad(b, sizeof(b), "carol", NULL, 12);
@@ -425,7 +425,7 @@ static void test_format_round_trip(void **state)
     assert_int_equal(proto_parse_server(b, (size_t)n, &f), PROTO_OK);
     assert_true(proto_is_err(&f, PROTO_E_NOT_REG));
     assert_int_equal(f.text_len, 0);
-    n = proto_fmt_err_code(b, sizeof(b), PROTO_E_PAD);
+    assert_int_equal(proto_fmt_err_code(b, sizeof(b), PROTO_E_PAD), 7);
     assert_string_equal(b, "ERR pad");
     proto_fmt_left(b, sizeof(b), "a", "r", PROTO_R_IDLE);
     assert_string_equal(b, "LEFT a r idle");
