@@ -73,7 +73,7 @@ bool udp_guard_reply(struct udp_ctx *cx, size_t len, bool zip, const struct sock
     }
     g->sent++;
     g->sent_bytes += n;
-    udp_outq_push(&cx->s->outq, wire, n, to, 1, UDP_OUTQ_REPLY);
+    udp_queue(cx, wire, n, to, 1, UDP_OUTQ_REPLY);
     return true;
 }
 

@@ -75,6 +75,15 @@ size_t udp_form(struct udp_ctx *cx, size_t len, bool zip, const char **wire)
     return len + 1;
 }
 
+void udp_queue(struct udp_ctx *cx, const char *wire, size_t len, const struct sockaddr_in *to,
+               size_t n, enum udp_outq_mode mode)
+{
+    if (cx->batch)
+        udp_outq_push_later(&cx->s->outq, wire, len, to, n, mode);
+    else
+        udp_outq_push(&cx->s->outq, wire, len, to, n, mode);
+}
+
 void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to, size_t n,
                    enum udp_outq_mode mode)
 {
@@ -82,7 +91,7 @@ void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockad
         return;
     const char *wire;
     size_t wl = udp_form(cx, len, zip, &wire);
-    udp_outq_push(&cx->s->outq, wire, wl, to, n, mode);
+    udp_queue(cx, wire, wl, to, n, mode);
 }
 
 /* A refusal that needs no client (not registered, undecodable, misplaced). To an address

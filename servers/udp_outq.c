@@ -86,8 +86,18 @@ static long reserve(struct udp_outq *q, size_t len, size_t limit, size_t *reserv
     return (long)off;
 }
 
-size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
-                     size_t n, enum udp_outq_mode mode)
+/* Clears sleeping and says whether the sender must be signalled (once the lock is
+ * released): it sleeps and there is work. Caller holds q->lock. */
+static bool take_wake(struct udp_outq *q)
+{
+    bool wake = q->sleeping && q->ent_count > 0;
+    if (wake)
+        q->sleeping = false;
+    return wake;
+}
+
+static size_t push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
+                   size_t n, enum udp_outq_mode mode, bool wake)
 {
     if (n == 0)
         return 0;
@@ -106,6 +116,8 @@ size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct
                 q->dropped += n - done;
                 break;
             }
+            if (take_wake(q)) /* only the sender makes room: it must be awake */
+                pthread_cond_signal(&q->nonempty);
             pthread_cond_wait(&q->space, &q->lock);
             continue;
         }
@@ -119,17 +131,43 @@ size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct
             q->ent_count++;
         }
         done += k;
-        pthread_cond_signal(&q->nonempty);
     }
+    wake = wake && take_wake(q);
     pthread_mutex_unlock(&q->lock);
+    if (wake)
+        pthread_cond_signal(&q->nonempty);
     return done;
+}
+
+size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
+                     size_t n, enum udp_outq_mode mode)
+{
+    return push(q, p, len, to, n, mode, true);
+}
+
+size_t udp_outq_push_later(struct udp_outq *q, const void *p, size_t len,
+                           const struct sockaddr_in *to, size_t n, enum udp_outq_mode mode)
+{
+    return push(q, p, len, to, n, mode, false);
+}
+
+void udp_outq_kick(struct udp_outq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool wake = take_wake(q);
+    pthread_mutex_unlock(&q->lock);
+    if (wake)
+        pthread_cond_signal(&q->nonempty);
 }
 
 size_t udp_outq_take(struct udp_outq *q, struct udp_outq_ent *out, size_t max)
 {
     pthread_mutex_lock(&q->lock);
-    while (q->ent_count == 0 && !q->stopping)
+    while (q->ent_count == 0 && !q->stopping) {
+        q->sleeping = true; /* the next push (or kick) signals */
         pthread_cond_wait(&q->nonempty, &q->lock);
+    }
+    q->sleeping = false;
     size_t k = q->ent_count < max ? q->ent_count : max;
     for (size_t i = 0; i < k; i++)
         out[i] = q->ent[(q->ent_head + i) % q->ent_cap];

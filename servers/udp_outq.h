@@ -35,6 +35,7 @@ struct udp_outq {
     size_t ent_head;  /* guarded by lock */
     size_t ent_count; /* guarded by lock */
     bool stopping;    /* guarded by lock: the sender drains what is left, then ends */
+    bool sleeping;    /* guarded by lock: the sender waits in udp_outq_take for entries */
     uint64_t dropped; /* datagrams refused because the queue was full; guarded by lock */
 };
 
@@ -53,9 +54,16 @@ enum udp_outq_mode {
 
 /* Queues payload p[0..len) for each of the n addresses. When the queue lacks room, the
  * datagrams are dropped (and counted), or waited for in UDP_OUTQ_WAIT mode. Returns how
- * many were queued. */
+ * many were queued. Wakes the sender if it sleeps (one wake-up, after the lock is
+ * released: a sender woken under it would only block again on the lock). */
 size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct sockaddr_in *to,
                      size_t n, enum udp_outq_mode mode);
+/* The same, without waking the sender: the caller queues a batch (all the replies to one
+ * recvmmsg) and then calls udp_outq_kick once. The sender is woken once per batch, and
+ * sends the batch with one sendmmsg. (A UDP_OUTQ_WAIT push that must wait wakes it.) */
+size_t udp_outq_push_later(struct udp_outq *q, const void *p, size_t len,
+                           const struct sockaddr_in *to, size_t n, enum udp_outq_mode mode);
+void udp_outq_kick(struct udp_outq *q);
 
 /* Sender side. Waits for entries (or stop), copies up to max of them into out and returns
  * how many; 0 means stopping and empty. The payloads stay valid until udp_outq_release. */

@@ -238,6 +238,8 @@ static void *receiver_main(void *arg)
                 udp_handle_datagram(cx, &from[i], iov[i].iov_base, msgs[i].msg_len,
                                     (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
             }
+            /* one wake-up of the sender for the whole batch's replies, not one per reply */
+            udp_outq_kick(&s->outq);
             if (n < UDP_BATCH)
                 break;
         }
@@ -413,6 +415,7 @@ int main(int argc, char **argv)
     if ((rc = udp_ctx_init(&s->rx_ctx, s, dg)) < 0 || (rc = udp_ctx_init(&s->ka_ctx, s, dg)) < 0 ||
         (rc = udp_ctx_init(&s->main_ctx, s, dg)) < 0)
         die_errno("thread buffers", -rc);
+    s->rx_ctx.batch = true; /* receiver_main kicks the sender after each recvmmsg */
     if ((s->rx_bufs = malloc(UDP_SLOT(s) * UDP_BATCH)) == NULL)
         die_errno("receive buffers", ENOMEM);
     udp_guard_init(&s->guard, clock_now_ns());

@@ -113,7 +113,8 @@ struct udp_ctx {
     char *zout; /* a compressed frame */
     size_t zout_cap;
     struct udp_group group[2];
-    bool wait; /* shutdown: fan-outs wait for room in the queue instead of dropping */
+    bool wait;  /* shutdown: fan-outs wait for room in the queue instead of dropping */
+    bool batch; /* receiver: pushes do not wake the sender; it is kicked once per batch */
     /* where replies go (chat_transport.hold_self) */
     struct sockaddr_in self_addr;
     bool self_zip;
@@ -206,6 +207,9 @@ struct udp_client *udp_find_addr(struct udp_server *s, const struct sockaddr_in 
 /* The frame in cx->chat.out (len bytes, room for a LF) as it goes on the wire: compressed
  * into cx->zout, or plain with its LF. Sets *wire to it and returns its length. */
 size_t udp_form(struct udp_ctx *cx, size_t len, bool zip, const char **wire);
+/* Queues wire[0..len) for n addresses (waking the sender unless cx batches). */
+void udp_queue(struct udp_ctx *cx, const char *wire, size_t len, const struct sockaddr_in *to,
+               size_t n, enum udp_outq_mode mode);
 /* Queues the frame in cx->chat.out (len bytes, room for a LF) for n addresses, compressed
  * once or plain with its LF. */
 void udp_push_form(struct udp_ctx *cx, size_t len, bool zip, const struct sockaddr_in *to, size_t n,

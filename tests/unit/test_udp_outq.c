@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct sockaddr_in addr(uint16_t port)
 {
@@ -220,6 +221,61 @@ static void test_wait_and_stop(void **state)
     udp_outq_destroy(&q);
 }
 
+/* Polls cond (under q's lock) for up to 10 s. */
+static bool wait_for(struct udp_outq *q, bool (*cond)(struct udp_outq *q))
+{
+    for (int i = 0; i < 10000; i++) {
+        pthread_mutex_lock(&q->lock);
+        bool ok = cond(q);
+        pthread_mutex_unlock(&q->lock);
+        if (ok)
+            return true;
+        struct timespec ms = {.tv_nsec = 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return false;
+}
+
+static bool asleep(struct udp_outq *q)
+{
+    return q->sleeping;
+}
+
+static bool emptied(struct udp_outq *q)
+{
+    return q->ent_count == 0 && q->sleeping;
+}
+
+/* push_later queues without waking a sleeping sender; kick wakes it once for the batch;
+ * push wakes it by itself. */
+static void test_later_and_kick(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 1024, 64), 0);
+    struct drain_arg a = {.q = &q};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain, &a), 0);
+    assert_true(wait_for(&q, asleep));
+    struct sockaddr_in to = addr(4000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(udp_outq_push_later(&q, "ACK 1 1\n", 8, &to, 1, UDP_OUTQ_REPLY), 1);
+    pthread_mutex_lock(&q.lock);
+    assert_true(q.sleeping); /* nobody told it */
+    assert_int_equal(q.ent_count, 3);
+    pthread_mutex_unlock(&q.lock);
+    udp_outq_kick(&q);
+    assert_true(wait_for(&q, emptied)); /* woken, took all three, asleep again */
+    assert_int_equal(a.taken, 3);
+    udp_outq_kick(&q); /* nothing queued: no wake-up needed, none harmful */
+    assert_int_equal(udp_outq_push(&q, "ACK 2 2\n", 8, &to, 1, UDP_OUTQ_REPLY), 1);
+    assert_true(wait_for(&q, emptied));
+    assert_int_equal(a.taken, 4);
+    udp_outq_stop(&q);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    udp_outq_destroy(&q);
+}
+
 static void test_bad_init(void **state)
 {
     (void)state;
@@ -237,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_fanout_leaves_room_for_replies),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_wait_and_stop),
+        cmocka_unit_test(test_later_and_kick),
         cmocka_unit_test(test_bad_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
