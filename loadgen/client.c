@@ -285,11 +285,12 @@ uint64_t lg_client_tick(struct lg_worker *w, struct lg_client *c, uint64_t now)
             w->tp->retry(w, c, now); /* a busy server drops datagrams: retry every second */
         break;
     case LG_READY:
-        if (w->tp->connectionless && now > c->last_tx_ns + LG_KEEPALIVE_NS) {
+        if (w->tp->connectionless && now > c->last_tx_ns + w->ping_ns) {
             /* quiet (a long set-up, a low rate): keep the server from timing us out */
             char ping[] = "PING lg";
             (void)send_ctl(w, c, ping, sizeof(ping) - 1); /* datagrams: fails only locally */
             c->last_tx_ns = now;
+            w->st.keepalives++;
         }
         return lg_meas_sweep(&w->meter, &c->m, now);
     case LG_FAILED:

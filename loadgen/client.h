@@ -13,7 +13,6 @@
 #include "proto.h"
 
 #define LG_CONNECT_TIMEOUT_NS 20000000000ull /* set-up of one client, after its ramp slot */
-#define LG_KEEPALIVE_NS 5000000000ull        /* connectionless: PING after 5 s without sending */
 #define LG_HELLO_RETRY_NS 1000000000ull      /* resend a lost set-up step after 1 s */
 
 enum lg_state {

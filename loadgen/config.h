@@ -13,6 +13,7 @@
 
 #define LG_MAX_SIZE 3900     /* payload bytes; the frame stays under 4096 */
 #define LG_SOURCES_MAX 65536 /* --source addresses */
+#define LG_PING_INTERVAL_S 5 /* --ping-interval default: udp_client's own */
 
 struct lg_transport;
 
@@ -32,6 +33,7 @@ struct lg_config {
     uint32_t room_size;
     bool compress;
     uint32_t timeout_ms;
+    double ping_interval_s; /* connectionless: PING after this long without sending */
     const char *out_dir;
     char label[65];
     uint64_t seed;

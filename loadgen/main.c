@@ -156,11 +156,11 @@ static void start_threads(struct run *r)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Set-up: until every client is in its room or has failed. Thousands of clients take a while
- * (each HELLO and JOIN is announced to the lobby), so the wait goes on as long as set-ups
- * keep completing: it ends LG_CONNECT_TIMEOUT_NS after the last one (after the ramp), or at
- * LG_SETUP_MAX_NS in all. */
-static void wait_setup(struct run *r)
+/* Set-up: until every client is in its room or has failed; returns how long it took.
+ * Thousands of clients take a while (each HELLO and JOIN is announced to the lobby), so the
+ * wait goes on as long as set-ups keep completing: it ends LG_CONNECT_TIMEOUT_NS after the
+ * last one (after the ramp), or at LG_SETUP_MAX_NS in all. */
+static double wait_setup(struct run *r)
 {
     const struct lg_config *cfg = r->cfg;
     uint64_t setup_start = clock_now_ns(), ramp_ns = (uint64_t)(cfg->ramp_s * 1e9);
@@ -188,6 +188,7 @@ static void wait_setup(struct run *r)
     }
     if (r->tty)
         fputc('\n', stderr);
+    return (double)(clock_now_ns() - setup_start) / 1e9;
 }
 
 /* t0, the start of the warm-up: --start-at, or as soon as every worker can see it. */
@@ -336,7 +337,7 @@ int main(int argc, char **argv)
     struct run r = {.cfg = &cfg, .nth = cfg.threads, .tty = isatty(STDERR_FILENO) && !cfg.quiet};
     spread(&r);
     start_threads(&r);
-    wait_setup(&r);
+    res.setup_s = wait_setup(&r);
     struct rusage ru0, ru1;
     if (getrusage(RUSAGE_SELF, &ru0) < 0)
         die("getrusage", errno);

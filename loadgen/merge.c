@@ -26,9 +26,10 @@
 
 /* The columns that must be equal in every shard of one run. */
 static const char *const same[] = {
-    "label",     "proto",    "clients",    "shards",     "rate_per_client", "size_bytes", "payload",
-    "room_size", "compress", "timeout_ms", "duration_s", "warmup_s",        "poisson",    "seed",
-    "ramp_s",    "host",     "port",       "interval_s", "version",
+    "label",      "proto",    "clients",    "shards",   "rate_per_client",
+    "size_bytes", "payload",  "room_size",  "compress", "timeout_ms",
+    "duration_s", "warmup_s", "poisson",    "seed",     "ramp_s",
+    "host",       "port",     "interval_s", "version",  "ping_interval_s",
 };
 
 /* One shard's row and the directory it came from. */
@@ -133,6 +134,7 @@ static int config_of(const struct part *p, size_t n, struct lg_config *cfg, char
     D("ramp_s", ramp_s);
     D("interval_s", interval_s);
     D("start_at", start_at);
+    D("ping_interval_s", ping_interval_s);
 #undef U
 #undef D
     cfg->shard = (struct lg_shard){.index = 0, .count = (uint32_t)n, .source = LG_SHARD_MERGED};
@@ -194,6 +196,10 @@ static int add_part(const struct part *p, struct lg_result *res, double *win_lo,
     if (col_dbl(r, "t0_unix", &t0, why, cap) < 0 || col_dbl(r, "warmup_s", &warm, why, cap) < 0 ||
         col_dbl(r, "measured_s", &measured, why, cap) < 0)
         return -EINVAL;
+    if (col_dbl(r, "setup_s", &d, why, cap) < 0)
+        return -EINVAL;
+    if (d > res->setup_s)
+        res->setup_s = d; /* the shards set up side by side: the run took the longest */
     if (res->t0_unix == 0 || t0 < res->t0_unix)
         res->t0_unix = t0;
     if (*win_lo == 0 || t0 + warm < *win_lo)

@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "  --compress            udp: zlib-compress every datagram (PROTOCOL.md)\n"
             "  --ramp S              spread connection set-up over S seconds (default 0)\n"
             "  --timeout MS          udp: a message not ACKed within MS is lost (default 1000)\n"
+            "  --ping-interval S     udp: PING after S seconds without sending, so that the\n"
+            "                        server keeps the client (default %d, as udp_client)\n"
             "  --interval S          time series and progress period (default 1)\n"
             "  --out DIR             append summary.csv, timeseries.csv, latency.csv and\n"
             "                        write LABEL.KIND.hist histograms and the HdrHistogram\n"
@@ -102,7 +104,7 @@ static void usage(FILE *f)
             "  loadgen merge DIR... --out DIR   (see loadgen merge --help)\n"
             "Exit status: 0 ok, 1 run failed (no client connected, or TCP lost or reordered\n"
             "a message), 2 bad options.\n",
-            LG_MAX_SIZE);
+            LG_MAX_SIZE, LG_PING_INTERVAL_S);
 }
 
 static _Noreturn void bad(const char *opt, const char *val, const char *why)
@@ -282,6 +284,7 @@ enum {
     O_START_AT,
     O_SOURCE,
     O_CPUS,
+    O_PING,
     O_HELP,
     O_VERSION
 };
@@ -317,6 +320,7 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         {"start-at", required_argument, 0, O_START_AT},
         {"source", required_argument, 0, O_SOURCE},
         {"cpus", required_argument, 0, O_CPUS},
+        {"ping-interval", required_argument, 0, O_PING},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
@@ -335,6 +339,7 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
     cfg->payload = LG_PAYLOAD_HEX;
     cfg->room_size = 1;
     cfg->timeout_ms = 1000;
+    cfg->ping_interval_s = LG_PING_INTERVAL_S;
     cfg->seed = 1;
     bool port_set = false, rate_set = false;
     const char *label = NULL;
@@ -442,6 +447,9 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
             break;
         case O_CPUS:
             cpus(optarg, cfg);
+            break;
+        case O_PING:
+            cfg->ping_interval_s = num("--ping-interval", optarg, 0.1, 3600);
             break;
         case O_HELP:
             usage(stdout);

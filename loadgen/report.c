@@ -176,6 +176,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "recv_compress_ratio",
                ratio((double)s->bytes_recv_wire, (double)s->bytes_recv_plain));
     lg_row_u64(row, "sent_all", s->sent_all);
+    lg_row_u64(row, "keepalives", s->keepalives);
     lg_row_u64(row, "bytes_sent_wire_total", s->bytes_sent_wire_total);
     lg_row_u64(row, "bytes_recv_wire_total", s->bytes_recv_wire_total);
     lg_row_u64(row, "bytes_sent_plain_total", s->bytes_sent_plain_total);
@@ -199,6 +200,8 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "interval_s", c->interval_s);
     lg_row_u64(row, "source_addrs", c->nsources);
     lg_row_str(row, "loadgen_cpus", c->cpus_text);
+    lg_row_dbl(row, "ping_interval_s", c->ping_interval_s);
+    lg_row_dbl(row, "setup_s", r->setup_s);
     /* what a merge of shards needs beyond the figures above */
     lg_row_u64(row, "loss_uplink_est", s->uplink_est);
     lg_row_u64(row, "loss_tail", s->tail);
@@ -279,9 +282,10 @@ void lg_report_text(const struct lg_result *r, FILE *f)
             c->duration_s, c->warmup_s, c->ramp_s, c->timeout_ms, c->seed, c->label);
     fprintf(f,
             "connections: %" PRIu64 " connected, %" PRIu64 " failed, %" PRIu64
-            " dropped later; set-up p50 %s, p99 %s, max %s\n",
+            " dropped later; set-up p50 %s, p99 %s, max %s, all of them in %.2f s\n",
             s->connected, s->connect_failed, s->disconnects, dur(pv(&s->h[LG_CONNECT], 50), b1, 24),
-            dur(pv(&s->h[LG_CONNECT], 99), b2, 24), dur(hist_max(&s->h[LG_CONNECT]), b3, 24));
+            dur(pv(&s->h[LG_CONNECT], 99), b2, 24), dur(hist_max(&s->h[LG_CONNECT]), b3, 24),
+            r->setup_s);
     fprintf(f,
             "messages:    %" PRIu64 " sent (%.1f/s), %" PRIu64 " acked (%.1f/s), %" PRIu64
             " lost (%.3f %%: %" PRIu64 " uplink, %" PRIu64 " downlink, %" PRIu64
@@ -343,6 +347,11 @@ void lg_report_text(const struct lg_result *r, FILE *f)
             "             whole run (set-up, warm-up, keep-alives): sent %s, received %s on "
             "the wire\n",
             bytes(s->bytes_sent_wire_total, b1, 24), bytes(s->bytes_recv_wire_total, b2, 24));
+    if (c->transport->connectionless)
+        fprintf(f,
+                "keep-alives: %" PRIu64 " PINGs in the whole run (one after %g s without "
+                "sending, --ping-interval)\n",
+                s->keepalives, c->ping_interval_s);
     double cpu_msg = ratio((r->cpu_user_s + r->cpu_sys_s) * 1e6, (double)s->sent_all);
     fprintf(f,
             "loadgen cpu: %.2f s user, %.2f s sys, %.1f us per message sent\n"

@@ -24,6 +24,8 @@ struct lg_result {
     bool interrupted;
     double measured_s; /* the measured window: duration_s, or less when interrupted */
     double t0_unix;    /* the warm-up's start (t0) in Unix time */
+    double setup_s;    /* first launch to the last client set up or failed (merged: the
+                        * longest shard's) */
 };
 
 /* Fills row with every parameter and figure (summary.csv's columns, units in names). */

@@ -80,6 +80,7 @@ const struct lg_counter_def lg_counter_defs[LG_COUNTERS] = {
     C("bytes_sent_plain_total", bytes_sent_plain_total),
     C("bytes_recv_plain_total", bytes_recv_plain_total),
     C("sent_all", sent_all),
+    C("keepalives", keepalives),
     C("loss_uplink_est", uplink_est),
     C("loss_tail", tail),
     C("jitter_samples", jitter_n),

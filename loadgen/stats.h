@@ -51,7 +51,8 @@ struct lg_stats {
     /* every byte of the run: set-up, warm-up, PING, BYE and the rest */
     uint64_t bytes_sent_wire_total, bytes_recv_wire_total, bytes_sent_plain_total,
         bytes_recv_plain_total;
-    uint64_t sent_all; /* every MSG of the run, warm-up included */
+    uint64_t sent_all;   /* every MSG of the run, warm-up included */
+    uint64_t keepalives; /* PINGs of the whole run (--ping-interval), set-up wait included */
     /* for the uplink/downlink split (lg_meas_finish): uplink_est = seqs between each
      * client's baseline ACK and its highest ACK that the server never counted; tail = measured
      * seqs after the highest ACK (no later ACK tells which way they were lost) */
@@ -65,7 +66,7 @@ struct lg_stats {
 /* The counters of struct lg_stats (every uint64_t field) with the summary.csv column that
  * holds each: one list for adding threads (lg_stats_add) and shards (loadgen merge). The
  * jitter sum, a double, is apart. */
-#define LG_COUNTERS 34
+#define LG_COUNTERS 35
 struct lg_counter_def {
     const char *column;
     size_t offset;

@@ -255,6 +255,7 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     w->mine = mine;
     w->nmine = nmine;
     w->id_prefix_len = strlen(cfg->id_prefix);
+    w->ping_ns = (uint64_t)(cfg->ping_interval_s * 1e9);
     lg_rng_seed(&w->rng, mix(cfg->seed, 0x10000000ull + id));
     if (pthread_mutex_init(&w->lock, NULL) != 0)
         return -ENOMEM;

@@ -36,6 +36,7 @@ struct lg_worker {
     uint32_t nmine;
     uint32_t launched, handshakes;
     uint64_t start_ns; /* when the ramp began */
+    uint64_t ping_ns;  /* cfg->ping_interval_s */
     struct event_base *base;
     struct event *send_timer, *tick;
     /* min-heap of clients by next intended send time */

@@ -62,6 +62,7 @@ class LoadgenOptions(unittest.TestCase):
             ["--payload", "binary"], ["--room-size", "0"], ["--timeout", "0"],
             ["--duration", "0"], ["--label", "a,b"], ["--threads", "0"], ["--bogus"],
             ["--clients"], ["--proto", "tcp", "--compress"], ["extra-argument"],
+            ["--ping-interval", "0"], ["--ping-interval", "soon"],
         ]
         for args in bad:
             with self.subTest(args=args):
@@ -261,6 +262,33 @@ class LoadgenUdp(unittest.TestCase):
         self.assertEqual(s["disconnects"], 0)
         self.check_udp_identities(s)
         self.assertGreater(s["acked"], 0)
+
+    def test_udp_keepalives_keep_quiet_clients_registered(self):
+        # the server forgets clients silent for 1 s; each client sends once every 2 s, so
+        # only its PINGs keep it: after 0.3 s of silence they do (several in each gap); with
+        # none in the run (60 s) the server forgets them and they register again
+        _, port = harness.start_server("udp", "-q", "--timeout", "1", test=self)
+        for interval, forgotten in (("0.3", False), ("60", True)):
+            with self.subTest(ping_interval=interval):
+                t0 = time.monotonic()
+                p = loadgen("--proto", "udp", "--port", str(port), "--clients", "4", "--rate",
+                            "0.5", "--duration", "4", "--warmup", "0", "--ping-interval",
+                            interval, "--json")
+                wall = time.monotonic() - t0
+                self.assertEqual(p.returncode, 0, p.stderr)
+                s = json.loads(p.stdout)
+                self.assertEqual(s["ping_interval_s"], float(interval))
+                self.assertEqual(s["connected"], 4)
+                if forgotten:
+                    self.assertEqual(s["keepalives"], 0)
+                else:
+                    self.assertGreaterEqual(s["keepalives"], 4 * 3)
+                    self.assertLessEqual(s["keepalives"], 4 * (wall / float(interval) + 1))
+                self.assertEqual(s["reregistered"] > 0, forgotten, s)
+                self.check_udp_identities(s)
+        p = loadgen("--proto", "udp", "--port", str(port), "--clients", "2", "--rate", "1",
+                    "--duration", "0.5", "--warmup", "0", "--ping-interval", "0.2")
+        self.assertRegex(p.stdout, r"keep-alives: \d+ PINGs in the whole run \(one after 0.2 s")
 
     def test_udp_clients_say_bye_so_a_second_run_fits(self):
         # a full server (--max-clients 8) would refuse a second run if the first one's

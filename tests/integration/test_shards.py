@@ -154,7 +154,7 @@ COUNTERS = ["sent", "acked", "lost", "late", "duplicates", "reordered", "fanout_
             "fanout_received", "fanout_duplicates", "connected", "connect_failed", "errors",
             "behind", "bytes_sent_wire", "bytes_recv_wire", "bytes_sent_wire_total",
             "bytes_recv_wire_total", "sent_all", "loss_uplink_est", "loss_tail",
-            "jitter_samples", "fanout_last_incomplete"]
+            "jitter_samples", "fanout_last_incomplete", "keepalives"]
 KINDS = ["ack", "ack_raw", "fanout", "fanout_last", "connect", "lag", "rx_lag"]
 
 
@@ -172,6 +172,8 @@ class MergeShards(unittest.TestCase):
             self.assertEqual(int(m[c]), sum(int(r[c]) for r in rows), c)
         self.assertEqual(int(m["threads"]), sum(int(r["threads"]) for r in rows))
         self.assertEqual(int(m["shard_clients"]), int(m["clients"]))
+        # the shards set up side by side: the run's set-up took as long as the slowest's
+        self.assertEqual(float(m["setup_s"]), max(float(r["setup_s"]) for r in rows))
         for kind in KINDS:
             merged, mstats = hist_counts(os.path.join(merged_dir, f"{label}.{kind}.hist"))
             want, lo, hi = {}, [], []
@@ -241,7 +243,12 @@ class MergeShards(unittest.TestCase):
         self.shard_without_server(a, "0/2", "--rate", "10")
         self.shard_without_server(b, "1/2", "--rate", "20")
         self.shard_without_server(c, "0/2", "--rate", "10")
+        d = os.path.join(tmp.name, "d")
+        port = read_rows(os.path.join(a, "summary.csv"))[0]["port"]  # a only by its ping
+        self.shard_without_server(d, "1/2", "--rate", "10", "--ping-interval", "9", "--port",
+                                  port)
         cases = [([a, b], "shard 1 has rate_per_client 20, shard 0 has 10"),
+                 ([a, d], "shard 1 has ping_interval_s 9, shard 0 has 5"),
                  ([a], "1 of its 2 shards"),
                  ([a, c], "shard 0 appears twice"),
                  ([os.path.join(tmp.name, "none")], "No such file")]
