@@ -12,7 +12,8 @@ BUILD_PKGS="gcc make pkg-config libevent-dev zlib1g-dev libcmocka-dev uthash-dev
 # sockperf and iperf3: test_linkem reads the link emulator's delay, rate and loss with them
 TEST_PKGS="python3 netcat-openbsd socat valgrind clang libclang-rt-14-dev procps docker-compose \
 iproute2 nftables default-jdk-headless libhdrhistogram-java openmpi-bin python3-yaml sockperf iperf3"
-BENCH_PKGS="gnuplot-nox nftables iproute2 sockperf iperf3 tcpdump"
+# openmpi-bin: the scale scenario's sharded points start their loadgen shards with mpirun
+BENCH_PKGS="gnuplot-nox nftables iproute2 sockperf iperf3 tcpdump openmpi-bin"
 
 what=${1:-all}
 check_only=0
