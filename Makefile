@@ -152,7 +152,7 @@ integration: $(PROGRAM_BINS)
 	@python3 tests/integration/run.py
 
 # --- bench: analysis/bench.py (as root it runs inside its own network namespace) ---
-# Packages first (gnuplot, nftables, sockperf, iperf3), then the programs, then the matrix.
+# Packages first (gnuplot, nftables, sockperf, iperf3, mpirun), then the programs, then the matrix.
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory $(PROGRAM_BINS)

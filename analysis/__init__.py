@@ -7,6 +7,8 @@ import root, see pylib/__init__.py).
                   scenarios/__init__.py)
   points.py       one point: its loadgen arguments, its time estimate, how it is run
   pinning.py      server and load generator on separate cores, and each side's core busy share
+  shards.py       sharded runs: --start-at, the shards under mpirun (or printed for srun,
+                  kubectl), loadgen merge; `python3 -m analysis.shards` for users
   sweep.py        the saturation sweep's criterion, verdicts and next rate (pure functions)
   benchkit.py     the programs under test, servers on free ports, /proc sampling, loadgen
   lossrules.py    nftables loss rules inside the private namespace

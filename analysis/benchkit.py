@@ -42,6 +42,35 @@ def snapshot_bins(dest):
     return missing
 
 
+# The servers the scenarios compare, a series each: (proto, server options, name in prose).
+SERIES = {
+    "tcp": ("tcp", [], "`tcp_server` (a thread per client)"),
+    "tcp-epoll": ("tcp", ["--io", "epoll"], "`tcp_server --io epoll`"),
+    "udp": ("udp", [], "`udp_server`"),
+    "hybrid": ("hybrid", [], "`udp_server --hybrid`"),
+}
+
+
+def help_of(prog):
+    """(the --help text of bin/<prog>, "") or (None, why not): what a scenario reads to tell
+    whether the build it measures offers an option (CHATBENCH_BIN may be an older one)."""
+    try:
+        r = subprocess.run([os.path.join(BIN, prog), "--help"], capture_output=True, text=True,
+                           timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"{prog} --help failed ({e})"
+    return r.stdout + r.stderr, ""
+
+
+def epoll_offered():
+    """(tcp_server's --help text, "") when the tcp_server measured offers --io epoll (the
+    tcp-epoll series), else (None, why not)."""
+    text, why = help_of("tcp_server")
+    if text is not None and ("--io" not in text or "epoll" not in text):
+        return None, "this tcp_server has no --io epoll"
+    return text, why
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -95,7 +95,14 @@ def ms(header, key, nd=2):
     return (header, lambda r: ratio(num(r, key), 1000.0), nd)
 
 
+def series_of(row):
+    """A row's server series (tcp, tcp-epoll, udp, hybrid): its series column, or its proto
+    in a run from before the column existed (when proto named the server)."""
+    return row.get("series") or row.get("proto", "")
+
+
 LABEL = ("label", lambda r: r.get("label", ""), 0)
+SERVER = ("server", series_of, 0)
 OTHERS = ("others CPU (%)", lambda r: num(r, "other_cpu_pct"), 0)
 PROTO = ("proto", lambda r: r.get("proto", ""), 0)
 

@@ -2,7 +2,6 @@
 # series circled (the highest rate that passed the criterion below the first that failed).
 load style
 f = dir."/saturation.csv"
-ser(s) = sprintf("strcol('series') eq '%s'", s)
 eval sel("t", f, "offered_rate_msgs", "acked_rate_msgs", ser("tcp"))
 eval sel("e", f, "offered_rate_msgs", "acked_rate_msgs", ser("tcp-epoll"))
 eval sel("u", f, "offered_rate_msgs", "acked_rate_msgs", ser("udp"))

@@ -2,7 +2,6 @@
 # the 10 ms p50 limit of the criterion drawn, the knee of each series circled.
 load style
 f = dir."/saturation.csv"
-ser(s) = sprintf("strcol('series') eq '%s'", s)
 eval sel("t50", f, "offered_rate_msgs", "ack_p50_us", ser("tcp"))
 eval sel("t99", f, "offered_rate_msgs", "ack_p99_us", ser("tcp"))
 eval sel("e50", f, "offered_rate_msgs", "ack_p50_us", ser("tcp-epoll"))
@@ -16,7 +15,6 @@ set title "Saturation: ACK latency vs offered rate (corrected for coordinated om
 set xlabel "offered rate (messages/s, all clients)"
 set ylabel "ACK round trip (µs)"
 set logscale xy
-set linetype 11 lc rgb "#d62728" pt 10 dt 2  # tcp-epoll p99
 plot $t50 u 1:2 w lp lt 1 t "tcp p50", $t99 u 1:2 w lp lt 3 t "tcp p99", \
      $e50 u 1:2 w lp lt 6 t "tcp --io epoll p50", $e99 u 1:2 w lp lt 11 t "tcp --io epoll p99", \
      $u50 u 1:2 w lp lt 2 t "udp p50", $u99 u 1:2 w lp lt 4 t "udp p99", \

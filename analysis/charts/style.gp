@@ -9,7 +9,8 @@ set key top left box opaque samplen 2 spacing 1.2
 set pointsize 1.1
 set datafile missing "n/a"
 
-# TCP is blue, UDP orange, hybrid teal, everywhere; dashed = a second statistic of the same series.
+# TCP is blue, UDP orange, hybrid teal, tcp --io epoll red, everywhere; dashed = a second
+# statistic of the same series.
 set linetype 1 lc rgb "#1f77b4" pt 7 dt 1   # TCP p50 / main
 set linetype 2 lc rgb "#ff7f0e" pt 5 dt 1   # UDP p50 / main
 set linetype 3 lc rgb "#1f77b4" pt 6 dt 2   # TCP p99 / secondary
@@ -20,6 +21,7 @@ set linetype 7 lc rgb "#9467bd" pt 13 dt 1
 set linetype 8 lc rgb "#7f7f7f" pt 1 dt 3   # references (y = x, theory)
 set linetype 9 lc rgb "#17becf" pt 9 dt 1   # hybrid (udp_server --hybrid) p50 / main
 set linetype 10 lc rgb "#17becf" pt 8 dt 2  # hybrid p99 / secondary
+set linetype 11 lc rgb "#d62728" pt 10 dt 2 # fourth series (tcp --io epoll) p99 / secondary
 
 # sel(block, file, x, y, cond): fills datablock $block with columns x and y of the CSV rows
 # of file for which cond (a gnuplot expression over strcol/column) holds; rows with an
@@ -31,6 +33,8 @@ sel(b, f, x, y, c) = sprintf("set datafile separator comma; set datafile columnh
     "unset table; set print $%s append; print 'NaN NaN'; unset print; " . \
     "set datafile separator whitespace; set datafile nocolumnheaders", b, f, x, y, c, b)
 is(p) = sprintf("strcol('proto') eq '%s'", p)
+# ser(s): the rows of one server series (scale, saturation: tcp, tcp-epoll, udp, hybrid)
+ser(s) = sprintf("strcol('series') eq '%s'", s)
 # selu(block, file, using, cond): the same with a free using spec, e.g.
 # "(column('clients')):(column('a')/column('b'))".
 selu(b, f, u, c) = sprintf("set datafile separator comma; set datafile columnheaders; " . \

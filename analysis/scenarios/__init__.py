@@ -11,9 +11,10 @@ A scenario module provides:
              with analysis.points.point(); the scenario name is the module's name. A section
              that reads other scenarios' CSVs has no points (return []). A point may carry
              cols (columns known before the run), needs_netns, unavailable (why it
-             cannot run here at all: skipped), host, server_host, server_args and
+             cannot run here at all: skipped), host, server_host, server_args,
              server_wrap / loadgen_wrap (a command each program runs under: taskset, a link
-             emulator: analysis/linkpath.py) without any change to the runner.
+             emulator: analysis/linkpath.py), and shards (the load generator as that many
+             processes, merged: analysis/shards.py) without any change to the runner.
   TABLES     [(block name, "x.csv", columns)]: each table, its CSV in the results folder and
              its columns (report.LABEL first, then report.col(...) or (header, fn(row), nd));
              tests/integration/test_report.py must know every column header.

@@ -6,8 +6,6 @@ is bisected between the last pass and the first failure, and goes a few rates pa
 passed and whose cores limited it: *server bound* (the server's cores busy, the load
 generator keeping up) or *loadgen bound* (the load generator's own verdict).
 """
-import subprocess
-
 from analysis import benchkit as bk
 from analysis import pinning
 from analysis import report as R
@@ -23,27 +21,16 @@ FULL = sweep.Plan(start=5000, also=(FIXED_RATE,))
 QUICK = sweep.Plan(start=FIXED_RATE, factor=8, cap=160000, resolution=None, past=0,
                    max_points=2, also=(FIXED_RATE,))
 
-# series: (proto, server options, what the series is)
-SERIES = {
-    "tcp": ("tcp", [], "`tcp_server` (a thread per client)"),
-    "tcp-epoll": ("tcp", ["--io", "epoll"], "`tcp_server --io epoll`"),
-    "udp": ("udp", [], "`udp_server`"),
-    "hybrid": ("hybrid", [], "`udp_server --hybrid`"),
-}
+SERIES = bk.SERIES  # (proto, server options, what the series is)
 
 
 def epoll_options():
     """(server options, "") for tcp_server's event-loop model, or (None, why not) when the
     tcp_server measured does not offer `--io epoll` in its --help (--loops, when it has it:
     one loop per server core)."""
-    try:
-        r = subprocess.run([f"{bk.BIN}/tcp_server", "--help"], capture_output=True, text=True,
-                           timeout=10)
-        text = r.stdout + r.stderr
-    except (OSError, subprocess.SubprocessError) as e:
-        return None, f"tcp_server --help failed ({e})"
-    if "--io" not in text or "epoll" not in text:
-        return None, "this tcp_server has no --io epoll"
+    text, why = bk.epoll_offered()
+    if text is None:
+        return None, why
     opts = ["--io", "epoll"]
     pins = pinning.split()
     if "--loops" in text and pins:
@@ -124,8 +111,7 @@ def mark_knees(rows):
     return knees
 
 
-def series_of(row):
-    return row.get("series") or row.get("proto", "")  # runs before the series column: proto
+series_of = R.series_of
 
 
 def rate_of(row):
@@ -156,7 +142,7 @@ def run(ctx, pts):
 
 
 TABLES = [("saturation", "saturation.csv", [
-    R.LABEL, ("server", lambda r: r.get("series", ""), 0),
+    R.LABEL, R.SERVER,
     R.col("offered msg/s", "offered_rate_msgs"),
     ("acked / offered (%)", lambda r: R.ratio(R.num(r, "acked_rate_msgs"),
                                               R.num(r, "offered_rate_msgs"), 100.0), 1),

@@ -1,9 +1,11 @@
 """setup: connection set-up time (REPORT.md section 6), from the scale scenario's points
-(their connect_* columns): no points of its own."""
+(their connect_* and setup_s columns): no points of its own."""
 from analysis import report as R
+from analysis.scenarios import scale
 
 ORDER = 60
 CHARTS = ("setup",)
+NAMES = {"udp": "UDP", "hybrid": "Hybrid", "tcp": "TCP (threads)", "tcp-epoll": "TCP (epoll)"}
 
 
 def points(quick):
@@ -11,9 +13,10 @@ def points(quick):
 
 
 TABLES = [("setup", "scale.csv", [
-    R.LABEL, R.PROTO, R.col("clients", "clients"), R.col("connected", "connected"),
+    R.LABEL, R.SERVER, R.col("clients", "clients"), R.col("connected", "connected"),
     R.col("failed", "connect_failed"), R.col("connect p50 (µs)", "connect_p50_us"),
     R.col("connect p99 (µs)", "connect_p99_us"), R.col("connect max (µs)", "connect_max_us"),
+    R.col("all set up (s)", "setup_s", 1),
 ])]
 
 
@@ -21,15 +24,20 @@ def reading_setup(outdir):
     rows = R.need(outdir, "scale.csv")
     n, f = R.n, R.num
     out = []
-    for proto, name in (("udp", "UDP"), ("hybrid", "Hybrid"), ("tcp", "TCP")):
-        rs = [r for r in rows.values() if r.get("proto") == proto]
+    ser = scale.by_series(rows)
+    for s, name in NAMES.items():
+        rs = list(ser.get(s, {}).values())
         if not rs:
             continue
         p50 = [f(r, "connect_p50_us") for r in rs if f(r, "connect_p50_us") is not None]
         top = max(rs, key=lambda r: f(r, "clients") or 0)
+        setup = f(top, "setup_s")
         out.append(f"{name}: connect p50 {R.rng(p50, unit=' µs')} over the "
                    f"points; p99 {n(f(top, 'connect_p99_us'))} µs at {n(f(top, 'clients'))} "
-                   "clients.")
+                   "clients" + (f", all of whom were set up in {n(setup, 1)} s" +
+                                (f" (--ramp {n(f(top, 'ramp_s'))} s)"
+                                 if f(top, "ramp_s") else " (no --ramp)")
+                                if setup is not None else "") + ".")
     failed = sum(f(r, "connect_failed") or 0 for r in rows.values())
     out.append("Every client connected in every run." if failed == 0 else
                f"{n(failed)} set-ups failed in all: see *failed*.")

@@ -10,7 +10,8 @@ import json
 import os
 
 from analysis import benchkit as bk
-from analysis.scenarios import rtt
+from analysis import report as R
+from analysis.scenarios import rtt, scale
 from analysis.theory.common import read_file
 from pylib import markers
 
@@ -438,6 +439,44 @@ def update_doc_bench(resdir, doc=DOC):
 
 # --- the make bench figures THEORY.md's section 2 quotes ---
 
+# What THEORY.md says, in 3.1 and 3.5, while the committed run has no tcp-epoll rows.
+EVENT_LOOP_PENDING = ("The run committed with this document predates the `tcp-epoll` series "
+                      "of the benchmark")
+
+
+def event_loop_quotes(resdir):
+    """{"3.1": sentence, "3.5": sentence}: the figures THEORY.md's sections 3.1 and 3.5 quote
+    about a thread per client against an event loop, at the largest size both TCP models ran
+    in resdir's scale.csv (REPORT.md section 1.1); None when it has no tcp-epoll rows.
+    tests/integration/test_theory.py checks that THEORY.md holds them word for word."""
+    ser = scale.by_series({r.get("label"): r for r in
+                           bk.read_csv(os.path.join(resdir, "scale.csv"))})
+    both = sorted(set(ser.get("tcp", {})) & set(ser.get("tcp-epoll", {})))
+    if not both:
+        return None
+    k, f, n = both[-1], R.num, R.n
+    t, e = ser["tcp"][k], ser["tcp-epoll"][k]
+
+    def kib(r):
+        return n(R.ratio(f(r, "server_rss_kib_max"), f(r, "clients")), 1)
+
+    udp = ser.get("udp", {})
+    u = udp[max(udp)] if udp else None
+    return {
+        "3.1": (f"In the `make bench` run committed with this document, at {n(k)} clients "
+                f"`tcp_server` held {n(f(t, 'server_threads_max'))} threads and spent "
+                f"{n(f(t, 'server_cpu_us_per_msg'), 1)} µs of CPU per message; with "
+                f"`--io epoll` it held {n(f(e, 'server_threads_max'))} threads and spent "
+                f"{n(f(e, 'server_cpu_us_per_msg'), 1)} µs (REPORT.md section 1.1)."),
+        "3.5": (f"Measured in the same run (REPORT.md section 1.1, `results/scale.csv`): at "
+                f"{n(k)} clients the event loop held {n(f(e, 'server_threads_max'))} threads "
+                f"and {kib(e)} KiB of RSS per client, the thread-per-client server "
+                f"{n(f(t, 'server_threads_max'))} threads and {kib(t)} KiB per client"
+                + (f"; `udp_server` held {kib(u)} KiB per client at {n(f(u, 'clients'))} "
+                   "clients." if u else ".")),
+    }
+
+
 
 def bench_figures(resdir):
     """The make bench figures THEORY.md's section 2 quotes, read from resdir's CSVs, as text:
@@ -458,9 +497,12 @@ def bench_figures(resdir):
     for r in rows("scale"):
         n = int(r["clients"])
         rss = int(r["server_rss_kib_max"] or 0)
-        out.append(f"  {r['proto']} {n:>5} clients: threads {r['server_threads_max']} RSS "
+        out.append(f"  {R.series_of(r)} {n:>6} clients: threads {r['server_threads_max']} RSS "
                    f"{rss / 1024:.1f} MiB ({rss / n:.1f} KiB per client) CPU per msg "
                    f"{r['server_cpu_us_per_msg']} us loadgen_bound {r['loadgen_bound']}")
+    quotes = event_loop_quotes(resdir)
+    out.append("threads or an event loop (3.1, 3.5), the sentences to quote:")
+    out += [f"  {k}: {v}" for k, v in quotes.items()] if quotes else [f"  {EVENT_LOOP_PENDING}"]
     out.append("equal load (2.3, 2.4):")
     for r in rows("cdf"):
         out.append(f"  {r['proto']}: ACK p50 {ms(r['ack_p50_us'])} p99 {ms(r['ack_p99_us'])} "

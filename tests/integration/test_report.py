@@ -137,7 +137,11 @@ FORMULAS = {
     "burst asked": lambda r: num(r, "burst_asked"),
     "link up lost (%)": lambda r: pct(r, "link_up_lost", "link_up_pkts_in"),
     "link down lost (%)": lambda r: pct(r, "link_down_lost", "link_down_pkts_in"),
-    "server": lambda r: r.get("series") or None,
+    # the server series; a scale run from before the series existed had one per proto
+    "server": lambda r: r.get("series") or r.get("proto") or None,
+    "shards": lambda r: num(r, "shards"),
+    "msg/s per client": lambda r: num(r, "rate_per_client"),
+    "all set up (s)": lambda r: num(r, "setup_s"),
     "passes": criterion,
     "server bound": server_bound,
     "server core busy (%)": lambda r: num(r, "server_core_busy_pct"),
@@ -254,9 +258,9 @@ class ReportAgreesWithResults(unittest.TestCase):
                      "compression", "setup", "cdf", "anchors", "anchors_saturation", "rtt",
                      "rtt_link", "bottleneck", "sharing", "jitter", "burst", "burst_latency"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
-        for name in ("scale", "saturation", "loss", "loss_counts", "fanout", "compression",
-                     "setup", "cdf", "anchors", "hybrid", "rtt_setup", "rtt_latency",
-                     "bottleneck", "sharing", "jitter", "burst"):
+        for name in ("scale", "eventloop", "saturation", "loss", "loss_counts", "fanout",
+                     "compression", "setup", "cdf", "anchors", "hybrid", "rtt_setup",
+                     "rtt_latency", "bottleneck", "sharing", "jitter", "burst"):
             self.assertIn(f"reading_{name}", self.blocks,
                           f"REPORT.md has no generated reading {name!r}")
 

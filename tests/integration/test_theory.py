@@ -136,6 +136,23 @@ class TheoryDocTest(unittest.TestCase):
         self.assertIsNotNone(m, "results/machine.txt has no date_utc")
         self.assertIn(f"the `make bench` of {m.group(1).strip()} UTC", self.doc)
 
+    def test_event_loop_figures_quote_the_committed_run(self):
+        """Sections 3.1 and 3.5 quote the threads-or-event-loop figures of the run results/
+        holds, word for word as `theory.py --bench-figures` prints them; while that run has
+        no tcp-epoll rows they say so, and once it has, they may no longer."""
+        quotes = render.event_loop_quotes(os.path.join(ROOT, "results"))
+        flat = " ".join(self.doc.split())
+        if quotes is None:
+            self.assertIn(render.EVENT_LOOP_PENDING, flat)
+            return
+        self.assertNotIn(render.EVENT_LOOP_PENDING, flat,
+                         "results/ has tcp-epoll rows now: quote them (theory.py --bench-figures)")
+        for sec, sentence in quotes.items():
+            part = flat[flat.index(f"### {sec} "):]
+            part = part[:re.search(r" #{2,4} ", part).start()]  # to the next heading
+            self.assertIn(" ".join(sentence.split()), part, f"section {sec} does not quote "
+                          "results/ (run: python3 analysis/theory/theory.py --bench-figures)")
+
     def test_no_placeholder_left(self):
         left = re.findall(r"\S*(?:TODO|TBD|XXX)\S*", self.doc)
         self.assertEqual(left, [], "THEORY.md has unfilled numbers")
