@@ -153,6 +153,10 @@ class CommandLine(Scratch):
         for bad in (["--shards", "0", "--out", self.tmp, "--", "--label", "x"],
                     ["--shards", "2", "--out", self.tmp], ["--launcher", "ssh"]):
             self.assertEqual(self.cli(*bad).returncode, 2, bad)
+        for ok, says in ((["--help"], "--launcher"), (["--version"], "chatbench")):
+            p = self.cli(*ok)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(says, p.stdout)
 
     def test_lead_covers_launch_ramp_and_set_up(self):
         self.assertEqual(shards.lead_s(["--clients", 6000, "--ramp", 2]), 3 + 2 + 1)
