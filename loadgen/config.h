@@ -44,6 +44,7 @@ struct lg_config {
     bool pin;                /* --cpus given */
     cpu_set_t cpus;          /* --cpus: worker t runs on the set's (t mod count)-th CPU */
     char cpus_text[64];      /* --cpus as given ("" without) */
+    bool busy_poll;          /* --busy-poll: workers spin on their cores instead of sleeping */
     /* derived */
     struct lg_shard shard;  /* --shard or the launcher's environment (shard.h) */
     uint32_t shard_clients; /* this shard's clients (all of them when not sharded) */

@@ -127,6 +127,7 @@ static int config_of(const struct part *p, size_t n, struct lg_config *cfg, char
     U("compress", compress, 1);
     U("timeout_ms", timeout_ms, UINT32_MAX);
     U("poisson", poisson, 1);
+    U("busy_poll", busy_poll, 1);
     U("seed", seed, UINT64_MAX);
     D("rate_per_client", rate);
     D("duration_s", duration_s);

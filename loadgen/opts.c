@@ -66,6 +66,10 @@ static void usage(FILE *f)
             "                        has its own ephemeral ports\n"
             "  --cpus LIST           pin worker threads to these CPUs, one each in turn\n"
             "                        (taskset -c syntax: 1, 0-1, 0,2-3)\n"
+            "  --busy-poll           workers never sleep: they poll their sockets and the\n"
+            "                        clock, as sockperf's client busy-waits between sends;\n"
+            "                        no wake-up latency, one whole core each (needs --cpus\n"
+            "                        with a CPU per thread)\n"
             "  --shard I/N           be shard I of N (0-based) of one run: rooms go to shards\n"
             "                        round-robin; without it the shard comes from the\n"
             "                        launcher: OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE,\n"
@@ -284,6 +288,7 @@ enum {
     O_START_AT,
     O_SOURCE,
     O_CPUS,
+    O_BUSY_POLL,
     O_PING,
     O_HELP,
     O_VERSION
@@ -320,6 +325,7 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         {"start-at", required_argument, 0, O_START_AT},
         {"source", required_argument, 0, O_SOURCE},
         {"cpus", required_argument, 0, O_CPUS},
+        {"busy-poll", no_argument, 0, O_BUSY_POLL},
         {"ping-interval", required_argument, 0, O_PING},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
@@ -448,6 +454,9 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         case O_CPUS:
             cpus(optarg, cfg);
             break;
+        case O_BUSY_POLL:
+            cfg->busy_poll = true;
+            break;
         case O_PING:
             cfg->ping_interval_s = num("--ping-interval", optarg, 0.1, 3600);
             break;
@@ -501,6 +510,13 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
     }
     if (cfg->threads > cfg->shard_clients)
         cfg->threads = cfg->shard_clients;
+    /* two spinning workers on one CPU would take turns by the scheduler's time slice */
+    if (cfg->busy_poll && (!cfg->pin || (int)cfg->threads > CPU_COUNT(&cfg->cpus))) {
+        fprintf(stderr, "loadgen: --busy-poll needs --cpus with a CPU for each of the %" PRIu32
+                        " worker threads (--threads)\n",
+                cfg->threads);
+        exit(2);
+    }
     snprintf(cfg->id_prefix, sizeof(cfg->id_prefix), "L%08" PRIx32 "-", run_tag());
     if (label != NULL) {
         snprintf(cfg->label, sizeof(cfg->label), "%s", label);

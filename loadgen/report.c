@@ -200,6 +200,7 @@ void lg_report_row(const struct lg_result *r, struct lg_row *row)
     lg_row_dbl(row, "interval_s", c->interval_s);
     lg_row_u64(row, "source_addrs", c->nsources);
     lg_row_str(row, "loadgen_cpus", c->cpus_text);
+    lg_row_u64(row, "busy_poll", c->busy_poll);
     lg_row_dbl(row, "ping_interval_s", c->ping_interval_s);
     lg_row_dbl(row, "setup_s", r->setup_s);
     /* what a merge of shards needs beyond the figures above */

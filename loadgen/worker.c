@@ -74,6 +74,8 @@ static void arm_send_timer(struct lg_worker *w, uint64_t now)
         w->sends_done = true;
         return;
     }
+    if (w->cfg->busy_poll)
+        return; /* busy_poll() looks at the heap's top at every turn */
     uint64_t due = key(w, 0);
     uint64_t d = due > now ? due - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(d / 1000000000u),
@@ -284,8 +286,11 @@ int lg_worker_init(struct lg_worker *w, uint32_t id, const struct lg_config *cfg
     struct event_config *ec = event_config_new();
     if (ec == NULL)
         return -ENOMEM;
-    /* one thread per base: no locks inside libevent; timerfd for sub-millisecond timers */
-    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_PRECISE_TIMER);
+    /* one thread per base: no locks inside libevent; timerfd for sub-millisecond timers,
+     * unless the worker busy-polls: then epoll_wait never sleeps, and a timerfd would only
+     * be disarmed at every turn of the loop (a syscall for nothing) */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK |
+                                  (cfg->busy_poll ? 0 : EVENT_BASE_FLAG_PRECISE_TIMER));
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     if (w->base == NULL)
@@ -342,6 +347,24 @@ static void pin(struct lg_worker *w)
     }
 }
 
+/* --busy-poll: the loop's turns without sleeping (epoll_wait with a zero timeout), until
+ * tick_cb breaks it or nothing is left to wait for, as event_base_dispatch ends. Sends are
+ * not on a libevent timer (without EVENT_BASE_FLAG_PRECISE_TIMER its clock is the coarse
+ * one, a few ms per step): every turn compares the heap's top with clock_now_ns(), so a
+ * send is late by one turn of the loop, not by a wake-up from the idle state. */
+static void busy_poll(struct lg_worker *w)
+{
+    for (;;) {
+        int rc = event_base_loop(w->base, EVLOOP_NONBLOCK);
+        if (rc < 0)
+            w->st.errors++;
+        if (rc != 0 || event_base_got_break(w->base))
+            return;
+        if (w->started && !w->sends_done && w->heap_n > 0 && key(w, 0) <= clock_now_ns())
+            send_cb(-1, 0, w);
+    }
+}
+
 void *lg_worker_main(void *arg)
 {
     struct lg_worker *w = arg;
@@ -354,8 +377,12 @@ void *lg_worker_main(void *arg)
     (void)pthread_setname_np(pthread_self(), name);
     struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_TICK_NS / 1000)};
     w->start_ns = clock_now_ns();
-    if (event_add(w->tick, &tv) < 0 || event_base_dispatch(w->base) < 0)
+    if (event_add(w->tick, &tv) < 0)
         w->st.errors++;
+    else if (!w->cfg->busy_poll && event_base_dispatch(w->base) < 0)
+        w->st.errors++;
+    else if (w->cfg->busy_poll)
+        busy_poll(w);
     atomic_store(&w->done, true);
     return NULL;
 }

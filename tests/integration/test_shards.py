@@ -325,6 +325,27 @@ class SourcesAndCpus(unittest.TestCase):
             self.assertEqual(q.returncode, 2, q.stderr)
             self.assertIn("--cpus", q.stderr)
 
+    def test_busy_poll_spins_on_its_own_cpu(self):
+        # --busy-poll: the worker never sleeps, so its CPU time is about its run time (a
+        # sleeping worker at 200 msg/s uses about 1 %); every message is still answered
+        for kind in ("tcp", "udp"):
+            with self.subTest(kind=kind):
+                _, port = harness.start_server(kind, "-q", test=self)
+                p = run("--proto", kind, "--port", str(port), "--clients", "4", "--rate", "50",
+                        "--duration", "1", "--warmup", "0", "--threads", "1", "--cpus", "0",
+                        "--busy-poll", "--json")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                s = json.loads(p.stdout)
+                self.assertEqual((s["busy_poll"], s["loadgen_cpus"]), (1, "0"))
+                self.assertEqual(s["acked"], s["sent"])
+                self.assertGreater(s["sent"], 100)
+                self.assertGreater(s["cpu_user_s"] + s["cpu_sys_s"], 0.3 * s["measured_s"])
+        # a spinning worker needs a CPU of its own
+        for args in ((), ("--cpus", "0", "--threads", "2")):
+            q = run("--busy-poll", "--clients", "4", *args)
+            self.assertEqual(q.returncode, 2, q.stderr)
+            self.assertIn("--busy-poll needs --cpus", q.stderr)
+
     def test_late_start_at_says_so(self):
         # --start-at already past when the set-up ends: the run starts at once, and says it
         _, port = harness.start_server("tcp", "-q", test=self)
