@@ -22,6 +22,11 @@ from pylib import procfs
 # How each program is pinned: None runs it under `taskset -c LIST`; an option name passes
 # LIST to the program itself. Both of ours have --cpus; sockperf (anchors) runs under taskset.
 PIN_OPTION = {"server": "--cpus", "loadgen": "--cpus"}
+# A pinned load generator busy-polls (loadgen --busy-poll, which needs its --cpus): its core
+# is its own, and sockperf's client, the anchor it is compared with, busy-waits between
+# sends too. A sleeping load generator adds its own wake-up from idle to every round trip
+# and, at 5,000-20,000 msg/s here, a send lag p99 several times larger (README, Pinning).
+BUSY_POLL = True
 
 
 def cpu_list(cores):
@@ -54,9 +59,10 @@ def describe():
     if pins is None:
         return "none (a single core: server and load generator share it)"
     how = {side: f"its own {opt}" if opt else "taskset -c" for side, opt in PIN_OPTION.items()}
+    spin = ", busy-polling" if BUSY_POLL and PIN_OPTION["loadgen"] == "--cpus" else ""
     return (f"server on cores {pins[0]} ({how['server']}), load generator on cores "
-            f"{pins[1]} ({how['loadgen']}, one thread per core), in the scenarios that pin "
-            "(saturation, anchors); the others share every core")
+            f"{pins[1]} ({how['loadgen']}, one thread per core{spin}), in the scenarios that "
+            "pin (saturation, anchors); the others share every core")
 
 
 def _pinned(argv, opt, cpus, wrap):
@@ -76,6 +82,8 @@ def pin(pt, server_cpus, loadgen_cpus):
                                              server_cpus, pt.server_wrap)
     pt.args, pt.loadgen_wrap = _pinned(pt.args, PIN_OPTION["loadgen"], loadgen_cpus,
                                        pt.loadgen_wrap)
+    if BUSY_POLL and PIN_OPTION["loadgen"] == "--cpus":
+        pt.args.append("--busy-poll")
     pt.cols.update({"server_cpus": server_cpus, "loadgen_cpus": loadgen_cpus})
     return pt
 

@@ -188,7 +188,8 @@ class Pinning(unittest.TestCase):
         b = pinning.pin(pt(), "0", "1")
         self.assertEqual((b.server_wrap, b.loadgen_wrap), ([], []))
         self.assertEqual(b.server_args, ["--max-queue", "9", "--cpus", "0"])
-        self.assertEqual(b.args[-2:], ["--cpus", "1"])
+        self.assertEqual(b.args[-3:], ["--cpus", "1", "--busy-poll"])
+        self.assertNotIn("--busy-poll", a.args)  # it needs loadgen's own --cpus
 
     def test_core_ticks_and_shares(self):
         a = procfs.core_ticks()

@@ -146,6 +146,7 @@ FORMULAS = {
     "server bound": server_bound,
     "server core busy (%)": lambda r: num(r, "server_core_busy_pct"),
     "loadgen core busy (%)": lambda r: num(r, "loadgen_core_busy_pct"),
+    "loadgen send lag p99 (µs)": lambda r: num(r, "lag_p99_us"),
     "sockperf under load p99 (µs)": lambda r: num(r, "sockperf_load_p99_us"),
     "sockperf one-way msg/s": lambda r: num(r, "sockperf_oneway_mps"),
     "our knee / sockperf one-way": lambda r: div(num(r, "offered_rate_msgs"),
