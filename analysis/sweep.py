@@ -14,6 +14,10 @@ ACKED_MIN_PCT = 99.5  # acknowledged / offered
 P50_MAX_US = 10000.0  # ACK p50
 LOSS_MAX_PCT = 0.5  # UDP and hybrid: lost / sent
 CORE_BUSY_MIN_PCT = 90.0  # the server's cores, for a row to be server bound
+# The load generator's share of a row's figures, judged on what the criterion looks at (the
+# rate and the p50): as loadgen's own self-check, but on the medians (README, loadgen).
+DUE_MIN = 0.95  # sent / due
+LAG_FLOOR_US, LAG_SHARE = 100.0, 0.25  # its lag p50 against max(floor, share x ACK p50)
 
 
 def _num(row, key):
@@ -48,11 +52,25 @@ def passes(row):
     return not failures(row)
 
 
+def loadgen_limited(row):
+    """1 when the load generator may have set the figures the criterion judges: it sent
+    under 95 % of the messages due (the acknowledged rate), or its own send or receive lag
+    p50 exceeds max(100 µs, 25 % of the ACK p50) (the p50 is then partly its own delay);
+    0 otherwise; None without the figures. loadgen's self-check (loadgen_bound) applies the
+    same rule to the p99, where the milliseconds the host steals from its virtual core land
+    too: the criterion does not look at the p99, so neither does this verdict."""
+    due, p50 = _num(row, "sent_share_of_due"), _num(row, "ack_p50_us")
+    lags = [_num(row, k) for k in ("lag_p50_us", "rx_lag_p50_us")]
+    if due is None or p50 is None or None in lags:
+        return None
+    return int(due < DUE_MIN or max(lags) > max(LAG_FLOOR_US, LAG_SHARE * p50))
+
+
 def server_bound(row):
     """1 when the server's cores were busy (>= 90 %, softirq included) while the load
-    generator kept up (its own verdict says it was not the bottleneck), 0 otherwise; None
-    without the core figures."""
-    busy, lg = _num(row, "server_core_busy_pct"), _num(row, "loadgen_bound")
+    generator kept up (loadgen_limited says it did not set the row's figures), 0
+    otherwise; None without the figures."""
+    busy, lg = _num(row, "server_core_busy_pct"), loadgen_limited(row)
     if busy is None or lg is None:
         return None
     return int(busy >= CORE_BUSY_MIN_PCT and lg == 0)

@@ -215,7 +215,8 @@ def row(rate, ok=True, series="udp", **more):
          "proto": "tcp" if series.startswith("tcp") else series,
          "sweep_rate_msgs": str(rate), "offered_rate_msgs": str(rate),
          "acked_rate_msgs": str(rate if ok else rate * 0.9), "ack_p50_us": "80",
-         "sent": "1000", "lost": "0", "loadgen_bound": "0"}
+         "sent": "1000", "lost": "0", "loadgen_bound": "0", "sent_share_of_due": "1",
+         "lag_p50_us": "2", "rx_lag_p50_us": "8"}
     r.update({k: str(v) for k, v in more.items()})
     return r
 
@@ -237,8 +238,23 @@ class Criterion(unittest.TestCase):
         self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=90.0)), 1)
         self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=89.9)), 0)
         self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=99,
-                                                loadgen_bound=1)), 0)
+                                                sent_share_of_due=0.9)), 0)
         self.assertIsNone(sweep.server_bound(row(1)), "no core figures, no verdict")
+
+    def test_loadgen_limited_on_the_criterion_figures(self):
+        # the rate: under 95 % of what was due
+        self.assertEqual(sweep.loadgen_limited(row(1, sent_share_of_due=0.95)), 0)
+        self.assertEqual(sweep.loadgen_limited(row(1, sent_share_of_due=0.949)), 1)
+        # the p50: a lag p50 over max(100 us, 25 % of the ACK p50), send or receive
+        self.assertEqual(sweep.loadgen_limited(row(1, lag_p50_us=100)), 0)
+        self.assertEqual(sweep.loadgen_limited(row(1, rx_lag_p50_us=101)), 1)
+        self.assertEqual(sweep.loadgen_limited(row(1, ack_p50_us=8000, lag_p50_us=2000)), 0)
+        self.assertEqual(sweep.loadgen_limited(row(1, ack_p50_us=8000, lag_p50_us=2001)), 1)
+        # its p99 self-check is not the criterion's business: bound by it, limited not
+        self.assertEqual(sweep.loadgen_limited(row(1, loadgen_bound=1)), 0)
+        self.assertEqual(sweep.server_bound(row(1, server_core_busy_pct=99,
+                                                loadgen_bound=1)), 1)
+        self.assertIsNone(sweep.loadgen_limited(row(1, lag_p50_us="")))
 
 
 class Sweep(unittest.TestCase):

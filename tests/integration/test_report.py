@@ -65,9 +65,19 @@ def criterion(r):
     return int(ok)
 
 
+def loadgen_limited(r):
+    """1 when the load generator sent under 95 % of what was due, or its send or receive
+    lag p50 exceeded max(100 us, a quarter of the ACK p50)."""
+    due, p50 = num(r, "sent_share_of_due"), num(r, "ack_p50_us")
+    lag = [num(r, "lag_p50_us"), num(r, "rx_lag_p50_us")]
+    if due is None or p50 is None or None in lag:
+        return None
+    return int(due < 0.95 or max(lag) > max(100.0, p50 / 4))
+
+
 def server_bound(r):
     """1 when the server's cores were at least 90 % busy and the load generator kept up."""
-    busy, lg = num(r, "server_core_busy_pct"), num(r, "loadgen_bound")
+    busy, lg = num(r, "server_core_busy_pct"), loadgen_limited(r)
     return None if busy is None or lg is None else int(busy >= 90 and lg == 0)
 
 
@@ -144,6 +154,8 @@ FORMULAS = {
     "all set up (s)": lambda r: num(r, "setup_s"),
     "passes": criterion,
     "server bound": server_bound,
+    "loadgen limited": loadgen_limited,
+    "loadgen bound (p99)": lambda r: num(r, "loadgen_bound"),
     "server core busy (%)": lambda r: num(r, "server_core_busy_pct"),
     "loadgen core busy (%)": lambda r: num(r, "loadgen_core_busy_pct"),
     "loadgen send lag p99 (µs)": lambda r: num(r, "lag_p99_us"),
