@@ -114,6 +114,7 @@ static size_t push(struct udp_outq *q, const void *p, size_t len, const struct s
         if (off < 0) {
             if (mode != UDP_OUTQ_WAIT || q->stopping) {
                 q->dropped += n - done;
+                wake = true; /* full: a sleeping sender must drain it now, not after the batch */
                 break;
             }
             if (take_wake(q)) /* only the sender makes room: it must be awake */
@@ -132,7 +133,9 @@ static size_t push(struct udp_outq *q, const void *p, size_t len, const struct s
         }
         done += k;
     }
-    wake = wake && take_wake(q);
+    /* a batch that queued a sender's batch (UDP_OUTQ_EARLY_WAKE) wakes it without waiting
+     * for the kick: big rooms' fan-outs must not pile up until the queue is full */
+    wake = (wake || q->ent_count >= UDP_OUTQ_EARLY_WAKE) && take_wake(q);
     pthread_mutex_unlock(&q->lock);
     if (wake)
         pthread_cond_signal(&q->nonempty);

@@ -23,7 +23,7 @@ struct udp_outq_ent {
 
 struct udp_outq {
     pthread_mutex_t lock;
-    pthread_cond_t nonempty; /* signalled on push and on stop */
+    pthread_cond_t nonempty; /* signalled when a push finds the sender asleep, and on stop */
     pthread_cond_t space;    /* signalled when the sender frees space (for waiting pushes) */
     char *data;              /* payload ring, guarded by lock (bytes in flight: by the sender) */
     size_t data_cap;
@@ -60,7 +60,10 @@ size_t udp_outq_push(struct udp_outq *q, const void *p, size_t len, const struct
                      size_t n, enum udp_outq_mode mode);
 /* The same, without waking the sender: the caller queues a batch (all the replies to one
  * recvmmsg) and then calls udp_outq_kick once. The sender is woken once per batch, and
- * sends the batch with one sendmmsg. (A UDP_OUTQ_WAIT push that must wait wakes it.) */
+ * sends the batch with one sendmmsg. It is woken at once all the same when the queue holds
+ * UDP_OUTQ_EARLY_WAKE entries (what it sends in one sendmmsg), when a push finds the queue
+ * full, and when a UDP_OUTQ_WAIT push must wait. */
+#define UDP_OUTQ_EARLY_WAKE 64
 size_t udp_outq_push_later(struct udp_outq *q, const void *p, size_t len,
                            const struct sockaddr_in *to, size_t n, enum udp_outq_mode mode);
 void udp_outq_kick(struct udp_outq *q);

@@ -276,6 +276,35 @@ static void test_later_and_kick(void **state)
     udp_outq_destroy(&q);
 }
 
+/* A batch that reaches UDP_OUTQ_EARLY_WAKE entries wakes the sender without a kick (a big
+ * room's fan-out must not wait for the end of the receive batch), and so does a push that
+ * finds the queue full. */
+static void test_early_wake(void **state)
+{
+    (void)state;
+    struct udp_outq q;
+    assert_int_equal(udp_outq_init(&q, 64 * 1024, 4 * UDP_OUTQ_EARLY_WAKE), 0);
+    struct drain_arg a = {.q = &q};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain, &a), 0);
+    assert_true(wait_for(&q, asleep));
+    struct sockaddr_in to[UDP_OUTQ_EARLY_WAKE];
+    for (int i = 0; i < UDP_OUTQ_EARLY_WAKE; i++)
+        to[i] = addr((uint16_t)(4000 + i));
+    assert_int_equal(udp_outq_push_later(&q, "FROM 1 hi\n", 10, to, UDP_OUTQ_EARLY_WAKE - 1,
+                                         UDP_OUTQ_FANOUT),
+                     UDP_OUTQ_EARLY_WAKE - 1);
+    pthread_mutex_lock(&q.lock);
+    assert_true(q.sleeping); /* one short of the threshold: left for the kick */
+    pthread_mutex_unlock(&q.lock);
+    assert_int_equal(udp_outq_push_later(&q, "ACK 1 1\n", 8, to, 1, UDP_OUTQ_REPLY), 1);
+    assert_true(wait_for(&q, emptied)); /* no kick */
+    assert_int_equal(a.taken, UDP_OUTQ_EARLY_WAKE);
+    udp_outq_stop(&q);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    udp_outq_destroy(&q);
+}
+
 static void test_bad_init(void **state)
 {
     (void)state;
@@ -294,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_wait_and_stop),
         cmocka_unit_test(test_later_and_kick),
+        cmocka_unit_test(test_early_wake),
         cmocka_unit_test(test_bad_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
