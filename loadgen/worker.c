@@ -348,14 +348,16 @@ static void pin(struct lg_worker *w)
 }
 
 /* --busy-poll: the loop's turns without sleeping (epoll_wait with a zero timeout), until
- * tick_cb breaks it or nothing is left to wait for, as event_base_dispatch ends. Sends are
+ * tick_cb breaks it or nothing is left to wait for, as event_base_dispatch ends. One turn
+ * per call (EVLOOP_ONCE: NONBLOCK alone keeps turning while replies keep arriving, and the
+ * sends below would wait for a quiet turn). Sends are
  * not on a libevent timer (without EVENT_BASE_FLAG_PRECISE_TIMER its clock is the coarse
  * one, a few ms per step): every turn compares the heap's top with clock_now_ns(), so a
  * send is late by one turn of the loop, not by a wake-up from the idle state. */
 static void busy_poll(struct lg_worker *w)
 {
     for (;;) {
-        int rc = event_base_loop(w->base, EVLOOP_NONBLOCK);
+        int rc = event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
         if (rc < 0)
             w->st.errors++;
         if (rc != 0 || event_base_got_break(w->base))
