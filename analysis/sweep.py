@@ -54,7 +54,8 @@ def passes(row):
 
 def loadgen_limited(row):
     """1 when the load generator may have set the figures the criterion judges: it sent
-    under 95 % of the messages due (the acknowledged rate), or its own send or receive lag
+    under 95 % of the messages due (then it, not the server, capped the acknowledged
+    rate), or its own send or receive lag
     p50 exceeds max(100 µs, 25 % of the ACK p50) (the p50 is then partly its own delay);
     0 otherwise; None without the figures. loadgen's self-check (loadgen_bound) applies the
     same rule to the p99, where the milliseconds the host steals from its virtual core land

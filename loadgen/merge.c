@@ -30,6 +30,7 @@ static const char *const same[] = {
     "size_bytes", "payload",  "room_size",  "compress", "timeout_ms",
     "duration_s", "warmup_s", "poisson",    "seed",     "ramp_s",
     "host",       "port",     "interval_s", "version",  "ping_interval_s",
+    "busy_poll",
 };
 
 /* One shard's row and the directory it came from. */

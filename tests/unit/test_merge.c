@@ -40,6 +40,7 @@ static void shard_row(struct lg_row *r, int shard)
     lg_row_dbl(r, "interval_s", 1);
     lg_row_str(r, "version", "0.1.0");
     lg_row_dbl(r, "ping_interval_s", 5);
+    lg_row_u64(r, "busy_poll", 0);
     snprintf(s, sizeof(s), "%d", shard);
     lg_row_str(r, "shard", s);
     lg_row_u64(r, "shards", N);
@@ -88,7 +89,7 @@ static void test_different_settings_refused(void **state)
                 {"room_size", "1"},        {"compress", "1"},     {"clients", "31"},
                 {"duration_s", "3"},       {"seed", "2"},         {"label", "run2"},
                 {"payload", "text"},       {"timeout_ms", "500"}, {"interval_s", "0.5"},
-                {"ping_interval_s", "15"}};
+                {"ping_interval_s", "15"}, {"busy_poll", "1"}};
     struct lg_row rows[N];
     char why[256];
     for (size_t d = 0; d < sizeof(diff) / sizeof(diff[0]); d++) {
