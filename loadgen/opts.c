@@ -512,8 +512,9 @@ void lg_options(int argc, char **argv, struct lg_config *cfg)
         cfg->threads = cfg->shard_clients;
     /* two spinning workers on one CPU would take turns by the scheduler's time slice */
     if (cfg->busy_poll && (!cfg->pin || (int)cfg->threads > CPU_COUNT(&cfg->cpus))) {
-        fprintf(stderr, "loadgen: --busy-poll needs --cpus with a CPU for each of the %" PRIu32
-                        " worker threads (--threads)\n",
+        fprintf(stderr,
+                "loadgen: --busy-poll needs --cpus with a CPU for each of the %" PRIu32
+                " worker threads (--threads)\n",
                 cfg->threads);
         exit(2);
     }

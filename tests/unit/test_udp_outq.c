@@ -291,9 +291,9 @@ static void test_early_wake(void **state)
     struct sockaddr_in to[UDP_OUTQ_EARLY_WAKE];
     for (int i = 0; i < UDP_OUTQ_EARLY_WAKE; i++)
         to[i] = addr((uint16_t)(4000 + i));
-    assert_int_equal(udp_outq_push_later(&q, "FROM 1 hi\n", 10, to, UDP_OUTQ_EARLY_WAKE - 1,
-                                         UDP_OUTQ_FANOUT),
-                     UDP_OUTQ_EARLY_WAKE - 1);
+    assert_int_equal(
+        udp_outq_push_later(&q, "FROM 1 hi\n", 10, to, UDP_OUTQ_EARLY_WAKE - 1, UDP_OUTQ_FANOUT),
+        UDP_OUTQ_EARLY_WAKE - 1);
     pthread_mutex_lock(&q.lock);
     assert_true(q.sleeping); /* one short of the threshold: left for the kick */
     pthread_mutex_unlock(&q.lock);
