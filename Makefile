@@ -109,7 +109,7 @@ help:
 	@echo "make              build bin/* (checks and, as root, installs Debian packages)"
 	@echo "make deps         install every Debian package the project uses (as root)"
 	@echo "make test         unit + integration tests"
-	@echo "make bench        full benchmark into results/ and REPORT.md (about 10 min)"
+	@echo "make bench        full benchmark into results/ and REPORT.md (about 20 min)"
 	@echo "make bench-quick  reduced benchmark into bench-quick/ (about 90 s)"
 	@echo "make theory       THEORY.md's captures into results/theory/ (root, about 2 min)"
 	@echo "make install      install bin/* into \$$DESTDIR\$$PREFIX/bin (PREFIX=$(PREFIX))"

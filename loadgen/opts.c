@@ -106,6 +106,8 @@ static void usage(FILE *f)
             "Example: loadgen --proto udp --clients 1000 --compress\n"
             "Shards of one run (--shard, mpirun, srun, an Indexed Job) are added up with\n"
             "  loadgen merge DIR... --out DIR   (see loadgen merge --help)\n"
+            "TCP: after the window it waits up to 30 s for the last ACKs (retransmissions\n"
+            "under loss back off); one still missing then counts as lost.\n"
             "Exit status: 0 ok, 1 run failed (no client connected, or TCP lost or reordered\n"
             "a message), 2 bad options.\n",
             LG_MAX_SIZE, LG_PING_INTERVAL_S);

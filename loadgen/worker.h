@@ -48,7 +48,6 @@ struct lg_worker {
     uint64_t t0, drain_end;
     bool started, sends_done;
     uint64_t ticks;
-    uint64_t drain_acks; /* meter.acks when the drain last saw progress */
     struct lg_stats st;
     struct lg_meter meter; /* records into st and cur */
     struct lg_ival ival[2];
