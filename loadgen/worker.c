@@ -341,10 +341,10 @@ static void pin(struct lg_worker *w)
 /* --busy-poll: the loop's turns without sleeping (epoll_wait with a zero timeout), until
  * tick_cb breaks it or nothing is left to wait for, as event_base_dispatch ends. One turn
  * per call (EVLOOP_ONCE: NONBLOCK alone keeps turning while replies keep arriving, and the
- * sends below would wait for a quiet turn). Sends are
- * not on a libevent timer (without EVENT_BASE_FLAG_PRECISE_TIMER its clock is the coarse
- * one, a few ms per step): every turn compares the heap's top with clock_now_ns(), so a
- * send is late by one turn of the loop, not by a wake-up from the idle state. */
+ * sends below would wait for a quiet turn). Sends are not on a libevent timer (without
+ * EVENT_BASE_FLAG_PRECISE_TIMER its clock is the coarse one, a few ms per step): every turn
+ * compares the heap's top with clock_now_ns(), so a send is late by one turn of the loop,
+ * not by a wake-up from the idle state. */
 static void busy_poll(struct lg_worker *w)
 {
     for (;;) {
