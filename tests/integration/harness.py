@@ -7,7 +7,6 @@ repository on sys.path for pylib.
 """
 import json
 import os
-import queue
 import re
 import select
 import signal
