@@ -130,13 +130,19 @@ class Run:
         """Runs every scenario of selected [(module, points)] in turn: its own run(ctx, pts)
         when it has one, else each point once."""
         self.modules = {mod.NAME: mod for mod, _ in selected}
-        for mod, pts in selected:
+        for mod, pts in run_order(selected):
             if hasattr(mod, "run"):
                 mod.run(self, pts)
             else:
                 for pt in pts:
                     self.point(pt)
         return self.failures
+
+
+def run_order(selected):
+    """selected [(module, points)] in the order they run: ORDER, but RUN_LAST scenarios after
+    the rest (sorted() is stable)."""
+    return sorted(selected, key=lambda s: getattr(s[0], "RUN_LAST", False))
 
 
 # --- charts ---
@@ -206,7 +212,7 @@ def enter_netns(args):
 
 def list_points(selected, quick):
     """--list: every point with its loadgen command line and time estimate."""
-    flat = [(mod, pt) for mod, pts in selected for pt in pts]
+    flat = [(mod, pt) for mod, pts in run_order(selected) for pt in pts]
 
     def est(mod, pt):
         return points.estimate_s(pt) + (mod.extra_s(pt) if hasattr(mod, "extra_s") else 0)

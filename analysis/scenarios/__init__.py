@@ -23,6 +23,8 @@ A scenario module provides:
   CHARTS     (names,): gnuplot scripts analysis/charts/<name>.gp, drawn into <name>.png from
              the CSVs the script names (dir."/x.csv"); skipped while a CSV is missing.
 and, when it needs them:
+  RUN_LAST   True: its points run after every other scenario's (--list shows them last; the
+             report keeps its ORDER): a scenario whose aftermath would disturb the others
   extra_s(pt) -> float          seconds a point takes beyond points.estimate_s() (--list)
   after_s(quick) -> float       seconds of work after its points (--list)
   around_loadgen(pt, srv)       a context manager around the loadgen run of one point, once
