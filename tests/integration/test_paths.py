@@ -212,11 +212,13 @@ class RealPaths(unittest.TestCase):
 
     def test_iperf3_beside_the_chat_on_a_bottleneck(self):
         """sharing's hook: iperf3 runs inside beside the load generator through a
-        10 Mbit/s link, and its rate lands in the row; the link cannot carry more than its
-        rate."""
+        10 Mbit/s link, and its rate lands in the row. UDP offering 150 % of the link leaves
+        the TCP flow little or nothing (the bench measured 0.11 Mbit/s with cubic, and a run
+        of this test 0.0), so the rate is asserted to be there and small, not positive."""
         row = harness.in_netns(self, __file__, "share", {}, SCENARIO_TIMEOUT)["row"]
-        self.assertGreater(row["iperf3_mbps"], 0)
-        self.assertLess(row["iperf3_mbps"], 10.0)
+        self.assertIsInstance(row["iperf3_mbps"], (int, float), "iperf3 reported no rate")
+        self.assertGreaterEqual(row["iperf3_mbps"], 0)
+        self.assertLess(row["iperf3_mbps"], 5.0)  # UDP took most of the link
         self.assertGreater(row["link_up_queue_drops"], 0)  # 150 % of the link: it overflowed
 
 
