@@ -6,7 +6,8 @@
                                is left alone, its tables go to bench-quick/tables.md
 
 The scenarios are the modules of analysis/scenarios/ (their contract is written there),
-run in their ORDER. As root, the whole run re-executes itself inside a private network
+run in their ORDER, those marked RUN_LAST (scale: its teardown would disturb the rest)
+after the others. As root, the whole run re-executes itself inside a private network
 namespace (unshare -n): only that namespace's loopback (and the emulated links that
 bin/linkem makes from it, analysis/linkpath.py) carries traffic, and the nftables rules that
 inject loss and the per-namespace sysctls (somaxconn, port range, tw_reuse, nonlocal bind)

@@ -82,6 +82,14 @@ class HostileCase:
     def stats(self):
         return proc_stats(self.proc.p.pid)
 
+    def assert_left_idle(self, cid, witness, heard, idle_s):
+        """cid was dropped as idle: the room heard why (in heard, or next from witness, a
+        member of room hold) and the log said it, in the seed's style."""
+        if f"LEFT {cid} hold idle" not in heard:
+            witness.expect(rf"^LEFT {cid} hold idle$")
+        self.proc.wait_line(rf"^\[TIMEOUT\] Cliente {cid} removido por ociosidade "
+                            rf"\({idle_s} s sem atividade\)$")
+
     def joined(self, c, cid):
         """c, closed when the test ends, and registered as cid unless cid is None."""
         self.addCleanup(c.close)

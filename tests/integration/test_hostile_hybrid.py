@@ -236,10 +236,7 @@ class HybridHostileTest(HostileCase, unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(bye, {"h0", "h1"})
         for cid in ("h0", "h1"):
-            self.proc.wait_line(rf"^\[TIMEOUT\] Cliente {cid} removido por ociosidade "
-                                rf"\({idle_s} s sem atividade\)$")
-            if f"LEFT {cid} hold idle" not in heard:
-                holders["h2"].udp.expect(rf"^LEFT {cid} hold idle$")
+            self.assert_left_idle(cid, holders["h2"].udp, heard, idle_s)
         holders["h2"].ctl.close()
         self.healthy()
         self.assertEqual(self.proc.stop(), 0)

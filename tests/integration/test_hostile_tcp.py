@@ -335,11 +335,8 @@ class TcpHostileTest(HostileCase, unittest.TestCase):
                         gone.add(cid)
             time.sleep(0.2)
         self.assertEqual(gone, {"h0", "h1", "h2"})
-        for cid in ("h0", "h1", "h2"):  # the room heard why, the log said it
-            if f"LEFT {cid} hold idle" not in heard:
-                holders["h3"].expect(rf"^LEFT {cid} hold idle$")
-            self.proc.wait_line(rf"^\[TIMEOUT\] Cliente {cid} removido por ociosidade "
-                                rf"\({idle_s} s sem atividade\)$")
+        for cid in ("h0", "h1", "h2"):
+            self.assert_left_idle(cid, holders["h3"], heard, idle_s)
         late = [self.conn(f"late{i}") for i in range(3)]  # their slots are free again
         for c in late + [holders["h3"], full] + [holders[k] for k in ("h0", "h1", "h2")]:
             c.close()
