@@ -12,6 +12,7 @@ could not get more of, whoever took it (others CPU says how much was someone els
 """
 import contextlib
 import os
+import struct
 import threading
 import time
 
@@ -27,6 +28,21 @@ PIN_OPTION = {"server": "--cpus", "loadgen": "--cpus"}
 # sends too. A sleeping load generator adds its own wake-up from idle to every round trip
 # and, at 5,000-20,000 msg/s here, a send lag p99 several times larger (README, Pinning).
 BUSY_POLL = True
+# ...and measures one interval (loadgen --interval longer than any point): its main thread
+# shares the worker's core, and its work at each interval boundary (collecting eleven
+# histograms, encoding the .hlog) held the worker back for 3 to 10 ms once a second. Measured
+# at 20,000 msg/s (udp, 100 clients, 7 pairs of runs): a send lag max of 2.7-10 ms with
+# --interval 1 against 0.1-2 ms with it longer than the run, and an ACK p99 lower in all 7.
+# A pinned point's time series has that one interval.
+BUSY_POLL_INTERVAL_S = 3600
+# While a pinned point or its sockperf anchor runs, the bench holds the kernel's CPU latency
+# QoS request at 0 µs (PM QoS, /dev/cpu_dma_latency, as tuned's latency-performance profile
+# does): cpuidle then polls instead of halting the cores. On this virtual machine a halted
+# vCPU that a message wakes pays the hypervisor's wake-up, measured at 100 µs and more in a
+# round trip (README, Pinning); the server, the load generator and sockperf are all measured
+# without it. Idle polling is idle time in /proc/stat: the core busy shares do not change.
+IDLE_POLL = True
+PM_QOS = "/dev/cpu_dma_latency"
 
 
 def cpu_list(cores):
@@ -60,9 +76,44 @@ def describe():
         return "none (a single core: server and load generator share it)"
     how = {side: f"its own {opt}" if opt else "taskset -c" for side, opt in PIN_OPTION.items()}
     spin = ", busy-polling" if BUSY_POLL and PIN_OPTION["loadgen"] == "--cpus" else ""
+    qos = ""
+    if IDLE_POLL:
+        why = idle_poll_unavailable()
+        qos = (f"; cores kept out of idle states meanwhile ({PM_QOS} held at 0 µs)" if not why
+               else f"; cores not kept out of idle states ({why})")
     return (f"server on cores {pins[0]} ({how['server']}), load generator on cores "
             f"{pins[1]} ({how['loadgen']}, one thread per core{spin}), in the scenarios that "
-            "pin (saturation, anchors); the others share every core")
+            f"pin (saturation, anchors){qos}; the others share every core")
+
+
+def idle_poll_unavailable():
+    """Why idle_poll() cannot hold the QoS request here ("" when it can)."""
+    if not os.path.exists(PM_QOS):
+        return f"no {PM_QOS} in this kernel"
+    if not os.access(PM_QOS, os.W_OK):
+        return f"{PM_QOS} needs root"
+    return ""
+
+
+@contextlib.contextmanager
+def idle_poll():
+    """Holds the CPU latency QoS request at 0 µs for the with block (the request lasts while
+    the file stays open): no core enters an idle state it takes time to leave. Yields 0 when
+    held, "" when it could not be (IDLE_POLL off, not root, no such file): the value of the
+    cpu_latency_qos_us column."""
+    if not IDLE_POLL or idle_poll_unavailable():
+        yield ""
+        return
+    try:
+        fd = os.open(PM_QOS, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        yield ""
+        return
+    try:
+        os.write(fd, struct.pack("i", 0))
+        yield 0
+    finally:
+        os.close(fd)
 
 
 def _pinned(argv, opt, cpus, wrap):
@@ -83,7 +134,7 @@ def pin(pt, server_cpus, loadgen_cpus):
     pt.args, pt.loadgen_wrap = _pinned(pt.args, PIN_OPTION["loadgen"], loadgen_cpus,
                                        pt.loadgen_wrap)
     if BUSY_POLL and PIN_OPTION["loadgen"] == "--cpus":
-        pt.args.append("--busy-poll")
+        pt.args += ["--busy-poll", "--interval", BUSY_POLL_INTERVAL_S]
     pt.cols.update({"server_cpus": server_cpus, "loadgen_cpus": loadgen_cpus})
     return pt
 
@@ -133,7 +184,8 @@ class CoreSampler:
 @contextlib.contextmanager
 def around_loadgen(pt, srv):
     """A scenario's around_loadgen hook for a pinned point: fails the point when the server
-    does not run on the cores pin() gave it, and fills server_core_busy_pct,
+    does not run on the cores pin() gave it, holds idle_poll() while the load generator
+    runs (cpu_latency_qos_us: 0, or empty when it could not), and fills server_core_busy_pct,
     server_core_softirq_pct, loadgen_core_busy_pct and loadgen_core_softirq_pct: the
     shares of each side's cores over the steady window (points.steady_window)."""
     want = pt.cols.get("server_cpus")
@@ -143,9 +195,10 @@ def around_loadgen(pt, srv):
     if procfs.parse_cpu_list(str(got)) != procfs.parse_cpu_list(want):
         raise BenchError(f"{pt.label}: the server runs on cores {got}, not {want}")
     cols = {}
-    with CoreSampler() as cores:
+    with idle_poll() as qos, CoreSampler() as cores:
         yield cols
         t_end = time.monotonic()
+    cols["cpu_latency_qos_us"] = qos
     w0, w1 = points.steady_window(pt, t_end)
     for side in ("server", "loadgen"):
         got = cores.share(procfs.parse_cpu_list(pt.cols[f"{side}_cpus"]), w0, w1)

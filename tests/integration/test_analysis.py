@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import unittest
 
@@ -95,6 +96,19 @@ class PinnedPoint(PointTest):
             busy, softirq = row[f"{side}_core_busy_pct"], row[f"{side}_core_softirq_pct"]
             self.assertIsInstance(busy, float, f"{side}: no core figures")
             self.assertTrue(0.0 <= softirq <= busy <= 100.0, (side, busy, softirq))
+        self.assertEqual(row["cpu_latency_qos_us"], "" if pinning.idle_poll_unavailable() else 0)
+
+    def test_idle_poll_holds_the_request_while_open(self):
+        if pinning.idle_poll_unavailable():
+            self.skipTest(pinning.idle_poll_unavailable())
+        def target():  # the device reads back the kernel's CPU latency target in force (µs)
+            with open(pinning.PM_QOS, "rb") as f:
+                return struct.unpack("i", f.read(4))[0]
+        before = target()
+        with pinning.idle_poll() as held:
+            self.assertEqual(held, 0)
+            self.assertEqual(target(), 0, "the QoS request is not in force")
+        self.assertEqual(target(), before, "the QoS request outlived the with block")
 
     def test_a_server_on_other_cores_fails_the_point(self):
         pt = self.pinned("probe-misplaced", "tcp")
@@ -188,7 +202,9 @@ class Pinning(unittest.TestCase):
         b = pinning.pin(pt(), "0", "1")
         self.assertEqual((b.server_wrap, b.loadgen_wrap), ([], []))
         self.assertEqual(b.server_args, ["--max-queue", "9", "--cpus", "0"])
-        self.assertEqual(b.args[-3:], ["--cpus", "1", "--busy-poll"])
+        # busy-polling, with one interval: loadgen's main thread shares the worker's core
+        self.assertEqual(b.args[-5:], ["--cpus", "1", "--busy-poll", "--interval",
+                                       pinning.BUSY_POLL_INTERVAL_S])
         self.assertNotIn("--busy-poll", a.args)  # it needs loadgen's own --cpus
 
     def test_core_ticks_and_shares(self):
