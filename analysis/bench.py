@@ -73,15 +73,16 @@ class Run:
     def write_rows(self, scn):
         bk.write_csv(os.path.join(self.outdir, f"{scn}.csv"), self.rows(scn))
 
-    def point(self, pt):
+    def point(self, pt, into=None):
         """Runs one point (again when others took the CPU meanwhile), prints what it gave,
-        keeps and writes its row. Returns the row, or None when skipped or failed (a
-        failure is recorded and the run goes on)."""
+        keeps and writes its row: with its scenario's rows, or into another set of rows
+        (<into>.csv; the scenario's hooks still apply). Returns the row, or None when skipped
+        or failed (a failure is recorded and the run goes on)."""
         scn, mod = pt.scenario, self.modules[pt.scenario]
         self.done += 1
         el = time.monotonic() - self.t_start
         print(f"[{self.done}/{self.total}] {scn}: {pt.what}  ({el:.0f} s elapsed)", flush=True)
-        st = self._state(scn)
+        st = self._state(into or scn)
         if (pt.needs_netns and not self.netns) or pt.unavailable:
             print(f"    skipped: {pt.unavailable or pt.needs_netns}", flush=True)
             return None
@@ -118,6 +119,7 @@ class Run:
         st["server"].extend(samples)
         st["lat"].extend(lat)
         st["ts"].extend(ts)
+        scn = into or scn
         self.write_rows(scn)
         bk.write_csv(os.path.join(self.outdir, f"{scn}.server.csv"), st["server"],
                      bk.Sampler.FIELDS)

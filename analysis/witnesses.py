@@ -36,15 +36,21 @@ def _sockperf(proto, mode, size, seconds, wraps, server_out=subprocess.DEVNULL, 
     return _clean(r.stdout + r.stderr)
 
 
-def sockperf_rtt(proto, size, seconds, mps=None, wraps=((), ()), host=HOST):
+def sockperf_rtt(proto, size, seconds, mps=None, wraps=((), ()), host=HOST, paced=False):
     """sockperf over loopback (or to host): full round trip (--full-rtt) percentiles in us.
     Without mps, ping-pong (one message in flight, as fast as it goes: the floor); with mps,
-    under-load at that many messages per second, each one answered (--reply-every 1). wraps:
-    the commands its server and its client run under (taskset -c ..., linkem ... --). Also
-    sent_mps and recv_mps: the messages sockperf sent and got answered per second of its
-    measured window (under-load at a rate it cannot keep shows there)."""
-    mode = ["ping-pong"] if mps is None else ["under-load", "--mps", str(int(mps)),
-                                              "--reply-every", "1"]
+    under-load at that many messages per second, each one answered (--reply-every 1), or
+    with paced, ping-pong at that rate (--mps: the next message leaves on schedule once the
+    answer to the last one is in; one client thread, where under-load has a sending thread
+    and a receiving one). wraps: the commands its server and its client run under
+    (taskset -c ..., linkem ... --). Also sent_mps and recv_mps: the messages sockperf sent
+    and got answered per second of its measured window (a rate it cannot keep shows there)."""
+    if mps is None:
+        mode = ["ping-pong"]
+    elif paced:
+        mode = ["ping-pong", "--mps", str(int(mps))]
+    else:
+        mode = ["under-load", "--mps", str(int(mps)), "--reply-every", "1"]
     text = _sockperf(proto, [*mode, "--full-rtt"], size, seconds, wraps, host=host)
     res = {}
     for key, rx in (("p50_us", r"percentile 50\.000 =\s*([\d.]+)"),

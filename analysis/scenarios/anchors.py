@@ -1,10 +1,15 @@
 """anchors: sockperf beside our figures, on the same cores and with the same frame size
 (REPORT.md, Anchors). anchors.csv: one client at 200 msg/s per transport beside sockperf's
-ping-pong and its under-load at 200 msg/s. anchors.saturation.csv: each saturation series at
-20,000 msg/s and at its knee beside sockperf under-load at the same rate, and its knee beside
+ping-pong and its under-load at 200 msg/s. anchors.rounds.csv: per saturation series, ROUNDS
+rounds at 20,000 msg/s, each our point (as the sweep's) and then sockperf under-load and
+sockperf ping-pong paced at the same rate, back to back, so that both sides of a ratio meet
+the same minute of this shared machine. anchors.saturation.csv: per series, the medians of
+those rounds, and its knee row of the sweep beside sockperf under-load at the knee's rate and
 sockperf's one-way message rate. sockperf's server runs on the server's cores and its client
-on the load generator's, as ours do (analysis/pinning.py)."""
+on the load generator's, as ours do, with the cores kept out of idle states alike
+(analysis/pinning.py)."""
 import resource
+import statistics
 import time
 
 from analysis import pinning
@@ -17,6 +22,7 @@ from pylib import procfs
 
 ORDER = 80
 CHARTS = ("anchors",)
+ROUNDS = 3  # rounds at the fixed rate per series in a full run (quick: 1)
 
 
 def points(quick):
@@ -28,10 +34,14 @@ def points(quick):
 
 
 def after_s(quick):
-    """sockperf: ping-pong and under-load per transport, then under-load at 20,000 msg/s
-    and at each knee and a one-way run per frame size: about 10 runs quick (a knee at
-    20,000 is the same run), 13 full, each its -t plus about 1.5 s of start and warm-up."""
-    return 10 * 2.8 if quick else 13 * 4.5
+    """sockperf: ping-pong and under-load per transport (4 runs); per series, its rounds at
+    20,000 msg/s (our point, about 6.5 s full, and two sockperf runs, each its -t plus
+    about 3.5 s of start and sockperf's own 2 s pause after its warm-up); per knee,
+    under-load and one-way (about 8 runs, fewer quick, where no knee is found)."""
+    series = len(saturation.series_options()[0])
+    rounds = 1 if quick else ROUNDS
+    sp = 4.5 if quick else 6.5
+    return 4 * sp + series * rounds * (2 * sp + (4 if quick else 6.5)) + (0 if quick else 8 * sp)
 
 
 around_loadgen = pinning.around_loadgen
@@ -52,20 +62,25 @@ class Sockperf:
         self.done = {}
 
     def _once(self, mode, proto, size, mps):
-        """One sockperf run; its result with other_cpu_pct: the CPU, in % of one core, that
-        neither sockperf's server nor its client (our children, reaped by then) used."""
+        """One sockperf run (with the cores kept out of idle states, as our pinned points);
+        its result with other_cpu_pct: the CPU, in % of one core, that neither sockperf's
+        server nor its client (our children, reaped by then) used."""
         busy0, t0, ch0 = procfs.host_busy_s(), time.monotonic(), _children_cpu_s()
-        if mode == "one-way":
-            res = witnesses.sockperf_oneway(proto, size, self.seconds, self.wraps)
-        else:
-            res = witnesses.sockperf_rtt(proto, size, self.seconds, mps, self.wraps)
+        with pinning.idle_poll():
+            if mode == "one-way":
+                res = witnesses.sockperf_oneway(proto, size, self.seconds, self.wraps)
+            else:
+                res = witnesses.sockperf_rtt(proto, size, self.seconds, mps, self.wraps,
+                                             paced=mode == "paced ping-pong")
         ours, wall = _children_cpu_s() - ch0, time.monotonic() - t0
         res["other_cpu_pct"] = round(max(0.0, 100.0 * (procfs.host_busy_s() - busy0 - ours)
                                          / wall), 1)
         return res
 
-    def __call__(self, mode, proto, size, mps=None):
-        key = (mode, proto, size, mps)
+    def __call__(self, mode, proto, size, mps=None, again=None):
+        """sockperf in mode (ping-pong, under-load, paced ping-pong, one-way): each setting
+        once per bench run, unless again (a round number) asks for a run of its own."""
+        key = (mode, proto, size, mps, again)
         if key in self.done:
             return self.done[key]
         what = f"sockperf {mode} {proto} {size} B" + (f" at {int(mps)} msg/s" if mps else "")
@@ -127,11 +142,47 @@ def run(ctx, pts):
         if ul:
             row.update(_load_cols(ul, mps))
     ctx.write_rows("anchors")
+    if not ctx.rows("saturation"):
+        return  # no sweep in this run: nothing to compare at its rates
+    run_opts = saturation.series_options()[0]
+    ctx.total += len(run_opts) * (1 if ctx.quick else ROUNDS)  # the progress count
+    for series, opts in run_opts.items():
+        run_rounds(ctx, series, opts, sp)
+    rounds = ctx.rows("anchors.rounds")
+    if rounds:
+        ctx.write_rows("anchors.rounds")  # with sockperf's columns, added after each point
     out = ctx.rows("anchors.saturation")
-    for row in saturation_anchors(ctx.rows("saturation"), sp):
+    for row in saturation_anchors(ctx.rows("saturation"), sp, rounds):
         out.append(row)
     if out:
         ctx.write_rows("anchors.saturation")
+
+
+def run_rounds(ctx, series, opts, sp):
+    """The rounds of one series at the fixed rate: our point (as the sweep's, measured for
+    sockperf's seconds), then sockperf under-load and sockperf paced ping-pong at the same
+    rate and frame size, ROUNDS times in a row (once quick). Their rows (ours, with
+    sockperf's figures as columns) go to ctx's anchors.rounds; returns them."""
+    out = []
+    rate = saturation.FIXED_RATE
+    for k in range(1, (1 if ctx.quick else ROUNDS) + 1):
+        pt = saturation.make_point(series, rate, ctx.quick, opts, duration=sp.seconds)
+        pt.scenario, pt.label = "anchors", f"anchor-round-{series}-{rate}-{k}"
+        pt.what = f"{series} offered {rate} msg/s, round {k} beside sockperf"
+        pt.cols["round"] = k
+        row = ctx.point(pt, into="anchors.rounds")
+        if row is None:
+            continue
+        size = wire_size(row)
+        row["sockperf_size_bytes"] = size
+        ul = sp("under-load", _transport(row), size, rate, again=(series, k))
+        if ul:
+            row.update(_load_cols(ul, rate))
+        pp = sp("paced ping-pong", _transport(row), size, rate, again=(series, k))
+        if pp:
+            row.update(_paced_cols(pp))
+        out.append(row)
+    return out
 
 
 def _load_cols(ul, mps):
@@ -141,37 +192,71 @@ def _load_cols(ul, mps):
             "sockperf_load_other_cpu_pct": ul["other_cpu_pct"]}
 
 
-def saturation_anchors(sat, sp):
-    """Rows of anchors.saturation.csv from the saturation rows sat of this run: per series,
-    its row at 20,000 msg/s and its knee row (when a rate failed above it), each with
-    sockperf under-load at that row's offered rate; the knee rows with sockperf's one-way
-    rate too. sp(mode, proto, size, mps) runs sockperf."""
+def _paced_cols(pp):
+    return {"sockperf_paced_p50_us": pp["p50_us"], "sockperf_paced_p99_us": pp["p99_us"],
+            "sockperf_paced_sent_mps": pp["sent_mps"], "sockperf_paced_recv_mps": pp["recv_mps"],
+            "sockperf_paced_other_cpu_pct": pp["other_cpu_pct"]}
+
+
+# the columns of a fixed-rate row that are the medians of its rounds
+MEDIANS = ("offered_rate_msgs", "ack_p50_us", "ack_p99_us", "sockperf_load_p50_us",
+           "sockperf_load_p99_us", "sockperf_load_sent_mps", "sockperf_load_recv_mps",
+           "sockperf_paced_p50_us", "sockperf_paced_p99_us", "sockperf_paced_sent_mps",
+           "sockperf_paced_recv_mps", "sockperf_size_bytes")
+
+
+def _median(rows, key):
+    vals = [v for v in (R.num(r, key) for r in rows) if v is not None]
+    return statistics.median(vals) if vals else ""
+
+
+def fixed_rate_row(series, rs):
+    """The anchors.saturation.csv row of one series at the fixed rate: the medians of its
+    rounds rs (each column on its own), the number of rounds and the most CPU other
+    processes took in any of them."""
+    new = {"label": f"anchor-sat-{series}-{saturation.FIXED_RATE}", "series": series,
+           "proto": rs[0].get("proto"), "rate_kind": str(saturation.FIXED_RATE),
+           "rounds": len(rs), "sockperf_load_mps": saturation.FIXED_RATE,
+           "server_cpus": rs[0].get("server_cpus"), "loadgen_cpus": rs[0].get("loadgen_cpus"),
+           "cpu_latency_qos_us": rs[0].get("cpu_latency_qos_us", "")}
+    new.update({k: _median(rs, k) for k in MEDIANS})
+    others = [v for v in (R.num(r, "other_cpu_pct") for r in rs) if v is not None]
+    new["other_cpu_pct"] = max(others) if others else ""
+    return new
+
+
+def saturation_anchors(sat, sp, rounds=()):
+    """Rows of anchors.saturation.csv from the saturation rows sat of this run and the
+    rounds at the fixed rate: per series, the medians of its rounds (fixed_rate_row), and
+    its knee row (when a rate failed above it) with sockperf under-load at the knee's
+    offered rate and sockperf's one-way rate. sp(mode, proto, size, mps) runs sockperf."""
     out = []
     knees = saturation.mark_knees(list(sat))
     for series, (knee, first_fail) in knees.items():
-        rs = [r for r in sat if saturation.series_of(r) == series]
-        picks = [(str(saturation.FIXED_RATE), r) for r in rs
-                 if saturation.rate_of(r) == saturation.FIXED_RATE]
-        if first_fail is not None:
-            picks += [("knee", r) for r in rs if saturation.rate_of(r) == knee]
-        for kind, r in picks:
+        mine = [r for r in rounds if saturation.series_of(r) == series]
+        if mine:
+            out.append(fixed_rate_row(series, mine))
+        if first_fail is None:
+            continue
+        for r in (r for r in sat if saturation.series_of(r) == series
+                  and saturation.rate_of(r) == knee):
             size, mps = wire_size(r), R.num(r, "offered_rate_msgs")
-            new = {"label": f"anchor-sat-{series}-{kind}", "series": series,
-                   "proto": r.get("proto"), "rate_kind": kind, "sat_label": r.get("label"),
-                   "offered_rate_msgs": r.get("offered_rate_msgs"),
+            new = {"label": f"anchor-sat-{series}-knee", "series": series,
+                   "proto": r.get("proto"), "rate_kind": "knee", "sat_label": r.get("label"),
+                   "rounds": 1, "offered_rate_msgs": r.get("offered_rate_msgs"),
                    "ack_p50_us": r.get("ack_p50_us"), "ack_p99_us": r.get("ack_p99_us"),
                    "other_cpu_pct": r.get("other_cpu_pct"),
                    "server_cpus": r.get("server_cpus"), "loadgen_cpus": r.get("loadgen_cpus"),
+                   "cpu_latency_qos_us": r.get("cpu_latency_qos_us", ""),
                    "sockperf_size_bytes": size}
             ul = sp("under-load", _transport(r), size, mps) if mps else None
             if ul:
                 new.update(_load_cols(ul, mps))
-            if kind == "knee":
-                ow = sp("one-way", _transport(r), size)
-                if ow:
-                    new.update({"sockperf_oneway_mps": ow["recv_mps"],
-                                "sockperf_oneway_sent_mps": ow["sent_mps"],
-                                "sockperf_oneway_other_cpu_pct": ow["other_cpu_pct"]})
+            ow = sp("one-way", _transport(r), size)
+            if ow:
+                new.update({"sockperf_oneway_mps": ow["recv_mps"],
+                            "sockperf_oneway_sent_mps": ow["sent_mps"],
+                            "sockperf_oneway_other_cpu_pct": ow["other_cpu_pct"]})
             out.append(new)
     return out
 
@@ -180,7 +265,12 @@ def _under_load(r):
     return R.ratio(R.num(r, "ack_p50_us"), R.num(r, "sockperf_load_p50_us"))
 
 
+def _paced(r):
+    return R.ratio(R.num(r, "ack_p50_us"), R.num(r, "sockperf_paced_p50_us"))
+
+
 UNDER_LOAD = ("ours / sockperf under load", _under_load, 2)
+PACED = ("ours / sockperf ping-pong at that rate", _paced, 2)
 
 TABLES = [("anchors", "anchors.csv", [
     R.LABEL, R.PROTO, R.col("frame (B)", "sockperf_size_bytes"),
@@ -194,13 +284,25 @@ TABLES = [("anchors", "anchors.csv", [
 ]), ("anchors_saturation", "anchors.saturation.csv", [
     R.LABEL, ("server", lambda r: r.get("series", ""), 0),
     R.col("offered msg/s", "offered_rate_msgs"), R.col("frame (B)", "sockperf_size_bytes"),
-    R.col("our ACK p50 (µs)", "ack_p50_us"),
+    R.col("rounds", "rounds"),
+    R.col("our ACK p50 (µs)", "ack_p50_us", 1),
     R.col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1), UNDER_LOAD,
+    R.col("sockperf ping-pong at that rate p50 (µs)", "sockperf_paced_p50_us", 1), PACED,
     R.col("our ACK p99 (µs)", "ack_p99_us"),
     R.col("sockperf under load p99 (µs)", "sockperf_load_p99_us", 1),
     R.col("sockperf one-way msg/s", "sockperf_oneway_mps"),
     ("our knee / sockperf one-way", lambda r: R.ratio(R.num(r, "offered_rate_msgs"),
                                                       R.num(r, "sockperf_oneway_mps")), 2),
+    R.OTHERS,
+]), ("anchors_rounds", "anchors.rounds.csv", [
+    R.LABEL, R.SERVER, R.col("round", "round"),
+    R.col("our ACK p50 (µs)", "ack_p50_us", 1),
+    R.col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1), UNDER_LOAD,
+    R.col("sockperf ping-pong at that rate p50 (µs)", "sockperf_paced_p50_us", 1), PACED,
+    R.col("our ACK p99 (µs)", "ack_p99_us"),
+    R.col("sockperf under load p99 (µs)", "sockperf_load_p99_us", 1),
+    R.col("sockperf ping-pong at that rate p99 (µs)", "sockperf_paced_p99_us", 1),
+    R.col("loadgen send lag p99 (µs)", "lag_p99_us"),
     R.OTHERS,
 ])]
 
@@ -208,12 +310,14 @@ TABLES = [("anchors", "anchors.csv", [
 def _short(r):
     """Where sockperf itself did not keep the rate asked, or lost answers: a remark."""
     f = R.num
-    asked, sent, got = f(r, "sockperf_load_mps"), f(r, "sockperf_load_sent_mps"), \
-        f(r, "sockperf_load_recv_mps")
-    if asked and sent and got and (sent < 0.99 * asked or got < 0.995 * sent):
-        return (f"{r['label']}: sockperf sent {R.n(sent)} msg/s of the {R.n(asked)} asked and "
-                f"had {R.n(got)} answered")
-    return None
+    asked = f(r, "sockperf_load_mps")
+    out = []
+    for mode, key in (("under-load", "sockperf_load"), ("paced ping-pong", "sockperf_paced")):
+        sent, got = f(r, f"{key}_sent_mps"), f(r, f"{key}_recv_mps")
+        if asked and sent and got and (sent < 0.99 * asked or got < 0.995 * sent):
+            out.append(f"{r['label']}: sockperf {mode} sent {R.n(sent)} msg/s of the "
+                       f"{R.n(asked)} asked and had {R.n(got)} answered")
+    return "; ".join(out) or None
 
 
 def reading_anchors(outdir):
@@ -233,20 +337,52 @@ def reading_anchors(outdir):
     if not out:
         raise R.NoData("anchors.csv")
     sat = R.rows(outdir, "anchors.saturation.csv") or []
-    for kind, what in ((str(saturation.FIXED_RATE),
-                        f"At {n(saturation.FIXED_RATE)} msg/s from 100 clients"),
-                       ("knee", "At each server's knee")):
-        parts = [f"{r.get('series')} x {n(_under_load(r), 2)}"
-                 + (f" ({n(f(r, 'offered_rate_msgs'))} msg/s)" if kind == "knee" else "")
-                 for r in sat if r.get("rate_kind") == kind]
-        if parts:
-            out.append(f"{what}, our ACK p50 / sockperf's at the same rate: "
-                       f"{', '.join(parts)}.")
+    fixed = [r for r in sat if r.get("rate_kind") == str(saturation.FIXED_RATE)]
+    if fixed:
+        out.append(_reading_fixed(fixed, R.rows(outdir, "anchors.rounds.csv") or []))
+    knee = [f"{r.get('series')} x {n(_under_load(r), 2)} ({n(f(r, 'offered_rate_msgs'))} "
+            "msg/s)" for r in sat if r.get("rate_kind") == "knee"]
+    if knee:
+        out.append("At each server's knee, our ACK p50 / sockperf under-load's at the same "
+                   f"rate: {', '.join(knee)}.")
     short = [x for x in map(_short, list(rows.values()) + sat) if x]
     if short:
         out.append("sockperf fell short itself (read those ratios with care): "
                    + "; ".join(short) + ".")
     return " ".join(out) + "\n"
+
+
+def _reading_fixed(fixed, rounds):
+    """The sentences on the rows at the fixed rate: the medians' ratios to both sockperf
+    modes, the spread of the per-round ratios, and sockperf's own two modes compared."""
+    n, f = R.n, R.num
+    k = max(int(f(r, "rounds") or 0) for r in fixed)
+    what = (f"At {n(saturation.FIXED_RATE)} msg/s from 100 clients"
+            + (f" (medians of {k} rounds, ours and sockperf's back to back)" if k > 1 else ""))
+
+    def spread(series, fn):
+        vals = [v for v in (fn(r) for r in rounds if saturation.series_of(r) == series)
+                if v is not None]
+        return f" [{R.rng(vals, 2)}]" if len(vals) > 1 else ""
+
+    ul = [f"{r.get('series')} x {n(_under_load(r), 2)}{spread(r.get('series'), _under_load)}"
+          for r in fixed]
+    pp = [f"{r.get('series')} x {n(_paced(r), 2)}{spread(r.get('series'), _paced)}"
+          for r in fixed]
+    text = (f"{what}, our ACK p50 / sockperf under-load's at the same rate: {', '.join(ul)}; "
+            f"our ACK p50 / sockperf ping-pong's at the same rate: {', '.join(pp)}"
+            + (" (in brackets, the range of the rounds' own ratios)" if k > 1 else "") + ".")
+    own = {}
+    for r in fixed:
+        t = _transport(r)
+        if t not in own and f(r, "sockperf_load_p50_us") and f(r, "sockperf_paced_p50_us"):
+            own[t] = (f(r, "sockperf_load_p50_us"), f(r, "sockperf_paced_p50_us"))
+    if own:
+        text += (" sockperf's own two round trips at that rate: " + ", ".join(
+            f"{t.upper()} under-load {n(a, 1)} µs against paced ping-pong {n(b, 1)} µs"
+            for t, (a, b) in own.items()) + " (medians of the first series of each "
+            "transport).")
+    return text
 
 
 READINGS = [("anchors", reading_anchors)]

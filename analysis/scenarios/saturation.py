@@ -52,12 +52,13 @@ def series_options():
     return run, skipped
 
 
-def make_point(series, rate, quick, server_args):
-    """The point of one series at one total rate, pinned when there are cores to split."""
+def make_point(series, rate, quick, server_args, duration=None):
+    """The point of one series at one total rate, pinned when there are cores to split
+    (duration: measured seconds, 2 unless given; 1 quick)."""
     proto = SERIES[series][0]
     pt = point("saturation", f"sat-{series}-{rate}", proto, f"{series} offered {rate} msg/s",
-               CLIENTS, 1 if quick else 2, quick, total=rate, server_args=list(server_args),
-               cols={"series": series, "sweep_rate_msgs": rate})
+               CLIENTS, duration or (1 if quick else 2), quick, total=rate,
+               server_args=list(server_args), cols={"series": series, "sweep_rate_msgs": rate})
     pins = pinning.split()
     return pinning.pin(pt, *pins) if pins else pt
 

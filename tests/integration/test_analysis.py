@@ -128,6 +128,11 @@ class PinnedPoint(PointTest):
         self.assertGreater(ul["p99_us"], 0)
         self.assertGreaterEqual(ul["p99_us"], ul["p50_us"])
         self.assertLessEqual(ul["recv_mps"], ul["sent_mps"])
+        # paced ping-pong: one message at a time, at the rate asked
+        pp = witnesses.sockperf_rtt("udp", 122, 1, 500, wraps, paced=True)
+        self.assertGreaterEqual(pp["p99_us"], pp["p50_us"])
+        self.assertEqual(pp["recv_mps"], pp["sent_mps"], "a ping-pong lost an answer")
+        self.assertTrue(400 <= pp["sent_mps"] <= 600, pp["sent_mps"])
 
     @unittest.skipUnless(shutil.which("sockperf"), "no sockperf (scripts/deps.sh bench)")
     def test_sockperf_runs_once_per_setting(self):
@@ -159,19 +164,35 @@ class SaturationAnchors(unittest.TestCase):
 
         sat = [row(r, r <= 40000, bytes_sent_wire=122000) for r in (5000, 20000, 40000, 80000)]
         sat += [row(r, r <= 10000, "tcp", bytes_sent_wire=123000) for r in (10000, 20000)]
-        out = {r["label"]: r for r in anchors.saturation_anchors(sat, sp)}
-        self.assertEqual(sorted(out), ["anchor-sat-tcp-20000", "anchor-sat-tcp-knee",
-                                       "anchor-sat-udp-20000", "anchor-sat-udp-knee"])
+
+        def rnd(series, k, ours, ul, pp):
+            return {"label": f"anchor-round-{series}-20000-{k}", "series": series,
+                    "proto": "udp", "round": k, "offered_rate_msgs": 20000, "ack_p50_us": ours,
+                    "ack_p99_us": 10 * ours, "sockperf_load_p50_us": ul,
+                    "sockperf_paced_p50_us": pp, "sockperf_size_bytes": 122,
+                    "other_cpu_pct": 3 * k}
+        rounds = [rnd("udp", 1, 30, 20, 12), rnd("udp", 2, 90, 50, 15), rnd("udp", 3, 40, 30, 11)]
+        out = {r["label"]: r for r in anchors.saturation_anchors(sat, sp, rounds)}
+        self.assertEqual(sorted(out), ["anchor-sat-tcp-knee", "anchor-sat-udp-20000",
+                                       "anchor-sat-udp-knee"])
         knee = out["anchor-sat-udp-knee"]
         self.assertEqual((knee["offered_rate_msgs"], knee["sockperf_load_mps"]), ("40000", 40000))
         self.assertEqual((knee["sockperf_oneway_mps"], knee["sockperf_size_bytes"]),
                          (200000.0, 122))
-        self.assertNotIn("sockperf_oneway_mps", out["anchor-sat-udp-20000"])
+        # the fixed rate: each column the median of its rounds, not one round's row
+        fixed = out["anchor-sat-udp-20000"]
+        self.assertEqual((fixed["rounds"], fixed["ack_p50_us"], fixed["sockperf_load_p50_us"],
+                          fixed["sockperf_paced_p50_us"], fixed["ack_p99_us"]),
+                         (3, 40, 30, 12, 400))
+        self.assertEqual(fixed["other_cpu_pct"], 9, "not the worst round's others CPU")
+        self.assertNotIn("sockperf_oneway_mps", fixed)
         self.assertEqual(out["anchor-sat-tcp-knee"]["sockperf_size_bytes"], 123)
         self.assertIn(("under-load", "tcp", 123, 10000.0), calls)
+        self.assertNotIn(("under-load", "udp", 122, 20000.0), calls, "the rounds ran it already")
         # no knee (nothing failed): the fixed rate only
-        only = anchors.saturation_anchors([row(20000), row(40000)], sp)
+        only = anchors.saturation_anchors([row(20000), row(40000)], sp, rounds)
         self.assertEqual([r["label"] for r in only], ["anchor-sat-udp-20000"])
+        self.assertEqual(anchors.saturation_anchors([row(20000), row(40000)], sp), [])
 
 
 class Pinning(unittest.TestCase):

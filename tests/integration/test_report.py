@@ -233,6 +233,12 @@ FORMULAS = {
     "sockperf under load p50 (µs)": lambda r: num(r, "sockperf_load_p50_us"),
     "ours / sockperf under load": lambda r: div(num(r, "ack_p50_us"),
                                                 num(r, "sockperf_load_p50_us")),
+    "rounds": lambda r: num(r, "rounds"),
+    "round": lambda r: num(r, "round"),
+    "sockperf ping-pong at that rate p50 (µs)": lambda r: num(r, "sockperf_paced_p50_us"),
+    "sockperf ping-pong at that rate p99 (µs)": lambda r: num(r, "sockperf_paced_p99_us"),
+    "ours / sockperf ping-pong at that rate": lambda r: div(num(r, "ack_p50_us"),
+                                                            num(r, "sockperf_paced_p50_us")),
 }
 
 
@@ -268,7 +274,8 @@ class ReportAgreesWithResults(unittest.TestCase):
 
     def test_blocks_present(self):
         for name in ("machine", "scale", "saturation", "loss", "loss_counts", "fanout",
-                     "compression", "setup", "cdf", "anchors", "anchors_saturation", "rtt",
+                     "compression", "setup", "cdf", "anchors", "anchors_saturation",
+                     "anchors_rounds", "rtt",
                      "rtt_link", "bottleneck", "sharing", "jitter", "burst", "burst_latency"):
             self.assertIn(name, self.blocks, f"REPORT.md has no generated block {name!r}")
         for name in ("scale", "eventloop", "saturation", "loss", "loss_counts", "fanout",
