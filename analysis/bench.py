@@ -227,6 +227,10 @@ def list_points(selected, quick):
             srv = "  server: " + " ".join(map(str, [*pt.server_wrap, prog, *pt.server_args]))
         print(f"[{i}/{len(flat)}] {pt.scenario}: {pt.what}  (~{est(mod, pt):.0f} s){srv}  " +
               " ".join(map(str, [*pt.loadgen_wrap, "loadgen", *pt.args])))
+    for mod, pts in run_order(selected):
+        if pts and hasattr(mod, "after_lines"):
+            for line in mod.after_lines(quick):
+                print(f"  + {mod.NAME}: {line}")
     total = sum(est(mod, pt) for mod, pt in flat) + sum(
         mod.after_s(quick) for mod, pts in selected if pts and hasattr(mod, "after_s"))
     print(f"estimated time: {total:.0f} s ({total / 60:.1f} min) without reruns; "

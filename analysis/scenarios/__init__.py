@@ -27,6 +27,7 @@ and, when it needs them:
              report keeps its ORDER): a scenario whose aftermath would disturb the others
   extra_s(pt) -> float          seconds a point takes beyond points.estimate_s() (--list)
   after_s(quick) -> float       seconds of work after its points (--list)
+  after_lines(quick) -> [str]   what that work is, one line each (--list)
   around_loadgen(pt, srv)       a context manager around the loadgen run of one point, once
                                 the server runs; yields a dict of columns it fills for the row
                                 (loss: the nftables rules and their drop counts)
@@ -34,7 +35,8 @@ and, when it needs them:
                                 (loss: the iperf3 anchor); an exception fails the point
   run(ctx, pts)                 the whole scenario's loop, instead of one ctx.point(pt) per
                                 point: an adaptive sweep, or work after the points (anchors).
-                                ctx is bench.Run: ctx.point(pt) -> row or None, ctx.rows(),
+                                ctx is bench.Run: ctx.point(pt, into=None) -> row or None
+                                (into: the rows of <into>.csv instead), ctx.rows(),
                                 ctx.write_rows(), ctx.fail(what), ctx.quick
 """
 import importlib

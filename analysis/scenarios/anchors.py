@@ -35,13 +35,24 @@ def points(quick):
 
 def after_s(quick):
     """sockperf: ping-pong and under-load per transport (4 runs); per series, its rounds at
-    20,000 msg/s (our point, about 6.5 s full, and two sockperf runs, each its -t plus
-    about 3.5 s of start and sockperf's own 2 s pause after its warm-up); per knee,
-    under-load and one-way (about 8 runs, fewer quick, where no knee is found)."""
+    20,000 msg/s, each our point and two sockperf runs (15 s a round in the full run of
+    2026-12-02, 8 s quick); per knee, under-load and one-way (8 runs; the quick sweep is
+    too short to find knees). A sockperf run took 4.5 s full, 3.5 s quick."""
     series = len(saturation.series_options()[0])
+    if quick:
+        return 4 * 3.5 + series * 8
+    return 4 * 4.5 + series * ROUNDS * 15 + 8 * 4.5
+
+
+def after_lines(quick):
+    """What runs after the anchors' points (--list)."""
+    series = list(saturation.series_options()[0])
     rounds = 1 if quick else ROUNDS
-    sp = 4.5 if quick else 6.5
-    return 4 * sp + series * rounds * (2 * sp + (4 if quick else 6.5)) + (0 if quick else 8 * sp)
+    return ["sockperf ping-pong and under-load beside each of its two points",
+            f"when the saturation sweep ran in the same run: {rounds} round(s) per series "
+            f"({', '.join(series)}) at {saturation.FIXED_RATE} msg/s, each the sweep's point "
+            f"for sockperf's {1 if quick else 3} s, then sockperf under-load and paced "
+            "ping-pong at that rate; sockperf under-load and one-way beside each knee"]
 
 
 around_loadgen = pinning.around_loadgen
@@ -79,11 +90,13 @@ class Sockperf:
 
     def __call__(self, mode, proto, size, mps=None, again=None):
         """sockperf in mode (ping-pong, under-load, paced ping-pong, one-way): each setting
-        once per bench run, unless again (a round number) asks for a run of its own."""
+        once per bench run, unless again (a name, such as a series' round) asks for a run
+        of its own."""
         key = (mode, proto, size, mps, again)
         if key in self.done:
             return self.done[key]
-        what = f"sockperf {mode} {proto} {size} B" + (f" at {int(mps)} msg/s" if mps else "")
+        what = f"sockperf {mode} {proto} {size} B" + (f" at {int(mps)} msg/s" if mps else "") \
+            + (f" for {again}" if again else "")
         print(f"[anchor] {what}", flush=True)
         res = None
         try:
@@ -125,8 +138,6 @@ def run(ctx, pts):
     for pt in pts:
         ctx.point(pt)
     rows = ctx.rows("anchors")
-    if not rows:
-        return
     sp = Sockperf(ctx)
     for row in rows:
         size, mps = wire_size(row), float(row.get("offered_rate_msgs") or 200)
@@ -141,7 +152,8 @@ def run(ctx, pts):
         ul = sp("under-load", row["proto"], size, mps)
         if ul:
             row.update(_load_cols(ul, mps))
-    ctx.write_rows("anchors")
+    if rows:
+        ctx.write_rows("anchors")
     if not ctx.rows("saturation"):
         return  # no sweep in this run: nothing to compare at its rates
     run_opts = saturation.series_options()[0]
@@ -175,12 +187,14 @@ def run_rounds(ctx, series, opts, sp):
             continue
         size = wire_size(row)
         row["sockperf_size_bytes"] = size
-        ul = sp("under-load", _transport(row), size, rate, again=(series, k))
+        ul = sp("under-load", _transport(row), size, rate, again=f"{series} round {k}")
         if ul:
             row.update(_load_cols(ul, rate))
-        pp = sp("paced ping-pong", _transport(row), size, rate, again=(series, k))
+            row["ratio_load"] = _under_load(row)
+        pp = sp("paced ping-pong", _transport(row), size, rate, again=f"{series} round {k}")
         if pp:
             row.update(_paced_cols(pp))
+            row["ratio_paced"] = _paced(row)
         out.append(row)
     return out
 
@@ -198,11 +212,13 @@ def _paced_cols(pp):
             "sockperf_paced_other_cpu_pct": pp["other_cpu_pct"]}
 
 
-# the columns of a fixed-rate row that are the medians of its rounds
-MEDIANS = ("offered_rate_msgs", "ack_p50_us", "ack_p99_us", "sockperf_load_p50_us",
-           "sockperf_load_p99_us", "sockperf_load_sent_mps", "sockperf_load_recv_mps",
-           "sockperf_paced_p50_us", "sockperf_paced_p99_us", "sockperf_paced_sent_mps",
-           "sockperf_paced_recv_mps", "sockperf_size_bytes")
+# the columns of a fixed-rate row that are the medians of its rounds, each over the rounds
+# that have it (a sockperf run may have failed in one)
+MEDIANS = ("ack_p50_us", "ack_p99_us", "sockperf_load_p50_us", "sockperf_load_p99_us",
+           "sockperf_load_sent_mps", "sockperf_load_recv_mps", "sockperf_paced_p50_us",
+           "sockperf_paced_p99_us", "sockperf_paced_sent_mps", "sockperf_paced_recv_mps",
+           "ratio_load", "ratio_paced")
+OTHERS = ("other_cpu_pct", "sockperf_load_other_cpu_pct", "sockperf_paced_other_cpu_pct")
 
 
 def _median(rows, key):
@@ -211,17 +227,23 @@ def _median(rows, key):
 
 
 def fixed_rate_row(series, rs):
-    """The anchors.saturation.csv row of one series at the fixed rate: the medians of its
-    rounds rs (each column on its own), the number of rounds and the most CPU other
-    processes took in any of them."""
+    """The anchors.saturation.csv row of one series at the fixed rate from its rounds rs:
+    each figure the median over the rounds that have it, and each ratio the median of the
+    rounds' own ratios (ours and sockperf's taken moments apart, never across rounds;
+    rounds_load and rounds_paced count them); the most CPU other processes took meanwhile."""
     new = {"label": f"anchor-sat-{series}-{saturation.FIXED_RATE}", "series": series,
            "proto": rs[0].get("proto"), "rate_kind": str(saturation.FIXED_RATE),
-           "rounds": len(rs), "sockperf_load_mps": saturation.FIXED_RATE,
+           "offered_rate_msgs": saturation.FIXED_RATE, "rounds": len(rs),
+           "sockperf_size_bytes": rs[0].get("sockperf_size_bytes"),
+           "sockperf_load_mps": saturation.FIXED_RATE,
            "server_cpus": rs[0].get("server_cpus"), "loadgen_cpus": rs[0].get("loadgen_cpus"),
            "cpu_latency_qos_us": rs[0].get("cpu_latency_qos_us", "")}
     new.update({k: _median(rs, k) for k in MEDIANS})
-    others = [v for v in (R.num(r, "other_cpu_pct") for r in rs) if v is not None]
-    new["other_cpu_pct"] = max(others) if others else ""
+    for mode in ("load", "paced"):
+        new[f"rounds_{mode}"] = sum(1 for r in rs if R.num(r, f"ratio_{mode}") is not None)
+    for k in OTHERS:
+        vals = [v for v in (R.num(r, k) for r in rs) if v is not None]
+        new[k] = max(vals) if vals else ""
     return new
 
 
@@ -252,6 +274,7 @@ def saturation_anchors(sat, sp, rounds=()):
             ul = sp("under-load", _transport(r), size, mps) if mps else None
             if ul:
                 new.update(_load_cols(ul, mps))
+                new["ratio_load"] = _under_load(new)
             ow = sp("one-way", _transport(r), size)
             if ow:
                 new.update({"sockperf_oneway_mps": ow["recv_mps"],
@@ -286,8 +309,10 @@ TABLES = [("anchors", "anchors.csv", [
     R.col("offered msg/s", "offered_rate_msgs"), R.col("frame (B)", "sockperf_size_bytes"),
     R.col("rounds", "rounds"),
     R.col("our ACK p50 (µs)", "ack_p50_us", 1),
-    R.col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1), UNDER_LOAD,
-    R.col("sockperf ping-pong at that rate p50 (µs)", "sockperf_paced_p50_us", 1), PACED,
+    R.col("sockperf under load p50 (µs)", "sockperf_load_p50_us", 1),
+    R.col("ours / sockperf under load, per round", "ratio_load", 2),
+    R.col("sockperf ping-pong at that rate p50 (µs)", "sockperf_paced_p50_us", 1),
+    R.col("ours / sockperf ping-pong at that rate, per round", "ratio_paced", 2),
     R.col("our ACK p99 (µs)", "ack_p99_us"),
     R.col("sockperf under load p99 (µs)", "sockperf_load_p99_us", 1),
     R.col("sockperf one-way msg/s", "sockperf_oneway_mps"),
@@ -340,7 +365,7 @@ def reading_anchors(outdir):
     fixed = [r for r in sat if r.get("rate_kind") == str(saturation.FIXED_RATE)]
     if fixed:
         out.append(_reading_fixed(fixed, R.rows(outdir, "anchors.rounds.csv") or []))
-    knee = [f"{r.get('series')} x {n(_under_load(r), 2)} ({n(f(r, 'offered_rate_msgs'))} "
+    knee = [f"{r.get('series')} x {n(f(r, 'ratio_load'), 2)} ({n(f(r, 'offered_rate_msgs'))} "
             "msg/s)" for r in sat if r.get("rate_kind") == "knee"]
     if knee:
         out.append("At each server's knee, our ACK p50 / sockperf under-load's at the same "
@@ -358,17 +383,18 @@ def _reading_fixed(fixed, rounds):
     n, f = R.n, R.num
     k = max(int(f(r, "rounds") or 0) for r in fixed)
     what = (f"At {n(saturation.FIXED_RATE)} msg/s from 100 clients"
-            + (f" (medians of {k} rounds, ours and sockperf's back to back)" if k > 1 else ""))
+            + (f" (medians of {k} rounds' own ratios, ours and sockperf's back to back)"
+               if k > 1 else ""))
 
     def spread(series, fn):
         vals = [v for v in (fn(r) for r in rounds if saturation.series_of(r) == series)
                 if v is not None]
         return f" [{R.rng(vals, 2)}]" if len(vals) > 1 else ""
 
-    ul = [f"{r.get('series')} x {n(_under_load(r), 2)}{spread(r.get('series'), _under_load)}"
-          for r in fixed]
-    pp = [f"{r.get('series')} x {n(_paced(r), 2)}{spread(r.get('series'), _paced)}"
-          for r in fixed]
+    ul = [f"{r.get('series')} x {n(f(r, 'ratio_load'), 2)}"
+          f"{spread(r.get('series'), _under_load)}" for r in fixed]
+    pp = [f"{r.get('series')} x {n(f(r, 'ratio_paced'), 2)}"
+          f"{spread(r.get('series'), _paced)}" for r in fixed]
     text = (f"{what}, our ACK p50 / sockperf under-load's at the same rate: {', '.join(ul)}; "
             f"our ACK p50 / sockperf ping-pong's at the same rate: {', '.join(pp)}"
             + (" (in brackets, the range of the rounds' own ratios)" if k > 1 else "") + ".")

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import statistics
 import struct
 import tempfile
 import unittest
@@ -105,6 +106,8 @@ class PinnedPoint(PointTest):
             with open(pinning.PM_QOS, "rb") as f:
                 return struct.unpack("i", f.read(4))[0]
         before = target()
+        if before == 0:
+            self.skipTest("another process holds the CPU latency target at 0 already")
         with pinning.idle_poll() as held:
             self.assertEqual(held, 0)
             self.assertEqual(target(), 0, "the QoS request is not in force")
@@ -132,7 +135,9 @@ class PinnedPoint(PointTest):
         pp = witnesses.sockperf_rtt("udp", 122, 1, 500, wraps, paced=True)
         self.assertGreaterEqual(pp["p99_us"], pp["p50_us"])
         self.assertEqual(pp["recv_mps"], pp["sent_mps"], "a ping-pong lost an answer")
-        self.assertTrue(400 <= pp["sent_mps"] <= 600, pp["sent_mps"])
+        self.assertGreater(pp["sent_mps"], 0)
+        # paced, not as fast as it goes (unpaced, a loopback ping-pong runs tens of thousands)
+        self.assertLess(pp["sent_mps"], 5000)
 
     @unittest.skipUnless(shutil.which("sockperf"), "no sockperf (scripts/deps.sh bench)")
     def test_sockperf_runs_once_per_setting(self):
@@ -170,7 +175,7 @@ class SaturationAnchors(unittest.TestCase):
                     "proto": "udp", "round": k, "offered_rate_msgs": 20000, "ack_p50_us": ours,
                     "ack_p99_us": 10 * ours, "sockperf_load_p50_us": ul,
                     "sockperf_paced_p50_us": pp, "sockperf_size_bytes": 122,
-                    "other_cpu_pct": 3 * k}
+                    "ratio_load": ours / ul, "ratio_paced": ours / pp, "other_cpu_pct": 3 * k}
         rounds = [rnd("udp", 1, 30, 20, 12), rnd("udp", 2, 90, 50, 15), rnd("udp", 3, 40, 30, 11)]
         out = {r["label"]: r for r in anchors.saturation_anchors(sat, sp, rounds)}
         self.assertEqual(sorted(out), ["anchor-sat-tcp-knee", "anchor-sat-udp-20000",
@@ -179,11 +184,17 @@ class SaturationAnchors(unittest.TestCase):
         self.assertEqual((knee["offered_rate_msgs"], knee["sockperf_load_mps"]), ("40000", 40000))
         self.assertEqual((knee["sockperf_oneway_mps"], knee["sockperf_size_bytes"]),
                          (200000.0, 122))
-        # the fixed rate: each column the median of its rounds, not one round's row
+        # the fixed rate: each figure the median of its rounds, and each ratio the median of
+        # the rounds' own ratios (the columns' medians would give 40 / 12 = 3.33 for the
+        # paced one, our round 3 over sockperf's round 1)
         fixed = out["anchor-sat-udp-20000"]
         self.assertEqual((fixed["rounds"], fixed["ack_p50_us"], fixed["sockperf_load_p50_us"],
                           fixed["sockperf_paced_p50_us"], fixed["ack_p99_us"]),
                          (3, 40, 30, 12, 400))
+        self.assertEqual((fixed["offered_rate_msgs"], fixed["sockperf_size_bytes"]), (20000, 122))
+        self.assertAlmostEqual(fixed["ratio_load"], 1.5)  # of 1.5, 1.8 and 1.33
+        self.assertAlmostEqual(fixed["ratio_paced"], 40 / 11)  # of 2.5, 6.0 and 3.64, not 40/12
+        self.assertEqual((fixed["rounds_load"], fixed["rounds_paced"]), (3, 3))
         self.assertEqual(fixed["other_cpu_pct"], 9, "not the worst round's others CPU")
         self.assertNotIn("sockperf_oneway_mps", fixed)
         self.assertEqual(out["anchor-sat-tcp-knee"]["sockperf_size_bytes"], 123)
@@ -193,6 +204,44 @@ class SaturationAnchors(unittest.TestCase):
         only = anchors.saturation_anchors([row(20000), row(40000)], sp, rounds)
         self.assertEqual([r["label"] for r in only], ["anchor-sat-udp-20000"])
         self.assertEqual(anchors.saturation_anchors([row(20000), row(40000)], sp), [])
+
+    def test_rounds_pair_each_point_with_its_own_sockperf_runs(self):
+        """run_rounds: ROUNDS points per series, each followed by its own sockperf runs (never
+        one shared by two rounds); a sockperf run that failed leaves its round out of that
+        ratio, and the row says how many rounds each ratio has."""
+        calls, kept = [], []
+
+        class Ctx:
+            quick = False
+
+            def point(self, pt, into=None):
+                k = pt.cols["round"]
+                row = {"label": pt.label, "series": pt.cols["series"], "proto": pt.proto,
+                       "round": k, "ack_p50_us": 10.0 * k, "sent": 100,
+                       "bytes_sent_wire": 12200, "offered_rate_msgs": 20000}
+                kept.append((into, pt.scenario, pt.duration, row))
+                return row
+
+        def sp(mode, proto, size, mps=None, again=None):
+            calls.append((mode, again))
+            if mode == "under-load" and again == "udp round 2":
+                return None  # failed
+            return {"p50_us": 5.0, "p99_us": 9.0, "sent_mps": mps, "recv_mps": mps,
+                    "other_cpu_pct": 0.0}
+        sp.seconds = 3  # as anchors.Sockperf: our point runs as long as sockperf's
+
+        rs = anchors.run_rounds(Ctx(), "udp", [], sp)
+        self.assertEqual([r["round"] for r in rs], list(range(1, anchors.ROUNDS + 1)))
+        self.assertTrue(all(into == "anchors.rounds" and scn == "anchors"
+                            for into, scn, _, _ in kept), "rounds mixed with a scenario's rows")
+        self.assertEqual({d for _, _, d, _ in kept}, {3}, "our point not as long as sockperf's")
+        self.assertEqual(len(set(calls)), len(calls), "a sockperf run served two rounds")
+        self.assertNotIn("ratio_load", rs[1])
+        fixed = anchors.fixed_rate_row("udp", rs)
+        self.assertEqual((fixed["rounds"], fixed["rounds_load"], fixed["rounds_paced"]),
+                         (anchors.ROUNDS, anchors.ROUNDS - 1, anchors.ROUNDS))
+        self.assertAlmostEqual(fixed["ratio_load"], statistics.median(
+            [10.0 * k / 5.0 for k in range(1, anchors.ROUNDS + 1) if k != 2]))
 
 
 class Pinning(unittest.TestCase):

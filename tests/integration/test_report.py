@@ -234,6 +234,8 @@ FORMULAS = {
     "ours / sockperf under load": lambda r: div(num(r, "ack_p50_us"),
                                                 num(r, "sockperf_load_p50_us")),
     "rounds": lambda r: num(r, "rounds"),
+    "ours / sockperf under load, per round": lambda r: num(r, "ratio_load"),
+    "ours / sockperf ping-pong at that rate, per round": lambda r: num(r, "ratio_paced"),
     "round": lambda r: num(r, "round"),
     "sockperf ping-pong at that rate p50 (µs)": lambda r: num(r, "sockperf_paced_p50_us"),
     "sockperf ping-pong at that rate p99 (µs)": lambda r: num(r, "sockperf_paced_p99_us"),
