@@ -110,7 +110,7 @@ help:
 	@echo "make deps         install every Debian package the project uses (as root)"
 	@echo "make test         unit + integration tests"
 	@echo "make bench        full benchmark into results/ and REPORT.md (about 20 min)"
-	@echo "make bench-quick  reduced benchmark into bench-quick/ (about 90 s)"
+	@echo "make bench-quick  reduced benchmark into bench-quick/ (about 2 min)"
 	@echo "make theory       THEORY.md's captures into results/theory/ (root, about 2 min)"
 	@echo "make install      install bin/* into \$$DESTDIR\$$PREFIX/bin (PREFIX=$(PREFIX))"
 	@echo "make lint | format | format-check | test-asan | test-tsan | fuzz | clean"
