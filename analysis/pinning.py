@@ -39,9 +39,10 @@ BUSY_POLL_INTERVAL_S = 3600
 # While a pinned point or its sockperf anchor runs, the bench holds the kernel's CPU latency
 # QoS request at 0 µs (PM QoS, /dev/cpu_dma_latency, as tuned's latency-performance profile
 # does): cpuidle then polls instead of halting the cores. On this virtual machine a halted
-# vCPU that a message wakes pays the hypervisor's wake-up, measured at 100 µs and more in a
-# round trip (README, Pinning); the server, the load generator and sockperf are all measured
-# without it. Idle polling is idle time in /proc/stat: the core busy shares do not change.
+# vCPU that a message wakes pays the hypervisor's wake-up, which doubled sockperf's own round
+# trip in the runs of 2026-12-02 (README, Pinning); the server, the load generator and
+# sockperf are all measured without it. Idle polling is idle time in /proc/stat, so the core
+# busy shares still measure work, not polling.
 IDLE_POLL = True
 PM_QOS = "/dev/cpu_dma_latency"
 
