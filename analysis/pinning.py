@@ -30,11 +30,9 @@ PIN_OPTION = {"server": "--cpus", "loadgen": "--cpus"}
 BUSY_POLL = True
 # ...and measures one interval (loadgen --interval longer than any point): its main thread
 # shares the worker's core, and its work at each interval boundary (collecting eleven
-# histograms, encoding the .hlog) held the worker back for 3 to 10 ms once a second. A probe
-# at 20,000 msg/s (udp, 100 clients, 7 pairs of runs, outside the committed run): a send lag
-# max of 2.7-10 ms with --interval 1 against 0.1-2 ms with it longer than the run, and an
-# ACK p99 lower in all 7 (the host's steal still costs some points milliseconds). A pinned
-# point's time series has that one interval.
+# histograms, encoding the .hlog) held the worker back for 3 to 10 ms once a second: README,
+# Pinning, gives the loadgen commands that show it (lag_max_us, --interval 1 against 60). A
+# pinned point's time series has that one interval.
 BUSY_POLL_INTERVAL_S = 3600
 # While a pinned point or its sockperf anchor runs, the bench holds the kernel's CPU latency
 # QoS request at 0 µs (PM QoS, /dev/cpu_dma_latency, as tuned's latency-performance profile
