@@ -31,12 +31,13 @@ def capacity_msgs():
     return RATE_BPS / (8.0 * (SIZE + FRAME_EXTRA + IP_UDP))
 
 
-def make(scenario, proto, pct, quick, label=None):
-    """A point of proto offering pct % of the capacity over LINK."""
+def make(scenario, proto, pct, quick, label=None, warmup=None):
+    """A point of proto offering pct % of the capacity over LINK (warm-up: point()'s default
+    unless warmup)."""
     total = int(round(capacity_msgs() * pct / 100.0, -1))
     pt = point(scenario, label or f"bneck-{proto}-{pct}", proto,
                f"{proto} offering {pct} % of a 10 Mbit/s link ({total} msg/s)", CLIENTS,
-               1 if quick else 4, quick, total=total, size=SIZE,
+               1 if quick else 4, quick, total=total, size=SIZE, warmup=warmup,
                cols={"load_pct": pct, "link_rate_bps": RATE_BPS, "link_queue_pkts": QUEUE})
     return linkpath.through(pt, LINK)
 
