@@ -114,8 +114,13 @@ class DriverRuns(Scratch):
         self.assertGreater(int(row["sent"]), 0)
         self.assertEqual(row["server_rc"], 0)
         self.assertTrue(samples)
-        # the server's CPU window is the merged measured window, trimmed by 0.25 s each end
-        self.assertAlmostEqual(float(row["server_window_s"]), 1.0, delta=0.3)
+        # The server's CPU window is the merged measured window trimmed by 0.25 s at each
+        # end (1.0 s), between the first and the last sample inside it. The samples come
+        # every 0.25 s and the window's edges fall on that grid, so a few ms either way decide
+        # whether an edge sample is in: the span is 0.5 to 1.0 s (a TSan run read 0.5), and
+        # a late sample on a busy machine may shorten it a little more.
+        self.assertLessEqual(float(row["server_window_s"]), 1.0 + 0.01)
+        self.assertGreaterEqual(float(row["server_window_s"]), 1.0 - 2 * 0.25 - 0.1)
         self.assertTrue(lat and {x["shard"] for x in lat} == {"all"}, "merged latency rows")
 
 
