@@ -221,8 +221,12 @@ MEDIANS = ("ack_p50_us", "ack_p99_us", "sockperf_load_p50_us", "sockperf_load_p9
 OTHERS = ("other_cpu_pct", "sockperf_load_other_cpu_pct", "sockperf_paced_other_cpu_pct")
 
 
+def _nums(rows, key):
+    return [v for v in (R.num(r, key) for r in rows) if v is not None]
+
+
 def _median(rows, key):
-    vals = [v for v in (R.num(r, key) for r in rows) if v is not None]
+    vals = _nums(rows, key)
     return statistics.median(vals) if vals else ""
 
 
@@ -242,7 +246,7 @@ def fixed_rate_row(series, rs):
     for mode in ("load", "paced"):
         new[f"rounds_{mode}"] = sum(1 for r in rs if R.num(r, f"ratio_{mode}") is not None)
     for k in OTHERS:
-        vals = [v for v in (R.num(r, k) for r in rs) if v is not None]
+        vals = _nums(rs, k)
         new[k] = max(vals) if vals else ""
     return new
 

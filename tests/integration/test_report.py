@@ -14,6 +14,7 @@ import csv
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import unittest
@@ -306,6 +307,33 @@ class ReportAgreesWithResults(unittest.TestCase):
         self.assertEqual(set(shown), set(facts), "machine table and machine.txt differ")
         for k, v in facts.items():
             self.assertEqual(shown[k], v.strip().replace("|", "/"), k)
+
+    def test_fixed_rate_anchors_are_their_rounds_medians(self):
+        """anchors.saturation.csv's 20,000 msg/s rows hold no measurement of their own:
+        each round's ratios are its ACK p50 over sockperf's two p50s, and each series' row
+        the medians of its rounds (the ratios: of the rounds' own ratios), recomputed here
+        from anchors.rounds.csv."""
+        path = os.path.join(RESULTS, "anchors.saturation.csv")
+        if not os.path.exists(path):
+            self.skipTest("no anchors.saturation.csv in results/")
+        with open(path, newline="") as f:
+            fixed = [r for r in csv.DictReader(f) if r["rate_kind"] not in ("knee", "")]
+        with open(os.path.join(RESULTS, "anchors.rounds.csv"), newline="") as f:
+            rounds = list(csv.DictReader(f))
+        self.assertTrue(fixed, "no fixed-rate row")
+        for row in fixed:
+            with self.subTest(row=row["label"]):
+                mine = [r for r in rounds if r["series"] == row["series"]]
+                self.assertEqual(len(mine), int(row["rounds"]))
+                for r in mine:
+                    self.assertAlmostEqual(num(r, "ratio_load"), div(
+                        num(r, "ack_p50_us"), num(r, "sockperf_load_p50_us")), places=9)
+                    self.assertAlmostEqual(num(r, "ratio_paced"), div(
+                        num(r, "ack_p50_us"), num(r, "sockperf_paced_p50_us")), places=9)
+                for k in ("ack_p50_us", "sockperf_load_p50_us", "sockperf_paced_p50_us",
+                          "ratio_load", "ratio_paced"):
+                    self.assertAlmostEqual(num(row, k), statistics.median(
+                        num(r, k) for r in mine), places=9, msg=k)
 
     def test_tables_agree_with_csv(self):
         checked = 0
